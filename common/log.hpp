@@ -1,0 +1,52 @@
+#pragma once
+// One line per event, stable key=value shape:  event=NAME key=value key="value with spaces"
+// Sinks: stderr (foreground; "<N>" priority prefixes when JOURNAL_STREAM is set) or syslog.
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace forkd::log {
+
+// Numeric values are the syslog priorities.
+enum class Level { err = 3, warning = 4, notice = 5, info = 6, debug = 7 };
+
+std::optional<Level> parse_level(std::string_view name);
+std::string_view level_name(Level level);
+
+struct Field {
+    Field(std::string_view k, std::string_view v) : key(k), value(v) {}
+    Field(std::string_view k, const std::string& v) : key(k), value(v) {}
+    Field(std::string_view k, const char* v) : key(k), value(v ? v : "") {}
+    Field(std::string_view k, std::int64_t v) : key(k), value(std::to_string(v)) {}
+    Field(std::string_view k, std::uint64_t v) : key(k), value(std::to_string(v)) {}
+    Field(std::string_view k, int v) : key(k), value(std::to_string(v)) {}
+    Field(std::string_view k, unsigned v) : key(k), value(std::to_string(v)) {}
+    Field(std::string_view k, long v) : key(k), value(std::to_string(v)) {}
+    Field(std::string_view k, unsigned long v) : key(k), value(std::to_string(v)) {}
+    Field(std::string_view k, double v);
+    std::string_view key;
+    std::string value;
+};
+
+enum class Sink { stderr_plain, stderr_journal, syslog };
+
+// Chooses stderr with or without "<N>" prefixes from JOURNAL_STREAM.
+void use_stderr();
+void use_syslog(const char* ident);
+void set_level(Level level);
+Level level();
+bool enabled(Level level);
+
+// Formats "event=NAME k=v ..." (values with spaces, quotes or '=' are double-quoted and escaped).
+std::string format(std::string_view event, std::initializer_list<Field> fields);
+void write(Level level, std::string_view event, std::initializer_list<Field> fields);
+
+inline void err(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::err, e, f); }
+inline void warning(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::warning, e, f); }
+inline void notice(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::notice, e, f); }
+inline void info(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::info, e, f); }
+inline void debug(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::debug, e, f); }
+
+} // namespace forkd::log

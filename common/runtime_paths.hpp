@@ -1,0 +1,15 @@
+#pragma once
+// Default run-time paths from the contract: RUNDIR is /run/forkd for root, else
+// $XDG_RUNTIME_DIR/forkd, else /tmp/forkd-UID; an instance NAME names NAME.pid / NAME.sock.
+#include <optional>
+#include <string>
+
+namespace forkd {
+
+std::string runtime_dir();
+std::string default_pidfile(const std::optional<std::string>& instance);
+std::string default_control_socket(const std::optional<std::string>& instance);
+// /etc/forkd/forkd.conf for root (NAME.conf for an instance), none otherwise (without instance).
+std::optional<std::string> default_config_file(const std::optional<std::string>& instance);
+
+} // namespace forkd

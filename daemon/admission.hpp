@@ -1,0 +1,36 @@
+#pragma once
+// Pure admission policy: may a new connection from SOURCE start now? No syscalls, no clocks.
+#include "common/config.hpp"
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+
+namespace forkd {
+
+enum class Refusal { none, limit, per_source, fork_failed, draining };
+std::string_view refusal_name(Refusal reason);
+
+class Admission {
+public:
+    explicit Admission(RuntimeLimits limits) : limits_(limits) {}
+
+    void set_limits(const RuntimeLimits& limits) { limits_ = limits; }
+    const RuntimeLimits& limits() const { return limits_; }
+
+    // Whether the listeners should be polled at all (overload=wait holds accepts at the limit).
+    bool should_accept(std::uint32_t active) const;
+    // For an accepted connection: none, limit (overload=reject at the limit) or per_source.
+    Refusal decide(std::uint32_t active, const std::string& source) const;
+
+    // Per-source bookkeeping: call on start and on end of every admitted connection.
+    void started(const std::string& source);
+    void ended(const std::string& source);
+    std::uint32_t active_from(const std::string& source) const;
+
+private:
+    RuntimeLimits limits_;
+    std::unordered_map<std::string, std::uint32_t> per_source_;
+};
+
+} // namespace forkd

@@ -1,0 +1,74 @@
+#pragma once
+// The scoreboard: the active-connection counter and one slot per connection, in an anonymous
+// MAP_SHARED mapping created before any fork. Master and built-in handler children share it.
+//
+// Lock: a process-shared *robust* mutex (a binary semaphore the kernel releases when its holder
+// dies). A child SIGKILLed inside the critical section therefore cannot deadlock anyone: the next
+// locker gets EOWNERDEAD and rebuilds the counter from the slots, which are the truth.
+// Because the mapping is anonymous, no IPC object has a name: nothing outlives the last process.
+#include <sys/types.h>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace forkd {
+
+enum class SlotState : std::uint8_t { free = 0, running = 1, closing = 2, done = 3 };
+
+// A copy of one slot, for the control socket and logs.
+struct SlotView {
+    std::uint32_t index = 0;
+    std::uint64_t id = 0;
+    pid_t pid = 0;
+    std::string peer;
+    std::int64_t start_monotonic_ns = 0;
+    std::int64_t last_activity_monotonic_ns = 0;
+    SlotState state = SlotState::free;
+    std::uint64_t bytes_in = 0, bytes_out = 0;
+    bool bytes_known = false;
+};
+
+class Scoreboard {
+public:
+    // capacity: slots available; sized from the largest max-connections the daemon may take
+    // (set at runtime can raise it only up to capacity).
+    explicit Scoreboard(std::size_t capacity);
+    ~Scoreboard();
+    Scoreboard(const Scoreboard&) = delete;
+    Scoreboard& operator=(const Scoreboard&) = delete;
+
+    std::size_t capacity() const;
+
+    // Master, before fork: reserves a slot (state running, active+1). nullopt when full.
+    std::optional<std::uint32_t> claim(std::uint64_t id, const std::string& peer);
+    // Master, after fork: records the child's pid.
+    void set_pid(std::uint32_t slot, pid_t pid);
+    // Master, on reap: frees the slot; decrements active unless the child already released it.
+    void reap(std::uint32_t slot);
+
+    // Child (built-in handler), when its connection is over: active-1 now, before exit.
+    void release_from_child(std::uint32_t slot);
+    // Child: traffic accounting (its own slot only; relaxed atomics, no lock).
+    void add_bytes(std::uint32_t slot, std::uint64_t in, std::uint64_t out);
+    void touch(std::uint32_t slot);  // last activity = now
+
+    // Master (exec handlers): bytes as seen by TCP_INFO.
+    void set_bytes(std::uint32_t slot, std::uint64_t in, std::uint64_t out);
+
+    std::uint32_t active() const;
+    std::optional<SlotView> slot(std::uint32_t index) const;
+    std::vector<SlotView> snapshot() const;  // slots not free
+
+    // Test hook / repair path: recomputes active from the slots under the lock.
+    std::uint32_t recount();
+
+private:
+    struct Shared;
+    Shared* shared_ = nullptr;
+    std::size_t capacity_ = 0;
+    std::size_t mapping_size_ = 0;
+};
+
+} // namespace forkd

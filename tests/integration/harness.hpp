@@ -1,0 +1,136 @@
+#pragma once
+// The integration harness: starts the real forkd/forkctl binaries in a temp dir, on loopback
+// with port 0 (the daemon logs "event=listening address=HOST:PORT"), and synchronises on
+// readiness (READY=1 on a test NOTIFY_SOCKET, the pidfile, the control socket), never on sleeps.
+// Every process it starts is stopped by pid in the destructor.
+#include "common/unique_fd.hpp"
+
+#include <sys/types.h>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace forkd::test {
+
+using namespace std::chrono_literals;
+using Millis = std::chrono::milliseconds;
+
+// A short private directory under /tmp (UNIX socket paths must stay under 108 bytes).
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();  // removes the tree
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::string& path() const { return path_; }
+    std::string file(const std::string& name) const { return path_ + "/" + name; }
+private:
+    std::string path_;
+};
+
+void write_file(const std::string& path, const std::string& content);
+std::string read_file(const std::string& path);
+
+struct DaemonOptions {
+    // Config lines beyond the ones the harness adds (pidfile, control-socket in the temp dir,
+    // log-level = debug). Default: "listen = 127.0.0.1:0".
+    std::vector<std::string> config_lines = {"listen = 127.0.0.1:0"};
+    std::vector<std::string> extra_args;       // appended to the command line
+    bool foreground = true;                    // false: classic daemon mode (no -f)
+    std::map<std::string, std::string> env;    // extra environment for forkd
+    bool expect_ready = true;                  // false: start and let the test inspect failure
+    Millis ready_timeout = 10s;
+};
+
+class Daemon {
+public:
+    explicit Daemon(DaemonOptions options = {});
+    ~Daemon();  // SIGTERM, wait up to 15 s, then SIGKILL; then SIGKILL leftover children by pid
+    Daemon(const Daemon&) = delete;
+    Daemon& operator=(const Daemon&) = delete;
+
+    pid_t pid() const { return pid_; }             // the daemon (from the pidfile in daemon mode)
+    const TempDir& dir() const { return dir_; }
+    std::string config_path() const { return dir_.file("forkd.conf"); }
+    std::string pidfile() const { return dir_.file("forkd.pid"); }
+    std::string control_socket() const { return dir_.file("forkd.sock"); }
+    std::string log_path() const { return dir_.file("forkd.log"); }  // foreground stderr
+
+    // Port of the i-th TCP listener, from the "event=listening" log lines.
+    std::uint16_t port(std::size_t index = 0) const;
+    std::vector<std::string> listening() const;     // every "address=" of those lines
+
+    std::string log() const;
+    bool wait_log(const std::string& needle, Millis timeout = 10s) const;
+    std::size_t count_log(const std::string& needle) const;
+    // Datagrams received on the test NOTIFY_SOCKET, in order ("READY=1", "STATUS=...").
+    std::vector<std::string> notifications();
+    bool wait_notification(const std::string& needle, Millis timeout = 10s);
+
+    // Rewrites the config file (same harness lines + these) and sends SIGHUP.
+    void rewrite_config(const std::vector<std::string>& config_lines);
+    void signal(int sig) const;
+    // Waits for the daemon to exit; returns its exit status (or 128+signal), nullopt on timeout.
+    std::optional<int> wait_exit(Millis timeout = 15s);
+    bool running() const;
+    // Launcher result in daemon mode, or exit of a foreground daemon that failed to start.
+    int launcher_exit_code() const { return launcher_exit_; }
+    std::string launcher_stderr() const { return launcher_stderr_; }
+
+    // Live child processes of the daemon (from /proc/*/stat ppid), zombies excluded / included.
+    std::vector<pid_t> children(bool include_zombies = false) const;
+    std::vector<pid_t> zombies() const;
+
+private:
+    void write_config(const std::vector<std::string>& config_lines);
+    TempDir dir_;
+    DaemonOptions options_;
+    pid_t pid_ = -1;
+    bool reaped_ = false;
+    int launcher_exit_ = -1;
+    std::string launcher_stderr_;
+    UniqueFd notify_socket_;
+    std::vector<std::string> notifications_;
+};
+
+// Loopback clients.
+UniqueFd connect_tcp(std::uint16_t port, const std::string& host = "127.0.0.1");
+UniqueFd connect_unix(const std::string& path);
+bool send_all(int fd, const std::string& data);
+// Reads until EOF or timeout; what arrived so far either way.
+std::string read_until_eof(int fd, Millis timeout = 5s);
+// Reads at least n bytes (or until EOF/timeout).
+std::string read_n(int fd, std::size_t n, Millis timeout = 5s);
+// True when the peer closed (EOF or reset) within timeout.
+bool wait_closed(int fd, Millis timeout = 5s);
+
+struct CommandResult {
+    int exit_code = -1;   // 128+signal if killed
+    std::string out, err;
+};
+// Runs argv with a timeout (killed by pid after it), capturing stdout and stderr.
+CommandResult run(const std::vector<std::string>& argv, Millis timeout = 20s,
+                  const std::map<std::string, std::string>& env = {});
+// forkctl -s <daemon's control socket> ARGS...
+CommandResult forkctl(const Daemon& daemon, const std::vector<std::string>& args,
+                      Millis timeout = 20s);
+
+// Polls predicate every 10 ms until true or timeout.
+template <class Pred>
+bool eventually(Pred pred, Millis timeout = 10s);
+
+} // namespace forkd::test
+
+#include <thread>
+template <class Pred>
+bool forkd::test::eventually(Pred pred, Millis timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (pred()) return true;
+        std::this_thread::sleep_for(10ms);
+    }
+    return pred();
+}
