@@ -19,12 +19,13 @@ struct Field {
     Field(std::string_view k, std::string_view v) : key(k), value(v) {}
     Field(std::string_view k, const std::string& v) : key(k), value(v) {}
     Field(std::string_view k, const char* v) : key(k), value(v ? v : "") {}
-    Field(std::string_view k, std::int64_t v) : key(k), value(std::to_string(v)) {}
-    Field(std::string_view k, std::uint64_t v) : key(k), value(std::to_string(v)) {}
     Field(std::string_view k, int v) : key(k), value(std::to_string(v)) {}
     Field(std::string_view k, unsigned v) : key(k), value(std::to_string(v)) {}
     Field(std::string_view k, long v) : key(k), value(std::to_string(v)) {}
     Field(std::string_view k, unsigned long v) : key(k), value(std::to_string(v)) {}
+    // long long / unsigned long long also cover std::int64_t / std::uint64_t on 32-bit targets.
+    Field(std::string_view k, long long v) : key(k), value(std::to_string(v)) {}
+    Field(std::string_view k, unsigned long long v) : key(k), value(std::to_string(v)) {}
     Field(std::string_view k, double v);
     std::string_view key;
     std::string value;

@@ -1,0 +1,144 @@
+// The log sinks. Every line leaves in one write() (stderr) or one syslog() call, so lines from
+// the master and its children never interleave.
+#include "common/log.hpp"
+
+#include <syslog.h>
+#include <unistd.h>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+namespace forkd::log {
+namespace {
+
+Sink g_sink = Sink::stderr_plain;
+Level g_level = Level::info;
+std::string g_syslog_ident;  // openlog() keeps the pointer: it must outlive the log
+
+bool needs_quotes(std::string_view value) {
+    if (value.empty()) return true;
+    for (unsigned char c : value)
+        if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c == 0x7f) return true;
+    return false;
+}
+
+void append_quoted(std::string& out, std::string_view value) {
+    out += '"';
+    for (unsigned char c : value) {
+        switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        default:
+            if (c < ' ' || c == 0x7f) {
+                char hex[8];
+                std::snprintf(hex, sizeof hex, "\\x%02x", c);
+                out += hex;
+            } else {
+                out += static_cast<char>(c);
+            }
+        }
+    }
+    out += '"';
+}
+
+void append_value(std::string& out, std::string_view value) {
+    if (needs_quotes(value))
+        append_quoted(out, value);
+    else
+        out += value;
+}
+
+// Writes the whole buffer; a line shorter than PIPE_BUF goes out in one write().
+void write_all_stderr(std::string_view data) {
+    while (!data.empty()) {
+        ssize_t n = ::write(STDERR_FILENO, data.data(), data.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return;  // nowhere left to report a failing log
+        }
+        data.remove_prefix(static_cast<std::size_t>(n));
+    }
+}
+
+} // namespace
+
+Field::Field(std::string_view k, double v) : key(k) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.3f", v);
+    value = buf;
+}
+
+std::optional<Level> parse_level(std::string_view name) {
+    if (name == "debug") return Level::debug;
+    if (name == "info") return Level::info;
+    if (name == "notice") return Level::notice;
+    if (name == "warning") return Level::warning;
+    if (name == "err") return Level::err;
+    return std::nullopt;
+}
+
+std::string_view level_name(Level level) {
+    switch (level) {
+    case Level::err: return "err";
+    case Level::warning: return "warning";
+    case Level::notice: return "notice";
+    case Level::info: return "info";
+    case Level::debug: return "debug";
+    }
+    return "info";
+}
+
+void use_stderr() {
+    if (g_sink == Sink::syslog) closelog();
+    const char* journal = std::getenv("JOURNAL_STREAM");
+    g_sink = (journal && *journal) ? Sink::stderr_journal : Sink::stderr_plain;
+}
+
+void use_syslog(const char* ident) {
+    g_syslog_ident = ident ? ident : "forkd";
+    openlog(g_syslog_ident.c_str(), LOG_PID | LOG_NDELAY, LOG_DAEMON);
+    g_sink = Sink::syslog;
+}
+
+void set_level(Level level) { g_level = level; }
+Level level() { return g_level; }
+bool enabled(Level level) { return static_cast<int>(level) <= static_cast<int>(g_level); }
+
+std::string format(std::string_view event, std::initializer_list<Field> fields) {
+    std::string out;
+    out.reserve(64);
+    out += "event=";
+    append_value(out, event);
+    for (const Field& field : fields) {
+        out += ' ';
+        out += field.key;
+        out += '=';
+        append_value(out, field.value);
+    }
+    return out;
+}
+
+void write(Level level, std::string_view event, std::initializer_list<Field> fields) {
+    if (!enabled(level)) return;
+    const int saved_errno = errno;  // callers log and then still look at errno
+    std::string line = format(event, fields);
+    switch (g_sink) {
+    case Sink::syslog:
+        syslog(static_cast<int>(level), "%s", line.c_str());
+        break;
+    case Sink::stderr_journal:
+        line.insert(0, "<" + std::to_string(static_cast<int>(level)) + ">");
+        [[fallthrough]];
+    case Sink::stderr_plain:
+        line += '\n';
+        write_all_stderr(line);
+        break;
+    }
+    errno = saved_errno;
+}
+
+} // namespace forkd::log
