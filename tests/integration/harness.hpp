@@ -5,9 +5,11 @@
 // Every process it starts is stopped by pid in the destructor.
 #include "common/unique_fd.hpp"
 
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -43,6 +45,9 @@ struct DaemonOptions {
     std::map<std::string, std::string> env;    // extra environment for forkd
     bool expect_ready = true;                  // false: start and let the test inspect failure
     Millis ready_timeout = 10s;
+    std::optional<rlim_t> rlimit_nofile;       // RLIMIT_NOFILE set in the child before exec
+    // Runs after the temp dir and config exist, before forkd starts (e.g. plant a stale pidfile).
+    std::function<void(const TempDir&)> before_start;
 };
 
 class Daemon {
@@ -74,6 +79,8 @@ public:
     void rewrite_config(const std::vector<std::string>& config_lines);
     void signal(int sig) const;
     // Waits for the daemon to exit; returns its exit status (or 128+signal), nullopt on timeout.
+    // In daemon mode the daemon is not our child: its status is unknowable and -1 is returned
+    // once it is gone (a zombie left to a non-reaping init counts as gone).
     std::optional<int> wait_exit(Millis timeout = 15s);
     bool running() const;
     // Launcher result in daemon mode, or exit of a foreground daemon that failed to start.
@@ -83,9 +90,18 @@ public:
     // Live child processes of the daemon (from /proc/*/stat ppid), zombies excluded / included.
     std::vector<pid_t> children(bool include_zombies = false) const;
     std::vector<pid_t> zombies() const;
+    // Notifications whose text contains needle (after draining the socket).
+    std::size_t count_notifications(const std::string& needle);
 
 private:
     void write_config(const std::vector<std::string>& config_lines);
+    void start();
+    void start_foreground(const std::vector<std::string>& argv, const std::vector<std::string>& envp);
+    void start_daemon_mode(const std::vector<std::string>& argv, const std::vector<std::string>& envp);
+    [[noreturn]] void fail_start(const std::string& why);
+    void stop_everything();
+    void drain_notifications();
+    int exit_status_ = -1;
     TempDir dir_;
     DaemonOptions options_;
     pid_t pid_ = -1;
@@ -117,6 +133,22 @@ CommandResult run(const std::vector<std::string>& argv, Millis timeout = 20s,
 // forkctl -s <daemon's control socket> ARGS...
 CommandResult forkctl(const Daemon& daemon, const std::vector<std::string>& args,
                       Millis timeout = 20s);
+
+// /proc helpers. state: the one-letter state of /proc/PID/stat, nullopt if there is no such pid.
+std::optional<char> proc_state(pid_t pid);
+bool process_alive(pid_t pid);                     // exists and is not a zombie
+pid_t proc_ppid(pid_t pid);                        // -1 if gone
+std::vector<pid_t> proc_children(pid_t parent, bool include_zombies = false);
+std::vector<pid_t> proc_descendants(pid_t root);   // live ones, recursively
+std::uint64_t proc_cpu_ticks(pid_t pid);           // utime + stime (clock ticks)
+std::size_t proc_fd_count(pid_t pid);
+// A TCP port on 127.0.0.1 that was free a moment ago (for daemon-mode tests that cannot read
+// the log, and for "port in use" tests hold the returned socket instead: see bind_port()).
+std::uint16_t free_tcp_port();
+UniqueFd listen_tcp(std::uint16_t port = 0, const std::string& host = "127.0.0.1");
+std::uint16_t local_port(int fd);
+// SysV IPC (ipcs) and POSIX (/dev/shm) objects, one string each, for before/after comparison.
+std::vector<std::string> ipc_objects();
 
 // Polls predicate every 10 ms until true or timeout.
 template <class Pred>
