@@ -2,8 +2,10 @@
 // Pure admission policy: may a new connection from SOURCE start now? No syscalls, no clocks.
 #include "common/config.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 namespace forkd {
@@ -27,6 +29,8 @@ public:
     void started(const std::string& source);
     void ended(const std::string& source);
     std::uint32_t active_from(const std::string& source) const;
+    // Sources with at least one live connection (entries at zero are dropped).
+    std::size_t tracked_sources() const { return per_source_.size(); }
 
 private:
     RuntimeLimits limits_;

@@ -6,6 +6,11 @@
 // dies). A child SIGKILLed inside the critical section therefore cannot deadlock anyone: the next
 // locker gets EOWNERDEAD and rebuilds the counter from the slots, which are the truth.
 // Because the mapping is anonymous, no IPC object has a name: nothing outlives the last process.
+//
+// Accounting truth: a slot counts towards `active` while it is in state running and its child has
+// not released it. Every critical section keeps `active` equal to that count at its end, and the
+// repair recomputes it from the slots, so a holder killed at any instruction leaves a state the
+// next locker makes exact. Children block every catchable signal while they hold the lock.
 #include <sys/types.h>
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +20,8 @@
 
 namespace forkd {
 
+// free: unused. running: connection being served. closing: the child released the slot (its
+// connection is over, it is exiting); the master frees it on reap. done: reserved, never set.
 enum class SlotState : std::uint8_t { free = 0, running = 1, closing = 2, done = 3 };
 
 // A copy of one slot, for the control socket and logs.
@@ -45,10 +52,12 @@ public:
     std::optional<std::uint32_t> claim(std::uint64_t id, const std::string& peer);
     // Master, after fork: records the child's pid.
     void set_pid(std::uint32_t slot, pid_t pid);
-    // Master, on reap: frees the slot; decrements active unless the child already released it.
+    // Master, on reap (or after a failed fork): frees the slot; decrements active unless the child
+    // already released it. Reaping a free slot does nothing.
     void reap(std::uint32_t slot);
 
-    // Child (built-in handler), when its connection is over: active-1 now, before exit.
+    // Child (built-in handler), when its connection is over: active-1 now, before exit; marks the
+    // slot closing. Idempotent.
     void release_from_child(std::uint32_t slot);
     // Child: traffic accounting (its own slot only; relaxed atomics, no lock).
     void add_bytes(std::uint32_t slot, std::uint64_t in, std::uint64_t out);
@@ -57,15 +66,28 @@ public:
     // Master (exec handlers): bytes as seen by TCP_INFO.
     void set_bytes(std::uint32_t slot, std::uint64_t in, std::uint64_t out);
 
+    // Lock-free read; exact as of the last critical section (a reap or recount repairs it).
     std::uint32_t active() const;
-    std::optional<SlotView> slot(std::uint32_t index) const;
-    std::vector<SlotView> snapshot() const;  // slots not free
+    std::optional<SlotView> slot(std::uint32_t index) const;  // nullopt: out of range or free
+    std::vector<SlotView> snapshot() const;  // slots not free, by index
 
     // Test hook / repair path: recomputes active from the slots under the lock.
     std::uint32_t recount();
+    // How many times a locker found the lock's previous holder dead and repaired the counter.
+    std::uint64_t repairs() const;
+
+    // Test hook: in ONE critical section, release the slot as release_from_child does and claim it
+    // back, `rounds` times, ending running. Lets tests SIGKILL a child inside the critical section.
+    void test_cycle_release(std::uint32_t slot, unsigned rounds);
 
 private:
     struct Shared;
+    struct Slot;
+    class Lock;
+    Slot& slot_at(std::uint32_t index) const;
+    void rebuild_active() const;             // under the lock
+    void release_locked(Slot& slot) const;   // under the lock
+    void claim_back_locked(Slot& slot) const;
     Shared* shared_ = nullptr;
     std::size_t capacity_ = 0;
     std::size_t mapping_size_ = 0;
