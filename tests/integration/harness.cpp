@@ -402,6 +402,13 @@ std::size_t Daemon::count_log(const std::string& needle) const {
     return count;
 }
 
+std::vector<std::string> Daemon::log_lines(const std::string& needle) const {
+    std::vector<std::string> out;
+    for (const auto& line : lines_of(log()))
+        if (line.find(needle) != std::string::npos) out.push_back(line);
+    return out;
+}
+
 std::vector<std::string> Daemon::listening() const {
     std::vector<std::string> out;
     for (const auto& line : lines_of(log())) {
@@ -615,6 +622,25 @@ UniqueFd connect_unix(const std::string& path) {
     return connect_with_timeout(AF_UNIX, reinterpret_cast<sockaddr*>(&sa), sizeof(sa), 5s);
 }
 
+UniqueFd connect_tcp_from(std::uint16_t port, const std::string& host, const std::string& source) {
+    sockaddr_storage ss, local;
+    socklen_t len = 0, local_len = 0;
+    if (!fill_inet(host, port, ss, len) || !fill_inet(source, 0, local, local_len)) return {};
+    UniqueFd fd(::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd || ::bind(fd.get(), reinterpret_cast<sockaddr*>(&local), local_len) != 0) return {};
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+        if (errno != EINPROGRESS) return {};
+        pollfd p{fd.get(), POLLOUT, 0};
+        if (::poll(&p, 1, 5000) != 1) return {};
+        int err = 0;
+        socklen_t elen = sizeof(err);
+        ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &elen);
+        if (err != 0) return {};
+    }
+    ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK);
+    return fd;
+}
+
 bool send_all(int fd, const std::string& data) {
     std::size_t off = 0;
     while (off < data.size()) {
@@ -657,6 +683,10 @@ std::string read_until_eof(int fd, Millis timeout) {
 
 std::string read_n(int fd, std::size_t n, Millis timeout) {
     return read_while(fd, timeout, [n](const std::string& s) { return s.size() >= n; });
+}
+
+bool echo_roundtrip(int fd, const std::string& payload, Millis timeout) {
+    return send_all(fd, payload) && read_n(fd, payload.size(), timeout) == payload;
 }
 
 bool wait_closed(int fd, Millis timeout) {
@@ -763,6 +793,20 @@ CommandResult forkctl(const Daemon& daemon, const std::vector<std::string>& args
     std::vector<std::string> argv = {FORKCTL_BINARY, "-s", daemon.control_socket()};
     argv.insert(argv.end(), args.begin(), args.end());
     return run(argv, timeout);
+}
+
+std::optional<nlohmann::json> status_json(const Daemon& daemon, std::string* why) {
+    auto r = forkctl(daemon, {"--json", "status"});
+    if (r.exit_code != 0) {
+        if (why) *why = "forkctl --json status exited " + std::to_string(r.exit_code) + ": " + r.err;
+        return std::nullopt;
+    }
+    try {
+        return nlohmann::json::parse(r.out);
+    } catch (const std::exception& e) {
+        if (why) *why = std::string("forkctl --json status printed no JSON (") + e.what() + "): " + r.out;
+        return std::nullopt;
+    }
 }
 
 } // namespace forkd::test

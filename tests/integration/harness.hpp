@@ -5,6 +5,8 @@
 // Every process it starts is stopped by pid in the destructor.
 #include "common/unique_fd.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <chrono>
@@ -71,6 +73,7 @@ public:
     std::string log() const;
     bool wait_log(const std::string& needle, Millis timeout = 10s) const;
     std::size_t count_log(const std::string& needle) const;
+    std::vector<std::string> log_lines(const std::string& needle) const;  // lines containing it
     // Datagrams received on the test NOTIFY_SOCKET, in order ("READY=1", "STATUS=...").
     std::vector<std::string> notifications();
     bool wait_notification(const std::string& needle, Millis timeout = 10s);
@@ -115,6 +118,10 @@ private:
 // Loopback clients.
 UniqueFd connect_tcp(std::uint16_t port, const std::string& host = "127.0.0.1");
 UniqueFd connect_unix(const std::string& path);
+// Connects from a chosen local address (e.g. 127.0.0.2, to be another source on loopback).
+UniqueFd connect_tcp_from(std::uint16_t port, const std::string& host, const std::string& source);
+// Sends payload and reads back exactly as many bytes; true when they are equal.
+bool echo_roundtrip(int fd, const std::string& payload, Millis timeout = 5s);
 bool send_all(int fd, const std::string& data);
 // Reads until EOF or timeout; what arrived so far either way.
 std::string read_until_eof(int fd, Millis timeout = 5s);
@@ -133,6 +140,8 @@ CommandResult run(const std::vector<std::string>& argv, Millis timeout = 20s,
 // forkctl -s <daemon's control socket> ARGS...
 CommandResult forkctl(const Daemon& daemon, const std::vector<std::string>& args,
                       Millis timeout = 20s);
+// `forkctl --json status` parsed; nullopt (with the reason in *why) if forkctl failed.
+std::optional<nlohmann::json> status_json(const Daemon& daemon, std::string* why = nullptr);
 
 // /proc helpers. state: the one-letter state of /proc/PID/stat, nullopt if there is no such pid.
 std::optional<char> proc_state(pid_t pid);
