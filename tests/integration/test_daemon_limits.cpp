@@ -1,0 +1,231 @@
+// Limits and timeouts: max-connections (wait and reject), max-per-source, idle and connection
+// timeouts, and a master that runs out of file descriptors without spinning.
+#include "harness.hpp"
+
+#include <gtest/gtest.h>
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
+
+using namespace forkd::test;
+using forkd::UniqueFd;
+
+namespace {
+
+DaemonOptions config(std::vector<std::string> lines) {
+    DaemonOptions o;
+    o.config_lines = {"listen = 127.0.0.1:0"};
+    o.config_lines.insert(o.config_lines.end(), lines.begin(), lines.end());
+    return o;
+}
+
+std::string peer_of(const UniqueFd& fd, const std::string& ip = "127.0.0.1") {
+    return ip + ":" + std::to_string(local_port(fd.get()));
+}
+
+// The one refusal line naming this peer, or "" if none.
+std::string refusal_for(const Daemon& d, const std::string& peer) {
+    for (const auto& line : d.log_lines("event=refused"))
+        if (line.find("peer=" + peer) != std::string::npos) return line;
+    return "";
+}
+
+// Smallest fd number the process does not hold: a soft RLIMIT_NOFILE of it leaves no free fd.
+int lowest_free_fd(pid_t pid) {
+    std::set<int> used;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd"))
+        used.insert(std::stoi(e.path().filename().string()));
+    int n = 0;
+    while (used.count(n)) ++n;
+    return n;
+}
+
+constexpr std::uint64_t kSpinTicks = 40;  // 0.4 s of CPU in a 2 s window would be spinning
+
+} // namespace
+
+TEST(Limits, MaxConnectionsWaitQueuesTheNextClient) {
+    Daemon d(config({"max-connections = 2", "overload = wait"}));
+    auto a = connect_tcp(d.port());
+    auto b = connect_tcp(d.port());
+    ASSERT_TRUE(a.valid() && b.valid());
+    ASSERT_TRUE(echo_roundtrip(a.get(), "a"));
+    ASSERT_TRUE(echo_roundtrip(b.get(), "b"));
+
+    auto c = connect_tcp(d.port());
+    ASSERT_TRUE(c.valid()) << "with overload=wait the third client waits in the backlog";
+    ASSERT_TRUE(send_all(c.get(), "c"));
+    EXPECT_EQ(read_n(c.get(), 1, 700ms), "") << "served beyond max-connections = 2";
+    EXPECT_EQ(d.children().size(), 2u);
+    EXPECT_EQ(d.count_log("event=refused"), 0u) << "wait must not refuse:\n" << d.log();
+
+    a.reset();
+    EXPECT_EQ(read_n(c.get(), 1, 5s), "c") << "the waiting client was not served once a slot freed";
+    EXPECT_TRUE(echo_roundtrip(b.get(), "still b"));
+}
+
+TEST(Limits, MaxConnectionsRejectClosesTheNextClientAtOnce) {
+    Daemon d(config({"max-connections = 2", "overload = reject"}));
+    auto a = connect_tcp(d.port());
+    auto b = connect_tcp(d.port());
+    ASSERT_TRUE(a.valid() && b.valid());
+    ASSERT_TRUE(echo_roundtrip(a.get(), "a"));
+    ASSERT_TRUE(echo_roundtrip(b.get(), "b"));
+
+    auto c = connect_tcp(d.port());
+    ASSERT_TRUE(c.valid());
+    EXPECT_TRUE(wait_closed(c.get(), 3s)) << "the client over the limit was not closed";
+    const std::string peer = peer_of(c);
+    ASSERT_TRUE(eventually([&] { return !refusal_for(d, peer).empty(); }, 3s))
+        << "no event=refused line for " << peer << ":\n" << d.log();
+    const std::string line = refusal_for(d, peer);
+    EXPECT_NE(line.find("reason=limit"), std::string::npos) << line;
+    EXPECT_NE(line.find("limit=2"), std::string::npos) << line;
+    EXPECT_EQ(d.children().size(), 2u);
+
+    // The limit is about active connections: once one ends, a newcomer is served.
+    a.reset();
+    ASSERT_TRUE(eventually([&] { return d.children().size() == 1; }));
+    auto e = connect_tcp(d.port());
+    ASSERT_TRUE(e.valid());
+    EXPECT_TRUE(echo_roundtrip(e.get(), "e"));
+}
+
+TEST(Limits, MaxPerSourceRejectsOnlyThatSource) {
+    Daemon d(config({"max-per-source = 1"}));
+    auto a = connect_tcp(d.port());
+    ASSERT_TRUE(a.valid());
+    ASSERT_TRUE(echo_roundtrip(a.get(), "a"));
+
+    auto b = connect_tcp(d.port());
+    ASSERT_TRUE(b.valid());
+    EXPECT_TRUE(wait_closed(b.get(), 3s)) << "a second connection from 127.0.0.1 was served";
+    const std::string peer = peer_of(b);
+    ASSERT_TRUE(eventually([&] { return !refusal_for(d, peer).empty(); }, 3s))
+        << "no event=refused line for " << peer << ":\n" << d.log();
+    const std::string line = refusal_for(d, peer);
+    EXPECT_NE(line.find("reason=per-source"), std::string::npos) << line;
+    EXPECT_NE(line.find("limit=1"), std::string::npos) << line;
+
+    // Another loopback address is another source.
+    auto other = connect_tcp_from(d.port(), "127.0.0.1", "127.0.0.2");
+    ASSERT_TRUE(other.valid()) << "cannot connect from 127.0.0.2";
+    EXPECT_TRUE(echo_roundtrip(other.get(), "other source"));
+
+    a.reset();
+    ASSERT_TRUE(eventually([&] { return d.children().size() == 1; }));
+    auto c = connect_tcp(d.port());
+    ASSERT_TRUE(c.valid());
+    EXPECT_TRUE(echo_roundtrip(c.get(), "c")) << "the source's slot was not given back";
+}
+
+TEST(Timeouts, IdleTimeoutClosesASilentConnection) {
+    Daemon d(config({"idle-timeout = 1"}));
+    auto fd = connect_tcp(d.port());
+    ASSERT_TRUE(fd.valid());
+    // Traffic at shorter intervals than the timeout keeps it open...
+    for (int i = 0; i < 5; ++i) {
+        ASSERT_TRUE(echo_roundtrip(fd.get(), "tick")) << "closed while active (round " << i << ")";
+        std::this_thread::sleep_for(300ms);
+    }
+    // ...silence ends it.
+    EXPECT_TRUE(wait_closed(fd.get(), 5s)) << "idle connection still open";
+    EXPECT_TRUE(d.wait_log("event=connection-end")) << d.log();
+    EXPECT_TRUE(eventually([&] { return d.children().empty(); }));
+}
+
+TEST(Timeouts, ConnectionTimeoutEndsEvenABusyConnection) {
+    Daemon d(config({"connection-timeout = 1"}));
+    auto fd = connect_tcp(d.port());
+    ASSERT_TRUE(fd.valid());
+    const auto start = std::chrono::steady_clock::now();
+    bool ended = false;
+    while (std::chrono::steady_clock::now() - start < 8s) {
+        if (!echo_roundtrip(fd.get(), "busy", 1s)) {
+            ended = true;
+            break;
+        }
+        std::this_thread::sleep_for(100ms);
+    }
+    const auto lived = std::chrono::steady_clock::now() - start;
+    ASSERT_TRUE(ended) << "a connection-timeout of 1 s did not end a busy connection in 8 s";
+    EXPECT_TRUE(wait_closed(fd.get(), 3s));
+    EXPECT_GE(lived, 900ms) << "ended before its timeout";
+    EXPECT_TRUE(d.wait_log("event=connection-end")) << d.log();
+    EXPECT_TRUE(eventually([&] { return d.children().empty(); }));
+}
+
+TEST(Timeouts, NoTimeoutByDefault) {
+    Daemon d;
+    auto fd = connect_tcp(d.port());
+    ASSERT_TRUE(fd.valid());
+    ASSERT_TRUE(echo_roundtrip(fd.get(), "x"));
+    EXPECT_FALSE(wait_closed(fd.get(), 2s)) << "closed although no timeout is configured";
+    EXPECT_TRUE(echo_roundtrip(fd.get(), "still here"));
+}
+
+// Started with RLIMIT_NOFILE = 32 and offered 40 connections: whatever the master can hold,
+// it must not busy-loop on EMFILE, and it serves again once the connections are gone.
+TEST(Resources, LowNofileLimitDoesNotMakeTheMasterSpin) {
+    DaemonOptions o = config({"max-connections = 0"});
+    o.rlimit_nofile = 32;
+    Daemon d(o);
+    std::vector<UniqueFd> clients;
+    for (int i = 0; i < 40; ++i) {
+        auto fd = connect_tcp(d.port());
+        ASSERT_TRUE(fd.valid()) << "connect " << i;
+        ASSERT_TRUE(send_all(fd.get(), "x"));
+        clients.push_back(std::move(fd));
+    }
+    std::this_thread::sleep_for(500ms);  // let the master reach whatever state it settles in
+    const auto before = proc_cpu_ticks(d.pid());
+    std::this_thread::sleep_for(2s);
+    const auto used = proc_cpu_ticks(d.pid()) - before;
+    EXPECT_LT(used, kSpinTicks) << "master used " << used << " ticks in 2 s: spinning?";
+    EXPECT_TRUE(d.running());
+
+    clients.clear();
+    EXPECT_TRUE(eventually([&] { return d.children().empty(); }, 15s))
+        << d.children().size() << " handlers still alive";
+    auto fd = connect_tcp(d.port());
+    ASSERT_TRUE(fd.valid());
+    EXPECT_TRUE(echo_roundtrip(fd.get(), "recovered")) << d.log();
+}
+
+// The same with no free descriptor at all: every accept() fails with EMFILE until the limit is
+// raised again (prlimit on the running master).
+TEST(Resources, NoFreeDescriptorPausesAcceptsThenRecovers) {
+    Daemon d;
+    auto warm = connect_tcp(d.port());  // let the loop create whatever it creates lazily
+    ASSERT_TRUE(warm.valid());
+    ASSERT_TRUE(echo_roundtrip(warm.get(), "warm"));
+    warm.reset();
+    ASSERT_TRUE(eventually([&] { return d.children().empty(); }));
+
+    rlimit original{};
+    ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, nullptr, &original), 0);
+    rlimit tight = original;
+    tight.rlim_cur = static_cast<rlim_t>(lowest_free_fd(d.pid()));
+    ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, &tight, nullptr), 0);
+
+    std::vector<UniqueFd> waiting;
+    for (int i = 0; i < 5; ++i) {
+        auto fd = connect_tcp(d.port());
+        ASSERT_TRUE(fd.valid());
+        ASSERT_TRUE(send_all(fd.get(), "w"));
+        waiting.push_back(std::move(fd));
+    }
+    std::this_thread::sleep_for(300ms);
+    const auto before = proc_cpu_ticks(d.pid());
+    std::this_thread::sleep_for(2s);
+    const auto used = proc_cpu_ticks(d.pid()) - before;
+    EXPECT_LT(used, kSpinTicks) << "master used " << used << " ticks in 2 s at EMFILE: spinning?";
+    EXPECT_TRUE(d.running()) << d.log();
+
+    ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, &original, nullptr), 0);
+    for (std::size_t i = 0; i < waiting.size(); ++i)
+        EXPECT_EQ(read_n(waiting[i].get(), 1, 10s), "w") << "client " << i << " never served";
+}
