@@ -29,4 +29,8 @@ private:
 // The launcher never returns: it waits for the report, prints a failure to stderr, and exits.
 Readiness daemonize(const std::vector<int>& keep_fds);
 
+// Closes every fd from 3 upwards except those in keep (0, 1 and 2 are never touched). Used by
+// daemonize() and by the foreground start-up, so that nothing the launcher leaked stays open.
+void close_inherited_fds(const std::vector<int>& keep);
+
 } // namespace forkd

@@ -1,0 +1,117 @@
+#include "daemon/pidfile.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <string_view>
+#include <system_error>
+#include <thread>
+
+namespace forkd {
+
+namespace {
+
+[[noreturn]] void throw_errno(int err, std::string_view what, const std::string& path) {
+    throw std::system_error(err, std::generic_category(), std::string(what) + " " + path);
+}
+
+// mkdir -p with mode 0755 for every missing component of the pidfile's directory.
+void create_parent_dirs(const std::string& path) {
+    const auto slash = path.rfind('/');
+    if (slash == std::string::npos || slash == 0) return;
+    const std::string dir = path.substr(0, slash);
+    for (size_t pos = dir.find('/', 1);; pos = dir.find('/', pos + 1)) {
+        const std::string prefix = dir.substr(0, pos);
+        struct stat st{};
+        const bool exists = ::stat(prefix.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+        if (!exists) {
+            if (::mkdir(prefix.c_str(), 0755) == 0)
+                ::chmod(prefix.c_str(), 0755);  // the umask must not narrow it
+            else if (errno != EEXIST)
+                throw_errno(errno, "cannot create directory", prefix);
+        }
+        if (pos == std::string::npos) break;
+    }
+}
+
+UniqueFd open_pidfile(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644));
+    if (!fd) throw_errno(errno, "cannot open pidfile", path);
+    return fd;
+}
+
+// Returns false when another process holds the lock.
+bool try_lock(const UniqueFd& fd, const std::string& path) {
+    for (;;) {
+        if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) return true;
+        if (errno == EWOULDBLOCK) return false;
+        if (errno != EINTR) throw_errno(errno, "cannot lock pidfile", path);
+    }
+}
+
+pid_t read_pid(const UniqueFd& fd) {
+    char buf[32] = {};
+    const ssize_t n = ::pread(fd.get(), buf, sizeof buf - 1, 0);
+    if (n <= 0) return 0;
+    return static_cast<pid_t>(std::strtol(buf, nullptr, 10));
+}
+
+// The holder may have locked but not yet written its pid: give it a moment.
+pid_t read_holder_pid(const UniqueFd& fd) {
+    for (int attempt = 0; attempt < 20; ++attempt) {
+        if (const pid_t pid = read_pid(fd); pid > 0) return pid;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return 0;
+}
+
+// A previous owner may have unlinked the file (remove()) between our open and our lock:
+// then we hold a lock on an orphaned inode and must start over.
+bool still_linked(const UniqueFd& fd, const std::string& path) {
+    struct stat by_fd{}, by_path{};
+    if (::fstat(fd.get(), &by_fd) < 0) throw_errno(errno, "cannot stat pidfile", path);
+    if (::stat(path.c_str(), &by_path) < 0) {
+        if (errno == ENOENT) return false;
+        throw_errno(errno, "cannot stat pidfile", path);
+    }
+    return by_fd.st_dev == by_path.st_dev && by_fd.st_ino == by_path.st_ino;
+}
+
+void write_pid(const UniqueFd& fd, const std::string& path) {
+    if (::ftruncate(fd.get(), 0) < 0) throw_errno(errno, "cannot truncate pidfile", path);
+    const std::string text = std::to_string(::getpid()) + "\n";
+    ssize_t n;
+    do {
+        n = ::pwrite(fd.get(), text.data(), text.size(), 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) throw_errno(errno, "cannot write pidfile", path);
+    if (static_cast<size_t>(n) != text.size()) throw_errno(EIO, "short write to pidfile", path);
+}
+
+} // namespace
+
+AlreadyRunning::AlreadyRunning(pid_t pid)
+    : std::runtime_error("already running (pid " + std::to_string(pid) + ")"), pid(pid) {}
+
+Pidfile Pidfile::acquire(const std::string& path) {
+    create_parent_dirs(path);
+    for (;;) {
+        UniqueFd fd = open_pidfile(path);
+        if (!try_lock(fd, path)) throw AlreadyRunning(read_holder_pid(fd));
+        if (!still_linked(fd, path)) continue;
+        write_pid(fd, path);
+        return Pidfile(path, std::move(fd));
+    }
+}
+
+void Pidfile::remove() {
+    if (!fd_) return;
+    ::unlink(path_.c_str());  // best effort at stop: a missing file is already the goal
+}
+
+} // namespace forkd
