@@ -1,0 +1,255 @@
+# Shared by forkd's bench scripts (sourced, not run). Bash 5; needs ss (iproute2) and jq.
+# Every process is started in the background, recorded by pid and stopped by pid on exit.
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SOURCE_DIR=$(cd "$BENCH_DIR/../.." && pwd)
+
+BUILD_DIR=${BUILD_DIR:-$SOURCE_DIR/build-bench}
+DURATION=${DURATION:-5}
+WARMUP=${WARMUP:-0.5}
+ROUNDS=${ROUNDS:-3}
+CONCURRENCY=${CONCURRENCY:-"1 8 64"}
+PAYLOAD=${PAYLOAD:-64}
+SERVERS=${SERVERS:-}          # comma-separated subset of the script's servers; empty = all
+KEEP=${KEEP:-}                # directory to copy raw results and server logs into
+
+bench_usage() {
+    cat <<EOF
+usage: $(basename "$0") [-b BUILD_DIR] [-d SECONDS] [-r ROUNDS] [-c "1 8 64"] [-p BYTES] [-s SERVERS] [-k DIR]
+  -b  build directory holding forkd, forkctl, forkd_loadgen, forkd_bench_floor (default $BUILD_DIR)
+  -d  seconds per measurement (default $DURATION, of which the first $WARMUP s are not counted)
+  -r  rounds; every round runs each server once per concurrency, in rotated order (default $ROUNDS)
+  -c  concurrency levels (default "$CONCURRENCY")
+  -p  payload bytes per connection (default $PAYLOAD)
+  -s  comma-separated servers to run (default: all available)
+  -k  keep raw results (JSON lines) and server logs in DIR
+EOF
+}
+
+bench_parse_args() {
+    local opt
+    while getopts "b:d:r:c:p:s:k:h" opt; do
+        case $opt in
+        b) BUILD_DIR=$OPTARG ;;
+        d) DURATION=$OPTARG ;;
+        r) ROUNDS=$OPTARG ;;
+        c) CONCURRENCY=$OPTARG ;;
+        p) PAYLOAD=$OPTARG ;;
+        s) SERVERS=$OPTARG ;;
+        k) KEEP=$OPTARG ;;
+        h) bench_usage; exit 0 ;;
+        *) bench_usage >&2; exit 2 ;;
+        esac
+    done
+    BUILD_DIR=$(cd "$BUILD_DIR" && pwd) || { echo "no build directory $BUILD_DIR" >&2; exit 2; }
+}
+
+die() { echo "$(basename "$0"): $*" >&2; exit 1; }
+note() { echo "# $*" >&2; }
+
+bench_init() {
+    command -v jq >/dev/null || die "jq is needed (apt-get install jq)"
+    command -v ss >/dev/null || die "ss is needed (apt-get install iproute2)"
+    LOADGEN=$BUILD_DIR/tests/bench/forkd_loadgen
+    FLOOR=$BUILD_DIR/tests/bench/forkd_bench_floor
+    FORKD=$BUILD_DIR/daemon/forkd
+    FORKCTL=$BUILD_DIR/ctl/forkctl
+    [[ -x $LOADGEN ]] || die "$LOADGEN not built (cmake --build $BUILD_DIR --target forkd_loadgen)"
+    WORK=$(mktemp -d /tmp/forkd-bench.XXXXXX)
+    RESULTS=$WORK/results.jsonl
+    : >"$RESULTS"
+    PIDS=()
+    USED_PORTS=" "
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+
+# Stops what this script started (by pid, newest first), keeps results if asked, removes the temp dir.
+bench_cleanup() {
+    local i
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}"; done
+    if [[ -n $KEEP && -d ${WORK:-} ]]; then
+        mkdir -p "$KEEP" && cp -r "$WORK"/. "$KEEP"/ && note "raw results and logs kept in $KEEP"
+    fi
+    [[ -n ${WORK:-} ]] && rm -rf "$WORK"
+}
+
+stop_pid() {
+    local pid=$1 i
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null
+    for ((i = 0; i < 30; i++)); do
+        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    return 0
+}
+
+# A TCP port below the ephemeral range (so client ports never collide with it) that nothing uses.
+free_port() {
+    local port tries
+    for ((tries = 0; tries < 200; tries++)); do
+        port=$((20000 + RANDOM % 12000))
+        [[ $USED_PORTS == *" $port "* ]] && continue
+        if [[ -z $(ss -Htan "( sport = :$port or dport = :$port )") ]]; then
+            USED_PORTS+="$port "
+            echo "$port"
+            return 0
+        fi
+    done
+    die "no free port found"
+}
+
+# start_server NAME PORT COMMAND...: runs it in the background, waits until PORT listens.
+declare -A SERVER_PORT=()
+SERVER_ORDER=()
+start_server() {
+    local name=$1 port=$2 pid i
+    shift 2
+    "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" </dev/null &
+    pid=$!
+    PIDS+=("$pid")
+    for ((i = 0; i < 100; i++)); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            note "$name exited at start-up; its stderr:"
+            sed 's/^/#   /' "$WORK/$name.err" >&2
+            return 1
+        fi
+        if [[ -n $(ss -Hltn "( sport = :$port )") ]]; then
+            SERVER_PORT[$name]=$port
+            SERVER_ORDER+=("$name")
+            note "$name: pid $pid on 127.0.0.1:$port"
+            return 0
+        fi
+        sleep 0.05
+    done
+    note "$name did not listen on port $port within 5 s"
+    return 1
+}
+
+wanted() { [[ -z $SERVERS || ",$SERVERS," == *",$1,"* ]]; }
+
+# A quick correctness probe before measuring: one echo connection must come back intact.
+probe() {
+    local name=$1
+    "$LOADGEN" --port "${SERVER_PORT[$name]}" --count 3 --duration 5 --payload "$PAYLOAD" --json >"$WORK/probe.json" ||
+        { note "$name fails the echo probe: $(cat "$WORK/probe.json")"; return 1; }
+}
+
+# Each round visits every concurrency level; within it the servers run in an order rotated by
+# one per round, so slow drifts of a shared, noisy machine fall on every server alike.
+run_matrix() {
+    local round conc i n=${#SERVER_ORDER[@]} name
+    for ((round = 0; round < ROUNDS; round++)); do
+        for conc in $CONCURRENCY; do
+            for ((i = 0; i < n; i++)); do
+                name=${SERVER_ORDER[(i + round) % n]}
+                "$LOADGEN" --port "${SERVER_PORT[$name]}" --concurrency "$conc" --duration "$DURATION" \
+                    --warmup "$WARMUP" --payload "$PAYLOAD" --label "$name" --json >>"$RESULTS" ||
+                    note "round $((round + 1)) $name c=$conc: no successful connection"
+                note "round $((round + 1))/$ROUNDS c=$conc $name: $(tail -n1 "$RESULTS" | jq -r '"\(.per_s)/s p99 \(.p99_ms) ms errors \(.errors)"')"
+            done
+        done
+    done
+}
+
+# report REF...: markdown table of medians over rounds, with ratios against the REF servers.
+report() {
+    local refs
+    refs=$(printf '%s\n' "$@" | jq -R . | jq -s .)
+    jq -s -r --argjson refs "$refs" --argjson order "$(printf '%s\n' "${SERVER_ORDER[@]}" | jq -R . | jq -s .)" '
+      def median: sort | if length == 0 then null
+                         elif length % 2 == 1 then .[length / 2 | floor]
+                         else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+      def fmt(d): if . == null then "-"
+                  elif d == 0 then round | tostring
+                  else (. * pow(10; d) | round | tostring) as $s
+                       | ("0" * ([d + 1 - ($s | length), 0] | max) + $s) as $p
+                       | $p[0:($p | length) - d] + "." + $p[($p | length) - d:] end;
+      (group_by([.label, .concurrency]) | map({
+          label: .[0].label, c: .[0].concurrency,
+          rate: (map(.per_s) | median), lo: (map(.per_s) | min), hi: (map(.per_s) | max),
+          p99: (map(.p99_ms) | median), errors: (map(.errors) | add), n: length })) as $rows
+      | ($rows | map({key: "\(.label)/\(.c)", value: .rate}) | from_entries) as $rate
+      | "| server | concurrency | conn/s (median) | min-max | p99 ms (median) | errors | "
+        + ($refs | map("x " + .) | join(" | ")) + " |",
+        "|---|---:|---:|---:|---:|---:|" + ($refs | map("---:") | join("|")) + "|",
+        ($rows | sort_by(.c, (.label as $l | $order | index($l)))[]
+         | . as $r
+         | "| \(.label) | \(.c) | \(.rate | fmt(0)) | \(.lo | fmt(0))-\(.hi | fmt(0)) | \(.p99 | fmt(2)) | \(.errors) | "
+           + ($refs | map($rate["\(.)/\($r.c)"] as $ref
+                          | if $ref == null or $ref == 0 then "-" else ($r.rate / $ref | fmt(2)) end)
+              | join(" | ")) + " |")
+    ' "$RESULTS"
+}
+
+bench_header() {
+    echo "$1: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r)"
+    echo "each cell: median of $ROUNDS rounds x ${DURATION} s (first ${WARMUP} s not counted), payload $PAYLOAD B, servers interleaved in rotated order"
+    echo
+}
+
+# --- the servers -------------------------------------------------------------------------------
+
+forkd_conf() {  # forkd_conf NAME PORT KEY=VALUE...: writes $WORK/NAME.conf, echoes its path
+    local name=$1 port=$2 conf=$WORK/$1.conf
+    shift 2
+    {
+        echo "listen = 127.0.0.1:$port"
+        echo "pidfile = $WORK/$name.pid"
+        echo "control-socket = $WORK/$name.sock"
+        echo "max-connections = 0"
+        echo "log-level = warning"
+        printf '%s\n' "$@"
+    } >"$conf"
+    echo "$conf"
+}
+
+start_forkd() {  # start_forkd NAME PORT CONFIG-LINES...
+    local name=$1 port=$2 conf
+    shift 2
+    [[ -x $FORKD ]] || { note "skipping $name: $FORKD not built"; return 0; }
+    conf=$(forkd_conf "$name" "$port" "$@")
+    start_server "$name" "$port" env -u NOTIFY_SOCKET -u JOURNAL_STREAM -u WATCHDOG_USEC "$FORKD" -f -c "$conf"
+}
+
+# xinetd: cps defaults to "50 10" (more than 50 connections/s disables the service for 10 s) and
+# per_source/instances may be limited by the distribution's defaults: all are lifted here.
+# Logging of each connection is switched off (as forkd's is at log-level warning), and so is
+# libwrap's per-connection hosts.allow/deny check (NOLIBWRAP) unless XINETD_LIBWRAP=1.
+xinetd_conf() {  # xinetd_conf NAME PORT SERVICE-LINES...
+    local name=$1 port=$2 flags=NOLIBWRAP
+    shift 2
+    [[ ${XINETD_LIBWRAP:-} == 1 ]] && flags=
+    cat >"$WORK/$name.conf" <<EOF
+defaults
+{
+    instances      = UNLIMITED
+    per_source     = UNLIMITED
+    cps            = 1000000 1
+    log_type       = FILE $WORK/$name.svclog
+    log_on_success =
+    log_on_failure =
+}
+EOF
+    printf '%s\n' "$@" | sed "s/@PORT@/$port/; s/@FLAGS@/$flags/" >>"$WORK/$name.conf"
+    echo "$WORK/$name.conf"
+}
+
+start_xinetd() {  # start_xinetd NAME PORT SERVICE-LINES...
+    local name=$1 port=$2 conf
+    command -v xinetd >/dev/null || { note "skipping $name: xinetd not installed"; return 0; }
+    conf=$(xinetd_conf "$@")
+    start_server "$name" "$port" xinetd -dontfork -filelog "$WORK/$name.log" -f "$conf" -pidfile "$WORK/$name.pid"
+}
+
+# tcpserver: -c (default 40 simultaneous) and -b (backlog 20) raised; no DNS (-H, -l 0) and no
+# ident (-R) lookups per connection, which it does by default.
+start_tcpserver() {  # start_tcpserver NAME PORT PROGRAM...
+    local name=$1 port=$2
+    shift 2
+    command -v tcpserver >/dev/null || { note "skipping $name: tcpserver (ucspi-tcp) not installed"; return 0; }
+    start_server "$name" "$port" tcpserver -q -H -R -l 0 -c 10000 -b 4096 127.0.0.1 "$port" "$@"
+}
