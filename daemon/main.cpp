@@ -1,0 +1,32 @@
+// forkd: the fork-per-connection super-server. Parse, check, then hand over to run_daemon().
+#include "common/config.hpp"
+#include "daemon/exec_plan.hpp"
+#include "daemon/startup.hpp"
+
+#include <cstdio>
+#include <iostream>
+
+int main(int argc, char** argv) {
+    using namespace forkd;
+    CommandLine command_line;
+    Config config;
+    try {
+        command_line = parse_command_line(argc, argv);
+        switch (command_line.action) {
+        case CommandLine::Action::help: std::cout << command_line.help_text; return exit_clean;
+        case CommandLine::Action::version: std::cout << "forkd " FORKD_VERSION "\n"; return exit_clean;
+        default: break;
+        }
+        config = load_config(command_line);
+        if (config.handler == HandlerKind::exec) build_exec_plan(config);  // user, group, program
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "forkd: %s\n", e.what());
+        return exit_config;
+    }
+    if (command_line.action == CommandLine::Action::check_config) {
+        std::cout << render_config(config);
+        std::fprintf(stderr, "forkd: configuration OK\n");
+        return exit_clean;
+    }
+    return run_daemon(command_line, std::move(config));
+}

@@ -1,0 +1,498 @@
+// The master's event loop: accepting, spawning, reaping, timeouts and stopping.
+// Control requests and reloads live in manager_control.cpp.
+#include "daemon/manager.hpp"
+
+#include "common/log.hpp"
+#include "daemon/builtin_spawner.hpp"
+#include "daemon/config_watch.hpp"
+#include "daemon/control_server.hpp"
+#include "daemon/exec_spawner.hpp"
+#include "daemon/exit_status.hpp"
+#include "daemon/handler_stderr.hpp"
+#include "daemon/notify.hpp"
+#include "daemon/tcp_activity.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+namespace forkd {
+namespace {
+
+constexpr std::uint64_t usec_per_sec = 1000000;
+constexpr std::uint64_t kill_grace_usec = 2 * usec_per_sec;     // SIGTERM → SIGKILL
+constexpr std::uint64_t accept_pause_usec = 250 * 1000;         // after EMFILE/ENFILE
+constexpr std::uint64_t housekeeping_usec = 1 * usec_per_sec;
+constexpr int accepts_per_wakeup = 64;  // fairness between listeners and the rest of the loop
+// Without a configured limit the scoreboard still needs a size.
+constexpr std::size_t minimum_capacity = 4096;
+
+std::int64_t monotonic_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return std::int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+void check(int rc, const char* what) {
+    if (rc < 0) throw std::system_error(-rc, std::generic_category(), what);
+}
+
+int listener_ready(sd_event_source*, int, uint32_t, void* userdata);
+int signal_received(sd_event_source*, const signalfd_siginfo* info, void* userdata);
+int child_deadline(sd_event_source*, uint64_t, void* userdata);
+int housekeeping_tick(sd_event_source*, uint64_t, void* userdata);
+int accept_pause_over(sd_event_source*, uint64_t, void* userdata);
+int stop_deadline(sd_event_source*, uint64_t, void* userdata);
+
+} // namespace
+
+// The trampolines need access to private members; they are thin forwarders.
+struct ManagerCallbacks {
+    static void listener(void* l) {
+        auto& listener = *static_cast<Manager::Listener*>(l);
+        listener.owner->on_listener_ready(listener);
+    }
+    static void signal(Manager& m, int signo) { m.on_signal(signo); }
+    static void deadline(void* c) {
+        auto& child = *static_cast<Manager::Child*>(c);
+        child.owner->on_child_deadline(child);
+    }
+    static void housekeeping(Manager& m) { m.on_housekeeping(); }
+    static void pause_over(Manager& m) {
+        m.accept_paused_ = false;
+        m.accept_pause_.reset();
+        m.update_accepting();
+    }
+    static void stop_deadline(Manager& m) {
+        m.stop_timer_.reset();
+        m.signal_all_children(SIGTERM, "shutdown");
+    }
+};
+
+namespace {
+
+int listener_ready(sd_event_source*, int, uint32_t, void* userdata) {
+    ManagerCallbacks::listener(userdata);
+    return 0;
+}
+int signal_received(sd_event_source*, const signalfd_siginfo* info, void* userdata) {
+    ManagerCallbacks::signal(*static_cast<Manager*>(userdata), int(info->ssi_signo));
+    return 0;
+}
+int child_deadline(sd_event_source*, uint64_t, void* userdata) {
+    ManagerCallbacks::deadline(userdata);
+    return 0;
+}
+int housekeeping_tick(sd_event_source* source, uint64_t now, void* userdata) {
+    ManagerCallbacks::housekeeping(*static_cast<Manager*>(userdata));
+    sd_event_source_set_time(source, now + housekeeping_usec);
+    return 0;
+}
+int accept_pause_over(sd_event_source*, uint64_t, void* userdata) {
+    ManagerCallbacks::pause_over(*static_cast<Manager*>(userdata));
+    return 0;
+}
+int stop_deadline(sd_event_source*, uint64_t, void* userdata) {
+    ManagerCallbacks::stop_deadline(*static_cast<Manager*>(userdata));
+    return 0;
+}
+
+} // namespace
+
+std::vector<int> Manager::handled_signals() { return {SIGCHLD, SIGTERM, SIGINT, SIGHUP}; }
+
+Manager::Manager(CommandLine command_line, Config config)
+    : command_line_(std::move(command_line)),
+      config_(std::move(config)),
+      admission_(config_.limits),
+      scoreboard_(std::max<std::size_t>(config_.limits.max_connections, minimum_capacity)),
+      master_pid_(getpid()),
+      started_ns_(monotonic_ns()) {
+    if (config_.handler == HandlerKind::exec) exec_plan_ = build_exec_plan(config_);
+    sd_event* raw = nullptr;
+    check(sd_event_new(&raw), "sd_event_new");
+    event_.reset(raw);
+}
+
+Manager::~Manager() {
+    // Sources reference the loop: drop them before it.
+    control_.reset();
+    config_watch_.reset();
+    children_.clear();
+    lingering_stderr_.clear();
+    for (auto& listener : listeners_) close_listener(*listener);
+    listeners_.clear();
+    signal_sources_.clear();
+    housekeeping_.reset();
+    accept_pause_.reset();
+    stop_timer_.reset();
+}
+
+void Manager::open() {
+    for (int signo : handled_signals()) {
+        sd_event_source* source = nullptr;
+        check(sd_event_add_signal(event_.get(), &source, signo, signal_received, this),
+              "sd_event_add_signal");
+        signal_sources_.emplace_back(source);
+    }
+    for (const auto& address : config_.listen)
+        add_listeners(open_listeners(address, config_.backlog));
+
+    sd_event_source* tick = nullptr;
+    check(sd_event_add_time_relative(event_.get(), &tick, CLOCK_MONOTONIC, housekeeping_usec, 0,
+                                     housekeeping_tick, this),
+          "sd_event_add_time");
+    housekeeping_.reset(tick);
+    sd_event_source_set_enabled(tick, SD_EVENT_ON);
+    sd_event_set_watchdog(event_.get(), true);
+
+    control_gid_ = resolve_control_group(config_.control_group);
+    control_ = std::make_unique<ControlServer>(event_.get(), config_.control_socket, *this);
+    if (config_.watch_config) watch_config_file();
+}
+
+int Manager::run() {
+    publish_status();
+    notify::ready();
+    log::notice("started", {{"pid", long(master_pid_)},
+                            {"handler", std::string(handler_name(config_.handler))},
+                            {"max_connections", config_.limits.max_connections}});
+    const int rc = sd_event_loop(event_.get());
+    for (auto& listener : listeners_) close_listener(*listener);
+    listeners_.clear();
+    log::notice("stopped", {{"accepted", totals_.accepted}, {"completed", totals_.completed},
+                            {"killed", totals_.killed}, {"failed", totals_.failed}});
+    return rc < 0 ? 3 : 0;
+}
+
+// ---- listeners -------------------------------------------------------------------------------
+
+void Manager::add_listeners(std::vector<ListenSocket> sockets) {
+    for (auto& socket : sockets) {
+        auto listener = std::make_unique<Listener>();
+        listener->owner = this;
+        listener->socket = std::move(socket);
+        sd_event_source* source = nullptr;
+        check(sd_event_add_io(event_.get(), &source, listener->socket.fd.get(), EPOLLIN,
+                              listener_ready, listener.get()),
+              "sd_event_add_io");
+        listener->source.reset(source);
+        log::notice("listening", {{"address", listener->socket.bound}});
+        listeners_.push_back(std::move(listener));
+    }
+    update_accepting();
+}
+
+void Manager::close_listener(Listener& listener) {
+    listener.source.reset();
+    if (listener.socket.is_unix && !listener.socket.unix_path.empty() && listener.socket.fd)
+        unlink(listener.socket.unix_path.c_str());
+    listener.socket.fd.reset();
+}
+
+bool Manager::accepting() const { return state_ == State::running && !accept_paused_; }
+
+// overload=wait at max-connections, and always at the scoreboard's capacity (max-connections 0).
+bool Manager::room_for_more() const {
+    const auto active = scoreboard_.active();
+    return admission_.should_accept(active) && active < scoreboard_.capacity();
+}
+
+void Manager::update_accepting() {
+    const bool on = accepting() && room_for_more();
+    for (auto& listener : listeners_)
+        sd_event_source_set_enabled(listener->source.get(), on ? SD_EVENT_ON : SD_EVENT_OFF);
+}
+
+void Manager::pause_accepting_after(int err) {
+    log::warning("accept-paused", {{"error", std::strerror(err)},
+                                   {"resume_ms", accept_pause_usec / 1000}});
+    accept_paused_ = true;
+    sd_event_source* source = nullptr;
+    if (sd_event_add_time_relative(event_.get(), &source, CLOCK_MONOTONIC, accept_pause_usec, 0,
+                                   accept_pause_over, this) >= 0)
+        accept_pause_.reset(source);
+    else
+        accept_paused_ = false;  // no timer: better to retry at once than to stop for good
+    update_accepting();
+}
+
+// ---- accepting -------------------------------------------------------------------------------
+
+void Manager::on_listener_ready(Listener& listener) { accept_batch(listener); }
+
+void Manager::accept_batch(Listener& listener) {
+    for (int i = 0; i < accepts_per_wakeup; ++i) {
+        if (!accepting() || !room_for_more()) break;
+        sockaddr_storage peer{};
+        socklen_t peer_len = sizeof peer;
+        int fd = accept4(listener.socket.fd.get(), reinterpret_cast<sockaddr*>(&peer), &peer_len,
+                         SOCK_CLOEXEC);
+        if (fd >= 0) {
+            handle_connection(listener, UniqueFd(fd), peer, peer_len);
+            continue;
+        }
+        if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == EPERM) continue;
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            pause_accepting_after(errno);
+            break;
+        }
+        if (errno != EAGAIN) log::warning("accept-failed", {{"address", listener.socket.bound},
+                                                           {"error", std::strerror(errno)}});
+        break;
+    }
+    update_accepting();
+}
+
+ConnectionInfo Manager::describe_connection(const Listener& listener, int fd,
+                                            const sockaddr_storage& peer, socklen_t peer_len) {
+    ConnectionInfo info;
+    info.id = next_id_++;
+    info.peer = peer;
+    info.peer_len = peer_len;
+    info.is_unix = peer.ss_family == AF_UNIX;
+    if (info.is_unix) {
+        ucred cred{};
+        socklen_t len = sizeof cred;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) info.peer_cred = cred;
+        info.peer_text = listener.socket.bound;
+        if (info.peer_cred) {
+            info.peer_text += " uid=" + std::to_string(info.peer_cred->uid) +
+                              " pid=" + std::to_string(info.peer_cred->pid);
+            info.source = "uid:" + std::to_string(info.peer_cred->uid);
+        }
+    } else {
+        const auto* sa = reinterpret_cast<const sockaddr*>(&peer);
+        info.peer_text = format_sockaddr(sa, peer_len);
+        info.source = host_of(sa, peer_len);
+    }
+    if (config_.handler == HandlerKind::exec) {
+        info.local_len = sizeof info.local;
+        getsockname(fd, reinterpret_cast<sockaddr*>(&info.local), &info.local_len);
+    }
+    return info;
+}
+
+void Manager::refuse(const ConnectionInfo& info, Refusal reason) {
+    unsigned limit = 0;
+    switch (reason) {
+    case Refusal::limit: ++totals_.refused_limit; limit = config_.limits.max_connections; break;
+    case Refusal::per_source: ++totals_.refused_per_source; limit = config_.limits.max_per_source; break;
+    case Refusal::fork_failed: ++totals_.refused_fork; break;
+    default: break;
+    }
+    log::warning("refused", {{"id", info.id}, {"peer", info.peer_text},
+                             {"reason", std::string(refusal_name(reason))}, {"limit", limit},
+                             {"active", scoreboard_.active()}});
+}
+
+void Manager::handle_connection(const Listener& listener, UniqueFd fd,
+                                const sockaddr_storage& peer, socklen_t peer_len) {
+    ConnectionInfo info = describe_connection(listener, fd.get(), peer, peer_len);
+    if (Refusal r = admission_.decide(scoreboard_.active(), info.source); r != Refusal::none)
+        return refuse(info, r);
+    auto slot = scoreboard_.claim(info.id, info.peer_text);
+    if (!slot) return refuse(info, Refusal::limit);
+    info.slot = *slot;
+
+    Child child;
+    child.owner = this;
+    child.id = info.id;
+    child.slot = info.slot;
+    child.peer = info.peer_text;
+    child.source = info.source;
+    child.started_ns = monotonic_ns();
+    if (!start_handler(info, fd.get(), child)) {
+        scoreboard_.reap(info.slot);
+        ++totals_.failed;
+        return;
+    }
+    ++totals_.accepted;
+    admission_.started(child.source);
+    scoreboard_.set_pid(child.slot, child.pid);
+    log::debug("connection-start", {{"id", child.id}, {"peer", child.peer}, {"pid", long(child.pid)}});
+    auto [it, inserted] = children_.emplace(child.pid, std::move(child));
+    if (config_.limits.connection_timeout_s)
+        arm_deadline(it->second, config_.limits.connection_timeout_s * usec_per_sec);
+}
+
+bool Manager::start_handler(const ConnectionInfo& info, int fd, Child& child) {
+    if (config_.handler != HandlerKind::exec) {
+        BuiltinContext context{fd, &scoreboard_, info.slot, config_.limits.idle_timeout_s};
+        pid_t pid = spawn_builtin_handler(config_.handler, context, master_pid_);
+        if (pid < 0) {
+            refuse(info, Refusal::fork_failed);
+            log::err("fork-failed", {{"id", info.id}, {"error", std::strerror(-pid)}});
+            return false;
+        }
+        child.pid = pid;
+        return true;
+    }
+    auto spawned = spawn_exec_handler(*exec_plan_, info, fd);
+    if (auto* error = std::get_if<std::string>(&spawned)) {
+        log::err("handler-failed", {{"id", info.id}, {"peer", info.peer_text}, {"error", *error}});
+        return false;
+    }
+    auto& handler = std::get<SpawnedHandler>(spawned);
+    child.pid = handler.pid;
+    try {
+        child.stderr_log = std::make_unique<HandlerStderr>(event_.get(),
+                                                           std::move(handler.stderr_read), info.id);
+    } catch (const std::exception& e) {
+        log::warning("handler-stderr-lost", {{"id", info.id}, {"error", e.what()}});
+    }
+    if (!info.is_unix) child.tcp_view = UniqueFd(fcntl(fd, F_DUPFD_CLOEXEC, 3));
+    return true;
+}
+
+// ---- timeouts and ending connections ---------------------------------------------------------
+
+void Manager::arm_deadline(Child& child, std::uint64_t after_usec) {
+    sd_event_source* source = nullptr;
+    if (sd_event_add_time_relative(event_.get(), &source, CLOCK_MONOTONIC, after_usec, 0,
+                                   child_deadline, &child) < 0) {
+        log::err("timer-failed", {{"id", child.id}});
+        return;
+    }
+    child.deadline.reset(source);
+}
+
+void Manager::on_child_deadline(Child& child) {
+    if (child.term_sent) {
+        ::kill(child.pid, SIGKILL);
+        child.deadline.reset();
+        return;
+    }
+    end_child(child, "timeout", SIGTERM);
+}
+
+void Manager::end_child(Child& child, const char* reason, int signo) {
+    if (!child.ended_by) child.ended_by = reason;
+    ::kill(child.pid, signo);
+    if (signo == SIGKILL) return;
+    child.term_sent = true;
+    arm_deadline(child, kill_grace_usec);
+}
+
+// ---- reaping ---------------------------------------------------------------------------------
+
+void Manager::on_signal(int signo) {
+    switch (signo) {
+    case SIGCHLD: reap_children(); break;
+    case SIGHUP: reload(); break;
+    case SIGTERM:
+    case SIGINT: begin_stop(); break;
+    default: break;
+    }
+}
+
+// SIGCHLD coalesces: one signal may stand for hundreds of exits, so reap until none is left.
+void Manager::reap_children() {
+    for (;;) {
+        int status = 0;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid <= 0) break;
+        finish_child(pid, status);
+    }
+    update_accepting();
+    maybe_finish_stop();
+}
+
+void Manager::finish_child(pid_t pid, int wait_status) {
+    auto it = children_.find(pid);
+    if (it == children_.end()) return;
+    Child& child = it->second;
+    std::uint64_t bytes_in = 0, bytes_out = 0;
+    if (child.tcp_view) {
+        if (auto activity = read_tcp_activity(child.tcp_view.get())) {
+            scoreboard_.set_bytes(child.slot, activity->bytes_in, activity->bytes_out);
+        }
+    }
+    if (auto view = scoreboard_.slot(child.slot)) {
+        bytes_in = view->bytes_in;
+        bytes_out = view->bytes_out;
+    }
+    scoreboard_.reap(child.slot);
+    admission_.ended(child.source);
+    if (child.ended_by) ++totals_.killed; else ++totals_.completed;
+    const auto duration_ms = (monotonic_ns() - child.started_ns) / 1000000;
+    log::info("connection-end", {{"id", child.id}, {"peer", child.peer}, {"pid", long(pid)},
+                                 {"duration_ms", long(duration_ms)},
+                                 {"exit", describe_wait_status(wait_status)},
+                                 {"bytes_in", bytes_in}, {"bytes_out", bytes_out},
+                                 {"ended_by", child.ended_by ? child.ended_by : "handler"}});
+    if (child.stderr_log && !child.stderr_log->finished())
+        lingering_stderr_.push_back(std::move(child.stderr_log));
+    children_.erase(it);
+}
+
+// ---- housekeeping: exec idle timeouts, accounting, status ------------------------------------
+
+void Manager::on_housekeeping() {
+    const unsigned idle_s = config_.limits.idle_timeout_s;
+    for (auto& [pid, child] : children_) {
+        if (!child.tcp_view) continue;
+        auto activity = read_tcp_activity(child.tcp_view.get());
+        if (!activity) continue;
+        scoreboard_.set_bytes(child.slot, activity->bytes_in, activity->bytes_out);
+        if (idle_s && !child.term_sent && activity->idle_ms >= idle_s * 1000u)
+            end_child(child, "idle", SIGTERM);
+    }
+    std::erase_if(lingering_stderr_, [](const auto& s) { return s->finished(); });
+    publish_status();
+}
+
+void Manager::publish_status() {
+    std::string text = std::to_string(scoreboard_.active()) + " active";
+    if (config_.limits.max_connections)
+        text += " (max " + std::to_string(config_.limits.max_connections) + ")";
+    text += ", " + std::to_string(totals_.accepted) + " accepted";
+    if (state_ == State::draining) text += ", draining";
+    if (state_ == State::stopping) text += ", stopping";
+    notify::status(text);
+}
+
+// ---- stopping --------------------------------------------------------------------------------
+
+void Manager::begin_stop() {
+    if (state_ == State::stopping) {
+        // A second request does not wait any longer.
+        log::notice("stopping-now", {{"active", scoreboard_.active()}});
+        signal_all_children(SIGKILL, "shutdown");
+        maybe_finish_stop();
+        return;
+    }
+    state_ = State::stopping;
+    notify::stopping();
+    log::notice("stopping", {{"active", scoreboard_.active()},
+                             {"shutdown_timeout_s", config_.shutdown_timeout_s}});
+    for (auto& listener : listeners_) close_listener(*listener);
+    listeners_.clear();
+    publish_status();
+    sd_event_source* source = nullptr;
+    if (sd_event_add_time_relative(event_.get(), &source, CLOCK_MONOTONIC,
+                                   config_.shutdown_timeout_s * usec_per_sec, 0, stop_deadline,
+                                   this) >= 0)
+        stop_timer_.reset(source);
+    maybe_finish_stop();
+}
+
+void Manager::signal_all_children(int signo, const char* reason) {
+    for (auto& [pid, child] : children_) {
+        if (signo == SIGTERM && child.term_sent) continue;
+        end_child(child, reason, signo);
+    }
+}
+
+void Manager::maybe_finish_stop() {
+    if (state_ == State::stopping && children_.empty()) sd_event_exit(event_.get(), 0);
+}
+
+} // namespace forkd

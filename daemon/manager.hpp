@@ -1,0 +1,153 @@
+#pragma once
+// The master: owns the sd-event loop and everything it drives (listeners, the child table, the
+// scoreboard, timers, the control server) and is the daemon's ControlTarget.
+#include "common/config.hpp"
+#include "daemon/admission.hpp"
+#include "daemon/connection.hpp"
+#include "daemon/control_target.hpp"
+#include "daemon/event_source.hpp"
+#include "daemon/exec_plan.hpp"
+#include "daemon/listener.hpp"
+#include "daemon/scoreboard.hpp"
+
+#include <sys/socket.h>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace forkd {
+
+class ControlServer;
+class HandlerStderr;
+class ConfigWatch;
+
+class Manager final : public ControlTarget {
+    friend struct ManagerCallbacks;
+
+public:
+    // Creates the loop and the scoreboard; binds nothing yet. The caller has blocked the
+    // signals the loop handles (see handled_signals()).
+    Manager(CommandLine command_line, Config config);
+    ~Manager() override;
+    Manager(const Manager&) = delete;
+    Manager& operator=(const Manager&) = delete;
+
+    static std::vector<int> handled_signals();
+
+    // Binds every listener and opens the control socket. Throws BindError (exit 3),
+    // ConfigError (exit 1) or std::system_error (exit 3).
+    void open();
+    // Runs until the daemon stops; returns the exit code.
+    int run();
+
+    // ControlTarget
+    nlohmann::json status() const override;
+    nlohmann::json list() const override;
+    std::optional<std::string> set(std::string_view key, std::string_view value) override;
+    void drain() override;
+    void resume() override;
+    std::optional<std::string> reload() override;
+    void stop() override;
+    std::optional<std::string> kill(std::uint64_t id) override;
+    uid_t daemon_uid() const override;
+    std::optional<gid_t> control_gid() const override;
+
+private:
+    enum class State { running, draining, stopping };
+
+    struct Listener {
+        Manager* owner = nullptr;
+        ListenSocket socket;
+        EventSourcePtr source;
+    };
+
+    struct Child {
+        Manager* owner = nullptr;
+        pid_t pid = 0;
+        std::uint64_t id = 0;
+        std::uint32_t slot = 0;
+        std::string peer;
+        std::string source;
+        std::int64_t started_ns = 0;
+        const char* ended_by = nullptr;   // set when the master ends it: timeout, idle, killed...
+        bool term_sent = false;
+        EventSourcePtr deadline;          // connection-timeout, then the SIGKILL grace
+        UniqueFd tcp_view;                // exec'd handler on TCP: the master's dup for TCP_INFO
+        std::unique_ptr<HandlerStderr> stderr_log;
+    };
+
+    struct Totals {
+        std::uint64_t accepted = 0, completed = 0, killed = 0, failed = 0;
+        std::uint64_t refused_limit = 0, refused_per_source = 0, refused_fork = 0;
+    };
+
+    // Event callbacks (static trampolines in manager.cpp call these).
+    void on_listener_ready(Listener& listener);
+    void on_signal(int signo);
+    void on_child_deadline(Child& child);
+    void on_housekeeping();
+
+    // Connections.
+    void accept_batch(Listener& listener);
+    void handle_connection(const Listener& listener, UniqueFd fd, const sockaddr_storage& peer,
+                           socklen_t peer_len);
+    ConnectionInfo describe_connection(const Listener& listener, int fd,
+                                       const sockaddr_storage& peer, socklen_t peer_len);
+    void refuse(const ConnectionInfo& info, Refusal reason);
+    bool start_handler(const ConnectionInfo& info, int fd, Child& child);
+    void arm_deadline(Child& child, std::uint64_t after_usec);
+    void end_child(Child& child, const char* reason, int signo);
+
+    // Children.
+    void reap_children();
+    void finish_child(pid_t pid, int wait_status);
+
+    // Accepting on/off and pauses.
+    void update_accepting();
+    void pause_accepting_after(int err);
+    bool accepting() const;
+    bool room_for_more() const;
+
+    // Listeners.
+    void add_listeners(std::vector<ListenSocket> sockets);
+    void close_listener(Listener& listener);
+    std::optional<std::string> rebind_listeners(const Config& next);
+
+    // Lifecycle.
+    void begin_stop();
+    void signal_all_children(int signo, const char* reason);
+    void maybe_finish_stop();
+    std::optional<std::string> apply_reload();
+    void publish_status();
+    void watch_config_file();
+    static std::optional<gid_t> resolve_control_group(const std::optional<std::string>& name);
+
+    CommandLine command_line_;
+    Config config_;
+    std::optional<ExecPlan> exec_plan_;
+    Admission admission_;
+    Scoreboard scoreboard_;
+    EventPtr event_;
+    State state_ = State::running;
+    bool accept_paused_ = false;
+    pid_t master_pid_;
+    std::int64_t started_ns_;
+    std::uint64_t next_id_ = 1;
+    Totals totals_;
+    std::optional<gid_t> control_gid_;
+
+    std::vector<std::unique_ptr<Listener>> listeners_;
+    std::unordered_map<pid_t, Child> children_;
+    std::vector<std::unique_ptr<HandlerStderr>> lingering_stderr_;
+    std::vector<EventSourcePtr> signal_sources_;
+    EventSourcePtr housekeeping_;
+    EventSourcePtr accept_pause_;
+    EventSourcePtr stop_timer_;
+    std::unique_ptr<ControlServer> control_;
+    std::unique_ptr<ConfigWatch> config_watch_;
+};
+
+} // namespace forkd

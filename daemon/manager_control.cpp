@@ -1,0 +1,273 @@
+// The daemon's side of the control requests (ControlTarget) and the reload path shared by
+// SIGHUP, "forkctl reload" and watch-config.
+#include "common/log.hpp"
+#include "daemon/config_watch.hpp"
+#include "daemon/manager.hpp"
+#include "daemon/notify.hpp"
+
+#include <grp.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <set>
+
+namespace forkd {
+namespace {
+
+std::int64_t monotonic_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
+}
+
+std::optional<unsigned> parse_count(std::string_view text) {
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+    return value;
+}
+
+std::string_view slot_state_name(SlotState state) {
+    switch (state) {
+    case SlotState::running: return "running";
+    case SlotState::closing: return "closing";
+    case SlotState::done: return "done";
+    case SlotState::free: break;
+    }
+    return "free";
+}
+
+nlohmann::json limits_json(const RuntimeLimits& limits) {
+    return {{"max_connections", limits.max_connections},
+            {"max_per_source", limits.max_per_source},
+            {"overload", std::string(overload_name(limits.overload))},
+            {"connection_timeout", limits.connection_timeout_s},
+            {"idle_timeout", limits.idle_timeout_s}};
+}
+
+} // namespace
+
+std::optional<gid_t> Manager::resolve_control_group(const std::optional<std::string>& name) {
+    const std::string wanted = name.value_or("forkd");
+    if (wanted.empty()) return std::nullopt;
+    if (const struct group* found = getgrnam(wanted.c_str())) return found->gr_gid;
+    if (name) log::warning("control-group-unknown", {{"group", wanted}});
+    return std::nullopt;
+}
+
+uid_t Manager::daemon_uid() const { return getuid(); }
+std::optional<gid_t> Manager::control_gid() const { return control_gid_; }
+
+nlohmann::json Manager::status() const {
+    std::string state = "running";
+    if (state_ == State::draining) state = "draining";
+    if (state_ == State::stopping) state = "stopping";
+    nlohmann::json listen = nlohmann::json::array();
+    for (const auto& listener : listeners_) listen.push_back(listener->socket.bound);
+    const auto& limits = config_.limits;
+    return {
+        {"pid", master_pid_},
+        {"version", FORKD_VERSION},
+        {"instance", config_.instance ? nlohmann::json(*config_.instance) : nlohmann::json(nullptr)},
+        {"state", state},
+        {"accepting", accepting() && room_for_more()},
+        {"active", scoreboard_.active()},
+        {"uptime_s", monotonic_seconds() - started_ns_ / 1000000000},
+        {"limits", limits_json(limits)},
+        {"listen", listen},
+        {"handler", std::string(handler_name(config_.handler))},
+        {"config_file", config_.config_file},
+        {"capacity", scoreboard_.capacity()},
+        {"totals",
+         {{"accepted", totals_.accepted},
+          {"completed", totals_.completed},
+          {"rejected", totals_.refused_limit + totals_.refused_per_source},
+          {"killed", totals_.killed},
+          {"failed", totals_.failed}}},
+        {"refused",
+         {{"limit", totals_.refused_limit},
+          {"per_source", totals_.refused_per_source},
+          {"fork_failed", totals_.refused_fork}}},
+    };
+}
+
+nlohmann::json Manager::list() const {
+    nlohmann::json rows = nlohmann::json::array();
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    const std::int64_t now_ns = std::int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+    for (const SlotView& slot : scoreboard_.snapshot()) {
+        nlohmann::json row = {{"id", slot.id},
+                              {"pid", slot.pid},
+                              {"peer", slot.peer},
+                              {"age_s", (now_ns - slot.start_monotonic_ns) / 1000000000},
+                              {"state", std::string(slot_state_name(slot.state))}};
+        if (slot.bytes_known) {
+            row["bytes_in"] = slot.bytes_in;
+            row["bytes_out"] = slot.bytes_out;
+        }
+        rows.push_back(std::move(row));
+    }
+    std::sort(rows.begin(), rows.end(),
+              [](const auto& a, const auto& b) { return a["id"] < b["id"]; });
+    return rows;
+}
+
+std::optional<std::string> Manager::set(std::string_view key, std::string_view value) {
+    RuntimeLimits next = config_.limits;
+    const std::string bad = "invalid value '" + std::string(value) + "' for " + std::string(key);
+    if (key == "overload") {
+        auto policy = parse_overload(value);
+        if (!policy) return bad + " (wait or reject)";
+        next.overload = *policy;
+    } else if (key == "log-level") {
+        auto level = log::parse_level(value);
+        if (!level) return bad + " (debug, info, notice, warning, err)";
+        config_.log_level = *level;
+        log::set_level(*level);
+        return std::nullopt;
+    } else {
+        auto number = parse_count(value);
+        if (!number) return bad + " (a whole number, 0 for none)";
+        if (key == "max-connections") {
+            if (*number > scoreboard_.capacity())
+                return "max-connections " + std::string(value) + " exceeds the capacity of " +
+                       std::to_string(scoreboard_.capacity()) + " (restart to raise it)";
+            next.max_connections = *number;
+        } else if (key == "max-per-source") {
+            next.max_per_source = *number;
+        } else if (key == "connection-timeout") {
+            next.connection_timeout_s = *number;
+        } else if (key == "idle-timeout") {
+            next.idle_timeout_s = *number;
+        } else {
+            return "unknown key '" + std::string(key) +
+                   "' (max-connections, max-per-source, connection-timeout, idle-timeout, "
+                   "overload, log-level)";
+        }
+    }
+    config_.limits = next;
+    admission_.set_limits(next);
+    update_accepting();
+    publish_status();
+    return std::nullopt;
+}
+
+void Manager::drain() {
+    if (state_ != State::running) return;
+    state_ = State::draining;
+    log::notice("draining", {{"active", scoreboard_.active()}});
+    update_accepting();
+    publish_status();
+}
+
+void Manager::resume() {
+    if (state_ != State::draining) return;
+    state_ = State::running;
+    log::notice("resumed", {{"active", scoreboard_.active()}});
+    update_accepting();
+    publish_status();
+}
+
+void Manager::stop() { begin_stop(); }
+
+std::optional<std::string> Manager::kill(std::uint64_t id) {
+    for (auto& [pid, child] : children_) {
+        if (child.id != id) continue;
+        if (!child.term_sent) end_child(child, "killed", SIGTERM);
+        return std::nullopt;
+    }
+    return "no active connection with id " + std::to_string(id);
+}
+
+// ---- reload ----------------------------------------------------------------------------------
+
+std::optional<std::string> Manager::reload() {
+    if (state_ == State::stopping) return "forkd is stopping";
+    notify::reloading();
+    auto error = apply_reload();
+    if (error)
+        log::err("reload", {{"result", "failed"}, {"error", *error}});
+    else
+        log::notice("reload", {{"result", "ok"}, {"config", config_.config_file}});
+    notify::ready();
+    publish_status();
+    return error;
+}
+
+std::optional<std::string> Manager::apply_reload() {
+    Config next;
+    std::optional<ExecPlan> plan;
+    try {
+        next = load_config(command_line_);
+        if (next.handler == HandlerKind::exec) plan = build_exec_plan(next);
+    } catch (const std::exception& e) {
+        return std::string(e.what());
+    }
+    if (next.limits.max_connections > scoreboard_.capacity())
+        return "max-connections " + std::to_string(next.limits.max_connections) +
+               " exceeds the capacity of " + std::to_string(scoreboard_.capacity()) +
+               " (restart to raise it)";
+    if (auto error = rebind_listeners(next)) return error;
+    if (next.pidfile != config_.pidfile || next.control_socket != config_.control_socket)
+        log::warning("reload-needs-restart", {{"keys", "pidfile, control-socket"}});
+    // Run-time paths stay as they are until a restart.
+    next.pidfile = config_.pidfile;
+    next.control_socket = config_.control_socket;
+    next.foreground = config_.foreground;
+    config_ = std::move(next);
+    exec_plan_ = std::move(plan);
+    admission_.set_limits(config_.limits);
+    log::set_level(config_.log_level);
+    if (config_.watch_config && !config_watch_) watch_config_file();
+    if (!config_.watch_config) config_watch_.reset();
+    update_accepting();
+    return std::nullopt;
+}
+
+// Binds the new addresses first; only when all succeeded are the removed ones closed, so a
+// failed reload changes nothing.
+std::optional<std::string> Manager::rebind_listeners(const Config& next) {
+    std::set<std::string> wanted, present;
+    for (const auto& address : next.listen) wanted.insert(to_string(address));
+    for (const auto& listener : listeners_) present.insert(listener->socket.configured);
+    std::vector<ListenSocket> added;
+    try {
+        for (const auto& address : next.listen) {
+            const std::string key = to_string(address);
+            if (present.count(key)) continue;
+            present.insert(key);
+            for (auto& socket : open_listeners(address, next.backlog)) added.push_back(std::move(socket));
+        }
+    } catch (const std::exception& e) {
+        for (auto& socket : added)
+            if (socket.is_unix) unlink(socket.unix_path.c_str());
+        return std::string(e.what());
+    }
+    for (auto& listener : listeners_) {
+        if (wanted.count(listener->socket.configured)) continue;
+        log::notice("listener-closed", {{"address", listener->socket.bound}});
+        close_listener(*listener);
+    }
+    std::erase_if(listeners_, [](const auto& l) { return !l->socket.fd; });
+    add_listeners(std::move(added));
+    return std::nullopt;
+}
+
+void Manager::watch_config_file() {
+    if (config_.config_file.empty()) {
+        log::warning("watch-config", {{"result", "no config file to watch"}});
+        return;
+    }
+    try {
+        config_watch_ = std::make_unique<ConfigWatch>(event_.get(), config_.config_file,
+                                                      [this] { reload(); });
+    } catch (const std::exception& e) {
+        log::warning("watch-config", {{"result", "failed"}, {"error", e.what()}});
+    }
+}
+
+} // namespace forkd

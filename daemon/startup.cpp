@@ -1,0 +1,101 @@
+#include "daemon/startup.hpp"
+
+#include "common/log.hpp"
+#include "daemon/daemonize.hpp"
+#include "daemon/listener.hpp"
+#include "daemon/manager.hpp"
+#include "daemon/pidfile.hpp"
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <system_error>
+
+namespace forkd {
+namespace {
+
+bool uses_socket_activation(const Config& config) {
+    return std::any_of(config.listen.begin(), config.listen.end(), [](const ListenAddress& a) {
+        return std::holds_alternative<SystemdSockets>(a);
+    });
+}
+
+// Handled signals are read from the loop (signalfd), so they must never be delivered normally.
+void block_loop_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int signo : Manager::handled_signals()) sigaddset(&set, signo);
+    sigprocmask(SIG_BLOCK, &set, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+// Start-up failures go to the launcher (daemon mode) or stderr (foreground), and to the log.
+class StartupReporter {
+public:
+    explicit StartupReporter(Readiness& readiness, bool foreground)
+        : readiness_(readiness), foreground_(foreground) {}
+    int fail(int code, const std::string& message) {
+        log::err("start-failed", {{"error", message}, {"exit", code}});
+        if (foreground_ && log::level() < log::Level::err)
+            std::fprintf(stderr, "forkd: %s\n", message.c_str());
+        readiness_.failed(code, message);
+        return code;
+    }
+
+private:
+    Readiness& readiness_;
+    bool foreground_;
+};
+
+} // namespace
+
+int run_daemon(const CommandLine& command_line, Config config) {
+    log::set_level(config.log_level);
+    std::vector<int> keep;
+    if (uses_socket_activation(config)) keep = systemd_listen_fds();
+    Readiness readiness;
+    if (config.foreground) {
+        log::use_stderr();
+        close_inherited_fds(keep);
+    } else {
+        readiness = daemonize(keep);
+        log::use_syslog("forkd");
+    }
+    block_loop_signals();
+    StartupReporter report(readiness, config.foreground);
+
+    std::optional<Pidfile> pidfile;
+    try {
+        pidfile.emplace(Pidfile::acquire(config.pidfile));
+    } catch (const AlreadyRunning& e) {
+        return report.fail(exit_running, e.what());
+    } catch (const std::exception& e) {
+        return report.fail(exit_startup, e.what());
+    }
+
+    std::optional<Manager> manager;
+    try {
+        manager.emplace(command_line, config);
+        manager->open();
+    } catch (const ConfigError& e) {
+        manager.reset();
+        pidfile->remove();
+        return report.fail(exit_config, e.what());
+    } catch (const std::exception& e) {
+        manager.reset();
+        pidfile->remove();
+        return report.fail(exit_startup, e.what());
+    }
+    readiness.ready();
+    const int code = manager->run();
+    manager.reset();  // closes listeners and the control socket
+    pidfile->remove();
+    return code;
+}
+
+} // namespace forkd
