@@ -6,11 +6,14 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 
+#include <cstring>
 #include <random>
 
 using namespace forkd::test;
@@ -68,7 +71,9 @@ TEST(Stress, FiveHundredSimultaneousClosesLeaveTheCounterAtZero) {
         // Round 1 proves the counter went back to exactly 0: all 500 fit under the limit again.
         ASSERT_EQ(served, kConnections) << d.count_log("event=refused") << " refused";
         EXPECT_EQ(d.children().size(), std::size_t(kConnections));
-        if (auto active = active_via_forkctl(d)) EXPECT_EQ(*active, kConnections);
+        if (auto active = active_via_forkctl(d)) {
+            EXPECT_EQ(*active, kConnections);
+        }
 
         for (std::size_t i = 0; i < fds.size(); ++i) {
             if (i % 2) close_abortively(fds[i]);
@@ -80,7 +85,9 @@ TEST(Stress, FiveHundredSimultaneousClosesLeaveTheCounterAtZero) {
         EXPECT_TRUE(eventually([&] {
             return d.count_log("event=connection-end") == std::size_t(kConnections * (round + 1));
         }, 10s)) << d.count_log("event=connection-end") << " connection-end lines";
-        if (auto active = active_via_forkctl(d)) EXPECT_EQ(*active, 0);
+        if (auto active = active_via_forkctl(d)) {
+            EXPECT_EQ(*active, 0);
+        }
     }
     EXPECT_EQ(d.count_log("event=refused"), 0u);
 }
@@ -109,7 +116,9 @@ TEST(Stress, SigkilledHandlerIsReconciled) {
                                               << d.log();
     b.reset();
     ASSERT_TRUE(eventually([&] { return d.children(true).empty(); }));
-    if (auto active = active_via_forkctl(d)) EXPECT_EQ(*active, 0);
+    if (auto active = active_via_forkctl(d)) {
+        EXPECT_EQ(*active, 0);
+    }
 }
 
 // Busy handlers (traffic both ways, so often inside the scoreboard's critical section) are
@@ -153,7 +162,9 @@ TEST(Stress, HandlersKilledAtRandomInstantsKeepTheCounterExact) {
     EXPECT_EQ(served, kConnections);
     fds.clear();
     EXPECT_TRUE(eventually([&] { return d.children(true).empty(); }, 10s));
-    if (auto active = active_via_forkctl(d)) EXPECT_EQ(*active, 0);
+    if (auto active = active_via_forkctl(d)) {
+        EXPECT_EQ(*active, 0);
+    }
 }
 
 // A burst of connects far beyond max-connections under overload=wait: everyone waits in the
