@@ -224,6 +224,8 @@ TEST(Resources, NoFreeDescriptorPausesAcceptsThenRecovers) {
     const auto used = proc_cpu_ticks(d.pid()) - before;
     EXPECT_LT(used, kSpinTicks) << "master used " << used << " ticks in 2 s at EMFILE: spinning?";
     EXPECT_TRUE(d.running()) << d.log();
+    EXPECT_NE(d.log().find("Too many open files"), std::string::npos)
+        << "precondition: the master should have met EMFILE (and logged it):\n" << d.log();
 
     ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, &original, nullptr), 0);
     for (std::size_t i = 0; i < waiting.size(); ++i)
