@@ -35,6 +35,11 @@ protected:
         ASSERT_LT(path.size(), sizeof addr.sun_path);
         std::strcpy(addr.sun_path, path.c_str());
         ASSERT_EQ(::bind(sock_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << std::strerror(errno);
+        // The remembered status is process-wide: start every test from a text no test uses,
+        // set while NOTIFY_SOCKET is still unset so that nothing is sent.
+        ::unsetenv("NOTIFY_SOCKET");
+        static int generation = 0;
+        notify::status("reset " + std::to_string(++generation));
         ASSERT_EQ(::setenv("NOTIFY_SOCKET", path.c_str(), 1), 0);
     }
     void TearDown() override {
