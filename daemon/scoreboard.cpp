@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -209,12 +210,16 @@ void Scoreboard::rebuild_active() const {
     shared_->active.store(count, std::memory_order_relaxed);
 }
 
-// The child's critical section. The release flag is the commit point: once it is stored the slot
-// no longer counts, whatever happens to the two stores after it.
-void Scoreboard::release_locked(Slot& slot) const {
+// The child's critical section, in numbered steps so that a test can stop it after any of them
+// (the real path runs them all). The release flag is the commit point: once it is stored the slot
+// no longer counts, whatever happens to the stores after it.
+void Scoreboard::release_locked(Slot& slot, unsigned steps) const {
     if (!slot.counted()) return;
+    if (steps < 1) return;
     slot.released.store(1, std::memory_order_relaxed);
+    if (steps < 2) return;
     slot.state.store(as_byte(SlotState::closing), std::memory_order_relaxed);
+    if (steps < 3) return;
     shared_->active.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -268,6 +273,14 @@ void Scoreboard::release_from_child(std::uint32_t index) {
     Slot& slot = slot_at(index);
     Lock lock(*this, kChild);
     release_locked(slot);
+}
+
+void Scoreboard::test_die_inside_release(std::uint32_t index, unsigned steps) {
+    Slot& slot = slot_at(index);
+    Lock lock(*this, kChild);
+    release_locked(slot, steps);
+    kill(getpid(), SIGKILL);
+    for (;;) pause();  // not reached: SIGKILL cannot be blocked
 }
 
 void Scoreboard::test_cycle_release(std::uint32_t index, unsigned rounds) {

@@ -79,6 +79,10 @@ public:
     // Test hook: in ONE critical section, release the slot as release_from_child does and claim it
     // back, `rounds` times, ending running. Lets tests SIGKILL a child inside the critical section.
     void test_cycle_release(std::uint32_t slot, unsigned rounds);
+    // Test hook: takes the lock, runs the first `steps` steps of release_from_child's critical
+    // section (0 to release_steps), then SIGKILLs the calling process while holding the lock.
+    [[noreturn]] void test_die_inside_release(std::uint32_t slot, unsigned steps);
+    static constexpr unsigned release_steps = 3;
 
 private:
     struct Shared;
@@ -86,7 +90,7 @@ private:
     class Lock;
     Slot& slot_at(std::uint32_t index) const;
     void rebuild_active() const;             // under the lock
-    void release_locked(Slot& slot) const;   // under the lock
+    void release_locked(Slot& slot, unsigned steps = release_steps) const;  // under the lock
     void claim_back_locked(Slot& slot) const;
     Shared* shared_ = nullptr;
     std::size_t capacity_ = 0;
