@@ -63,7 +63,12 @@ int run_daemon(const CommandLine& command_line, Config config) {
         log::use_stderr();
         close_inherited_fds(keep);
     } else {
-        readiness = daemonize(keep);
+        try {
+            readiness = daemonize(keep);
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "forkd: cannot detach: %s\n", e.what());
+            return exit_startup;
+        }
         log::use_syslog("forkd");
     }
     block_loop_signals();
