@@ -5,6 +5,8 @@
 
 #include <cstdio>
 #include <iostream>
+#include <sstream>
+#include <string>
 
 int main(int argc, char** argv) {
     using namespace forkd;
@@ -20,7 +22,8 @@ int main(int argc, char** argv) {
         config = load_config(command_line);
         if (config.handler == HandlerKind::exec) build_exec_plan(config);  // user, group, program
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "forkd: %s\n", e.what());
+        std::istringstream lines(e.what());  // a config error holds one problem per line
+        for (std::string line; std::getline(lines, line);) std::fprintf(stderr, "forkd: %s\n", line.c_str());
         return exit_config;
     }
     if (command_line.action == CommandLine::Action::check_config) {
