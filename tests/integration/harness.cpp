@@ -254,7 +254,8 @@ void Daemon::write_config(const std::vector<std::string>& config_lines) {
 }
 
 void Daemon::start() {
-    std::vector<std::string> argv = {FORKD_BINARY, "-c", config_path()};
+    std::vector<std::string> argv = options_.launch_prefix;
+    argv.insert(argv.end(), {FORKD_BINARY, "-c", config_path()});
     if (options_.foreground) argv.push_back("-f");
     argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
 

@@ -48,6 +48,8 @@ struct DaemonOptions {
     bool expect_ready = true;                  // false: start and let the test inspect failure
     Millis ready_timeout = 10s;
     std::optional<rlim_t> rlimit_nofile;       // RLIMIT_NOFILE set in the child before exec
+    // Words run before forkd's argv, which they must exec (e.g. a shell that opens an fd first).
+    std::vector<std::string> launch_prefix;
     // Runs after the temp dir and config exist, before forkd starts (e.g. plant a stale pidfile).
     std::function<void(const TempDir&)> before_start;
 };

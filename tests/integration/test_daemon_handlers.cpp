@@ -8,6 +8,9 @@
 
 #include <cstring>
 #include <ctime>
+#include <filesystem>
+#include <map>
+#include <set>
 #include <regex>
 #include <thread>
 
@@ -234,4 +237,40 @@ TEST(Logs, ConnectionStartAndEndCarryIdPeerDuration) {
     }
     EXPECT_NE(ends[0].find("duration_ms="), std::string::npos) << ends[0];
     EXPECT_NE(ends[0].find("exit="), std::string::npos) << ends[0];
+}
+
+// The handler holds its connection and stdio, and none of the master's own descriptors
+// (listeners, control socket, event loop, signalfd, pidfile).
+TEST(Handlers, ChildHoldsNoneOfTheMastersDescriptors) {
+    namespace fs = std::filesystem;
+    TempDir sockets;
+    DaemonOptions o;
+    o.config_lines = {"listen = 127.0.0.1:0", "listen = unix:" + sockets.file("u.sock")};
+    Daemon d(o);
+    auto targets_of = [](pid_t pid, int from_fd) {
+        std::map<int, std::string> out;
+        const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+        for (const auto& e : fs::directory_iterator(dir)) {
+            const int fd = std::stoi(e.path().filename().string());
+            std::error_code ec;
+            if (fd >= from_fd) out[fd] = fs::read_symlink(e.path(), ec).string();
+        }
+        return out;
+    };
+    auto fd = connect_tcp(d.port());
+    ASSERT_TRUE(fd.valid());
+    ASSERT_TRUE(echo_roundtrip(fd.get(), "x"));
+    auto handlers = d.children();
+    ASSERT_EQ(handlers.size(), 1u);
+
+    std::set<std::string> master;
+    for (const auto& [n, target] : targets_of(d.pid(), 3)) master.insert(target);
+    ASSERT_FALSE(master.empty());
+    int sockets_held = 0;
+    for (const auto& [n, target] : targets_of(handlers[0], 0)) {
+        if (n <= 2 && target == "/dev/null") continue;
+        EXPECT_EQ(master.count(target), 0u) << "handler holds the master's fd " << n << " -> " << target;
+        if (target.rfind("socket:", 0) == 0) ++sockets_held;
+    }
+    EXPECT_LE(sockets_held, 2) << "more sockets than the connection (and a stderr)";
 }

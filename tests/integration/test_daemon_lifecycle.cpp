@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <filesystem>
 
 using namespace forkd::test;
@@ -408,4 +409,57 @@ TEST(Startup, CommandLineWinsOverTheFile) {
     auto fd = connect_tcp(d.port());
     ASSERT_TRUE(fd.valid());
     EXPECT_TRUE(echo_roundtrip(fd.get(), "echo wins"));
+}
+
+// ---------------------------------------------------------------- notify extras, log format
+
+TEST(Notify, WatchdogPingsWhenAsked) {
+    DaemonOptions o;
+    o.env = {{"WATCHDOG_USEC", "400000"}};
+    Daemon d(o);
+    EXPECT_TRUE(d.wait_notification("WATCHDOG=1", 3s)) << "no WATCHDOG=1 with WATCHDOG_USEC=400000";
+}
+
+TEST(Notify, StatusFollowsTheLoad) {
+    Daemon d;
+    const auto before = d.count_notifications("STATUS=");
+    auto fd = connect_tcp(d.port());
+    ASSERT_TRUE(fd.valid());
+    ASSERT_TRUE(echo_roundtrip(fd.get(), "x"));
+    EXPECT_TRUE(eventually([&] { return d.count_notifications("STATUS=") > before; }, 5s))
+        << "no STATUS= update after a connection started";
+}
+
+TEST(Logs, JournalStreamAddsPriorityPrefixes) {
+    DaemonOptions o;
+    o.env = {{"JOURNAL_STREAM", "8:12345"}};
+    Daemon d(o);
+    const auto lines = d.log_lines("event=listening");
+    ASSERT_FALSE(lines.empty()) << d.log();
+    EXPECT_TRUE(lines[0].size() > 3 && lines[0][0] == '<' && std::isdigit(lines[0][1]) &&
+                lines[0][2] == '>')
+        << "expected a <N> prefix: " << lines[0];
+}
+
+TEST(Logs, NoPriorityPrefixesOnAPlainStderr) {
+    Daemon d;
+    const auto lines = d.log_lines("event=listening");
+    ASSERT_FALSE(lines.empty()) << d.log();
+    EXPECT_EQ(lines[0].rfind("event=listening", 0), 0u) << lines[0];
+}
+
+TEST(DaemonMode, InheritedDescriptorsAreClosed) {
+    DaemonOptions o;
+    o.foreground = false;
+    o.config_lines = {"listen = 127.0.0.1:" + std::to_string(free_tcp_port())};
+    // The launcher inherits fds 7 and 8 (files it has no use for) from its parent shell.
+    o.launch_prefix = {"sh", "-c", "exec 7</etc/hostname 8</etc/passwd; exec \"$@\"", "sh"};
+    Daemon d(o);
+    ASSERT_EQ(d.launcher_exit_code(), 0) << d.launcher_stderr();
+    const std::string fd_dir = "/proc/" + std::to_string(d.pid()) + "/fd/";
+    for (const auto& e : fs::directory_iterator(fd_dir)) {
+        const std::string target = readlink_str(e.path().string());
+        EXPECT_TRUE(target != "/etc/hostname" && target != "/etc/passwd")
+            << "fd " << e.path().filename() << " inherited: " << target;
+    }
 }
