@@ -1,0 +1,61 @@
+#pragma once
+// forkctl's command line, parsed without side effects:
+//   forkctl [-s SOCKET | -i NAME] [--json] [--timeout S] COMMAND [ARGS]
+// Global options (Boost.ProgramOptions) come before the command; the command word and its
+// arguments go through a relayctl-style table: unique prefixes are accepted, and a mistake says
+// unknown, ambiguous or missing argument and lists the valid words.
+#include "common/control_protocol.hpp"
+
+#include <chrono>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace forkd::ctl {
+
+// A mistake on the command line (forkctl exits 2). what() is one line without "forkctl: ".
+class UsageError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct CommandSpec {
+    control::Command command;
+    std::string_view name;
+    std::string_view arguments;  // for usage: "KEY VALUE", "[--wait] [--timeout S]"
+    std::string_view summary;
+};
+std::span<const CommandSpec> command_table();
+
+// Resolves WORD among VALID (exact match, else a unique prefix). WHAT names the kind of word in
+// messages: "unknown command 'x' (valid: ...)", "ambiguous key 'max' (could be: ...)".
+std::string_view match_word(std::string_view word, std::span<const std::string_view> valid,
+                            std::string_view what);
+
+struct Invocation {
+    enum class Action { run, help, version } action = Action::run;
+    std::optional<std::string> socket;     // -s
+    std::optional<std::string> instance;   // -i
+    bool json = false;
+    std::optional<std::chrono::milliseconds> timeout;       // global --timeout
+    control::Request request;
+    bool wait = false;                                      // drain --wait
+    std::optional<std::chrono::milliseconds> wait_timeout;  // drain/stop --timeout
+};
+
+// Default time to connect and get a reply when --timeout is not given.
+inline constexpr std::chrono::milliseconds default_reply_timeout{10000};
+
+// Throws UsageError.
+Invocation parse_command_line(const std::vector<std::string>& args);  // args without argv[0]
+// The words after the global options: COMMAND [ARGS]. Throws UsageError.
+void parse_command_words(const std::vector<std::string>& words, Invocation& invocation);
+// "1", "0.5", "30" seconds; positive. Throws UsageError naming OPTION.
+std::chrono::milliseconds parse_seconds(std::string_view text, std::string_view option);
+
+std::string usage_text();
+
+} // namespace forkd::ctl

@@ -1,0 +1,206 @@
+#include "ctl/commands.hpp"
+
+#include "common/runtime_paths.hpp"
+#include "ctl/control_client.hpp"
+#include "ctl/human_format.hpp"
+
+#include <unistd.h>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+namespace forkd::ctl {
+
+namespace {
+
+using control::Command;
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+constexpr milliseconds drain_poll_interval{100};
+
+// Each exchange with forkd is bounded by the global --timeout (default 10 s).
+Deadline reply_deadline(const Invocation& invocation) {
+    return deadline_after(invocation.timeout.value_or(default_reply_timeout));
+}
+
+// drain --wait and stop: their own --timeout, else an explicit global one, else no limit.
+std::optional<milliseconds> wait_bound(const Invocation& invocation) {
+    return invocation.wait_timeout ? invocation.wait_timeout : invocation.timeout;
+}
+
+std::string seconds_text(milliseconds ms) {
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%g s", static_cast<double>(ms.count()) / 1000);
+    return buffer;
+}
+
+int refused(const Invocation& invocation, const control::Reply& reply, Output& output) {
+    std::string_view name = control::command_name(invocation.request.command);
+    if (invocation.json) output.out << control::encode_error(reply.code, reply.error) << std::flush;
+    if (reply.code == control::ErrorCode::denied) {
+        output.err << "forkctl: " << name
+                   << ": permission denied (needs root, forkd's user or its control group)\n";
+        return exit_denied;
+    }
+    output.err << "forkctl: " << name << ": " << reply.error << "\n";
+    return exit_failed;
+}
+
+std::string confirmation(const control::Request& request) {
+    switch (request.command) {
+    case Command::set: return request.key + " set to " + request.value;
+    case Command::drain: return "draining: forkd no longer accepts new connections";
+    case Command::resume: return "resumed: forkd accepts new connections";
+    case Command::reload: return "configuration reloaded";
+    case Command::stop: return "forkd stopped";
+    case Command::kill: return "connection " + std::to_string(request.id) + " killed";
+    default: return "";
+    }
+}
+
+int succeeded(const Invocation& invocation, const control::Reply& reply, Output& output) {
+    const control::Request& request = invocation.request;
+    if (invocation.json) {
+        bool data = request.command == Command::status || request.command == Command::list;
+        output.out << (data ? reply.result.dump(2, ' ', false, json::error_handler_t::replace) + "\n"
+                            : control::encode_ok(reply.result));
+    } else if (request.command == Command::status) {
+        output.out << format_status(reply.result);
+    } else if (request.command == Command::list) {
+        output.out << format_list(reply.result);
+    } else {
+        output.out << confirmation(request) << "\n";
+    }
+    output.out << std::flush;
+    return exit_ok;
+}
+
+class DrainProgress {
+public:
+    explicit DrainProgress(Output& output, bool quiet) : output_(output), quiet_(quiet) {}
+
+    void show(std::int64_t active) {
+        if (quiet_ || active == last_) return;
+        last_ = active;
+        std::string text = "draining: " + std::to_string(active) + " connection" +
+                           (active == 1 ? "" : "s") + " still active";
+        if (output_.terminal) output_.out << "\r" << text << "\33[K" << std::flush;
+        else output_.out << text << "\n" << std::flush;
+    }
+    void finish(const std::string& text) {
+        if (quiet_) return;
+        if (output_.terminal && last_ >= 0) output_.out << "\r\33[K";
+        output_.out << text << std::flush;
+    }
+
+private:
+    Output& output_;
+    bool quiet_;
+    std::int64_t last_ = -1;
+};
+
+std::int64_t active_of(const json& status) {
+    auto it = status.find("active");
+    if (it == status.end() || !it->is_number_integer())
+        throw ClientError(exit_failed, "status from forkd has no 'active' count");
+    return it->get<std::int64_t>();
+}
+
+int wait_drained(const Invocation& invocation, const control::Reply& drain_reply, Output& output) {
+    const std::string path = socket_path(invocation);
+    const auto bound = wait_bound(invocation);
+    const Deadline deadline = deadline_after(bound);
+    DrainProgress progress(output, invocation.json);
+    for (;;) {
+        control::Request status;
+        status.command = Command::status;
+        auto reply = request_once(path, status, reply_deadline(invocation));
+        if (!reply.ok) return refused(invocation, reply, output);
+        std::int64_t active = active_of(reply.result);
+        if (active == 0) {
+            progress.finish(invocation.json ? "" : "drained: no connections active\n");
+            if (invocation.json) output.out << control::encode_ok(drain_reply.result) << std::flush;
+            return exit_ok;
+        }
+        progress.show(active);
+        auto now = Clock::now();
+        if (deadline && now >= *deadline) {
+            progress.finish(output.terminal ? "\n" : "");
+            std::string message = std::to_string(active) + " connection" + (active == 1 ? "" : "s") +
+                                  " still active after " + seconds_text(*bound);
+            if (invocation.json)
+                output.out << control::encode_error(control::ErrorCode::failed, message) << std::flush;
+            output.err << "forkctl: drain: " << message << "\n";
+            return exit_failed;
+        }
+        auto pause = drain_poll_interval;
+        if (deadline) pause = std::min(pause, std::chrono::duration_cast<milliseconds>(*deadline - now));
+        std::this_thread::sleep_for(pause);
+    }
+}
+
+int stop_and_wait(const Invocation& invocation, Output& output) {
+    const std::string path = socket_path(invocation);
+    ControlConnection connection(path, reply_deadline(invocation));
+    auto reply = connection.exchange(invocation.request, reply_deadline(invocation));
+    if (!reply.ok) return refused(invocation, reply, output);
+    const auto bound = wait_bound(invocation);
+    if (!connection.wait_closed(deadline_after(bound))) {
+        std::string message = "forkd has not exited after " + seconds_text(*bound);
+        if (invocation.json)
+            output.out << control::encode_error(control::ErrorCode::failed, message) << std::flush;
+        output.err << "forkctl: stop: " << message << "\n";
+        return exit_failed;
+    }
+    return succeeded(invocation, reply, output);
+}
+
+} // namespace
+
+std::string socket_path(const Invocation& invocation) {
+    if (invocation.socket) return *invocation.socket;
+    return default_control_socket(invocation.instance);
+}
+
+int execute(const Invocation& invocation, Output& output) {
+    if (invocation.request.command == Command::stop) return stop_and_wait(invocation, output);
+    auto reply = request_once(socket_path(invocation), invocation.request, reply_deadline(invocation));
+    if (!reply.ok) return refused(invocation, reply, output);
+    if (invocation.request.command == Command::drain && invocation.wait)
+        return wait_drained(invocation, reply, output);
+    return succeeded(invocation, reply, output);
+}
+
+int run_forkctl(int argc, const char* const* argv) {
+    std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);
+    Invocation invocation;
+    try {
+        invocation = parse_command_line(args);
+    } catch (const UsageError& e) {
+        std::string message = e.what();
+        if (message.find('(') == std::string::npos) message += " (see 'forkctl --help')";
+        std::cerr << "forkctl: " << message << "\n";
+        return exit_usage;
+    }
+    if (invocation.action == Invocation::Action::help) {
+        std::cout << usage_text();
+        return exit_ok;
+    }
+    if (invocation.action == Invocation::Action::version) {
+        std::cout << "forkctl " << FORKD_VERSION << "\n";
+        return exit_ok;
+    }
+    Output output{std::cout, std::cerr, ::isatty(STDOUT_FILENO) == 1};
+    try {
+        return execute(invocation, output);
+    } catch (const ClientError& e) {
+        std::cerr << "forkctl: " << e.what() << "\n";
+        return e.exit_code();
+    } catch (const std::exception& e) {
+        std::cerr << "forkctl: " << e.what() << "\n";
+        return exit_failed;
+    }
+}
+
+} // namespace forkd::ctl

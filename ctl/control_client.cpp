@@ -1,0 +1,121 @@
+#include "ctl/control_client.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <cerrno>
+#include <cstring>
+
+namespace forkd::ctl {
+
+namespace {
+
+constexpr std::chrono::milliseconds connect_limit{10000};  // when there is no deadline at all
+
+std::string reach_error(const std::string& path, int error) {
+    std::string message = "cannot reach forkd at " + path + ": " + std::strerror(error);
+    if (error == ENOENT || error == ECONNREFUSED) message += " (is it running?)";
+    return message;
+}
+
+std::chrono::milliseconds remaining(const Deadline& deadline) {
+    if (!deadline) return std::chrono::milliseconds(-1);
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Clock::now());
+    return std::max(left, std::chrono::milliseconds(0));
+}
+
+// A UNIX connect only blocks while the listen backlog is full; SO_SNDTIMEO bounds that wait.
+void set_send_timeout(int fd, std::chrono::milliseconds timeout) {
+    if (timeout.count() <= 0) timeout = std::chrono::milliseconds(1);
+    timeval tv{};
+    tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+    tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+} // namespace
+
+Deadline deadline_after(std::optional<std::chrono::milliseconds> timeout) {
+    if (!timeout) return std::nullopt;
+    return Clock::now() + *timeout;
+}
+
+ControlConnection::ControlConnection(const std::string& path, Deadline deadline) : path_(path) {
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    if (path.size() >= sizeof address.sun_path)
+        throw ClientError(exit_usage, "control socket path too long: " + path);
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    fd_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd_) throw ClientError(exit_failed, std::string("cannot create a socket: ") + std::strerror(errno));
+    set_send_timeout(fd_.get(), deadline ? remaining(deadline) : connect_limit);
+    int r;
+    do r = ::connect(fd_.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address);
+    while (r < 0 && errno == EINTR);
+    if (r == 0) return;
+    if (errno == EACCES || errno == EPERM) throw ClientError(exit_denied, reach_error(path, errno));
+    if (errno == EAGAIN || errno == EINPROGRESS)
+        throw ClientError(exit_unreachable, "forkd at " + path + " did not accept the connection in time");
+    throw ClientError(exit_unreachable, reach_error(path, errno));
+}
+
+bool ControlConnection::wait_readable(Deadline deadline) {
+    for (;;) {
+        pollfd pfd{fd_.get(), POLLIN, 0};
+        int r = ::poll(&pfd, 1, static_cast<int>(remaining(deadline).count()));
+        if (r > 0) return true;
+        if (r == 0) return false;
+        if (errno != EINTR) throw ClientError(exit_failed, std::string("poll: ") + std::strerror(errno));
+    }
+}
+
+control::Reply ControlConnection::exchange(const control::Request& request, Deadline deadline) {
+    std::string line = control::encode_request(request);
+    set_send_timeout(fd_.get(), deadline ? remaining(deadline) : connect_limit);
+    for (std::size_t sent = 0; sent < line.size();) {
+        ssize_t n = ::send(fd_.get(), line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0)
+            throw ClientError(exit_unreachable, "cannot send to forkd at " + path_ + ": " + std::strerror(errno));
+        sent += static_cast<std::size_t>(n);
+    }
+    std::string reply;
+    for (;;) {
+        if (!wait_readable(deadline))
+            throw ClientError(exit_unreachable, "forkd at " + path_ + " did not answer in time");
+        char buffer[4096];
+        ssize_t n = ::recv(fd_.get(), buffer, sizeof buffer, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0)
+            throw ClientError(exit_unreachable, "forkd at " + path_ + " closed the connection without answering");
+        reply.append(buffer, static_cast<std::size_t>(n));
+        if (auto newline = reply.find('\n'); newline != std::string::npos) {
+            reply.resize(newline);
+            break;
+        }
+        if (reply.size() > control::max_reply_size)
+            throw ClientError(exit_failed, "reply from forkd at " + path_ + " is too large");
+    }
+    try {
+        return control::parse_reply(reply);
+    } catch (const control::ProtocolError& e) {
+        throw ClientError(exit_failed, "bad reply from forkd at " + path_ + ": " + e.what());
+    }
+}
+
+bool ControlConnection::wait_closed(Deadline deadline) {
+    for (;;) {
+        if (!wait_readable(deadline)) return false;
+        char buffer[256];
+        ssize_t n = ::recv(fd_.get(), buffer, sizeof buffer, 0);
+        if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) return true;
+    }
+}
+
+control::Reply request_once(const std::string& path, const control::Request& request, Deadline deadline) {
+    ControlConnection connection(path, deadline);
+    return connection.exchange(request, deadline);
+}
+
+} // namespace forkd::ctl

@@ -1,0 +1,52 @@
+#pragma once
+// forkctl's side of the control socket: connect, send one request line, read one reply line,
+// and (for stop) wait for the EOF that means the daemon has exited. Every wait has a deadline.
+#include "common/control_protocol.hpp"
+#include "common/unique_fd.hpp"
+
+#include <chrono>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace forkd::ctl {
+
+using Clock = std::chrono::steady_clock;
+using Deadline = std::optional<Clock::time_point>;  // nullopt: no limit
+
+Deadline deadline_after(std::optional<std::chrono::milliseconds> timeout);
+
+// Exit codes of the contract.
+enum ExitCode { exit_ok = 0, exit_failed = 1, exit_usage = 2, exit_unreachable = 3, exit_denied = 4 };
+
+// A failure to talk to forkd: a one-line message (without "forkctl: ") and the exit code.
+class ClientError : public std::runtime_error {
+public:
+    ClientError(int exit_code, const std::string& message)
+        : std::runtime_error(message), exit_code_(exit_code) {}
+    int exit_code() const { return exit_code_; }
+private:
+    int exit_code_;
+};
+
+class ControlConnection {
+public:
+    // Throws ClientError: exit 3 when nothing answers at PATH, exit 4 when access is denied.
+    ControlConnection(const std::string& path, Deadline deadline);
+
+    // Sends the request and reads the reply. Throws ClientError (exit 3) on timeout or hang-up,
+    // (exit 1) on a reply that is not the protocol.
+    control::Reply exchange(const control::Request& request, Deadline deadline);
+    // After a stop: true once forkd has closed the connection (it exited), false at the deadline.
+    bool wait_closed(Deadline deadline);
+
+private:
+    bool wait_readable(Deadline deadline);
+    std::string path_;
+    UniqueFd fd_;
+};
+
+// One request on a fresh connection (the protocol's unit).
+control::Reply request_once(const std::string& path, const control::Request& request, Deadline deadline);
+
+} // namespace forkd::ctl

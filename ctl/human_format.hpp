@@ -1,0 +1,19 @@
+#pragma once
+// forkctl's output for people: status like `systemctl status`, list as an aligned table.
+// Pure functions of the daemon's JSON; fields the daemon does not send are shown as "-".
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace forkd::ctl {
+
+std::string format_status(const nlohmann::json& status);
+std::string format_list(const nlohmann::json& connections);
+
+// "42s", "3min 5s", "2h 10min", "4d 3h".
+std::string format_duration(std::int64_t seconds);
+// "512", "12.3K", "4.0M": powers of 1024, as ls -h.
+std::string format_bytes(std::uint64_t bytes);
+
+} // namespace forkd::ctl
