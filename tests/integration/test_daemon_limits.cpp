@@ -43,6 +43,14 @@ int lowest_free_fd(pid_t pid) {
     return n;
 }
 
+// [needs forkctl] refusals are counted in status.totals.rejected.
+void expect_rejected_total(const Daemon& d, long expected) {
+    std::string why;
+    auto status = status_json(d, &why);
+    ASSERT_TRUE(status.has_value()) << "[needs forkctl] " << why;
+    EXPECT_EQ(status->value("/totals/rejected"_json_pointer, -1L), expected) << status->dump();
+}
+
 constexpr std::uint64_t kSpinTicks = 40;  // 0.4 s of CPU in a 2 s window would be spinning
 
 } // namespace
@@ -85,6 +93,7 @@ TEST(Limits, MaxConnectionsRejectClosesTheNextClientAtOnce) {
     EXPECT_NE(line.find("reason=limit"), std::string::npos) << line;
     EXPECT_NE(line.find("limit=2"), std::string::npos) << line;
     EXPECT_EQ(d.children().size(), 2u);
+    expect_rejected_total(d, 1);
 
     // The limit is about active connections: once one ends, a newcomer is served.
     a.reset();
@@ -109,6 +118,7 @@ TEST(Limits, MaxPerSourceRejectsOnlyThatSource) {
     const std::string line = refusal_for(d, peer);
     EXPECT_NE(line.find("reason=per-source"), std::string::npos) << line;
     EXPECT_NE(line.find("limit=1"), std::string::npos) << line;
+    expect_rejected_total(d, 1);
 
     // Another loopback address is another source.
     auto other = connect_tcp_from(d.port(), "127.0.0.1", "127.0.0.2");
