@@ -12,23 +12,25 @@ CONCURRENCY=${CONCURRENCY:-"1 8 64"}
 PAYLOAD=${PAYLOAD:-64}
 SERVERS=${SERVERS:-}          # comma-separated subset of the script's servers; empty = all
 KEEP=${KEEP:-}                # directory to copy raw results and server logs into
+COUNT=${COUNT:-200}           # run-ctl-bench.sh: control requests per measurement
 
 bench_usage() {
     cat <<EOF
-usage: $(basename "$0") [-b BUILD_DIR] [-d SECONDS] [-r ROUNDS] [-c "1 8 64"] [-p BYTES] [-s SERVERS] [-k DIR]
+usage: $(basename "$0") [-b BUILD_DIR] [-d SECONDS] [-r ROUNDS] [-c "1 8 64"] [-p BYTES] [-s SERVERS] [-n COUNT] [-k DIR]
   -b  build directory holding forkd, forkctl, forkd_loadgen, forkd_bench_floor (default $BUILD_DIR)
   -d  seconds per measurement (default $DURATION, of which the first $WARMUP s are not counted)
   -r  rounds; every round runs each server once per concurrency, in rotated order (default $ROUNDS)
   -c  concurrency levels (default "$CONCURRENCY")
   -p  payload bytes per connection (default $PAYLOAD)
   -s  comma-separated servers to run (default: all available)
+  -n  run-ctl-bench.sh: control requests per measurement (default $COUNT)
   -k  keep raw results (JSON lines) and server logs in DIR
 EOF
 }
 
 bench_parse_args() {
     local opt
-    while getopts "b:d:r:c:p:s:k:h" opt; do
+    while getopts "b:d:r:c:p:s:n:k:h" opt; do
         case $opt in
         b) BUILD_DIR=$OPTARG ;;
         d) DURATION=$OPTARG ;;
@@ -36,6 +38,7 @@ bench_parse_args() {
         c) CONCURRENCY=$OPTARG ;;
         p) PAYLOAD=$OPTARG ;;
         s) SERVERS=$OPTARG ;;
+        n) COUNT=$OPTARG ;;
         k) KEEP=$OPTARG ;;
         h) bench_usage; exit 0 ;;
         *) bench_usage >&2; exit 2 ;;
@@ -67,6 +70,7 @@ bench_init() {
 # Stops what this script started (by pid, newest first), keeps results if asked, removes the temp dir.
 bench_cleanup() {
     local i
+    set +e  # a failing step must not leave the rest of the processes running
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}"; done
     if [[ -n $KEEP && -d ${WORK:-} ]]; then
         mkdir -p "$KEEP" && cp -r "$WORK"/. "$KEEP"/ && note "raw results and logs kept in $KEEP"
@@ -79,11 +83,11 @@ stop_pid() {
     kill -0 "$pid" 2>/dev/null || return 0
     kill -TERM "$pid" 2>/dev/null
     for ((i = 0; i < 30; i++)); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
         sleep 0.1
     done
     kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null || true
     return 0
 }
 

@@ -4,8 +4,8 @@
 //   echo     connect, write the payload, shutdown(SHUT_WR), read until EOF, check the bytes, close.
 //            Half-closing first lets the server see EOF and close first, so the server's side
 //            holds TIME_WAIT and the client's ephemeral ports are not used up (see README.md).
-//   request  UNIX or TCP: connect, write --request plus "\n", read one reply line, close
-//            (the control socket's one-request-per-connection protocol).
+//   request  UNIX or TCP: connect, write --request plus "\n", read one reply line (containing
+//            --expect), close: the control socket's one-request-per-connection protocol.
 //   command  run the program after "--" (stdout/stderr to /dev/null) and wait; success = exit 0.
 // Latency is one operation's wall time (connect to close, or spawn to reap).
 // Targets are restricted to loopback addresses and UNIX sockets.
@@ -67,7 +67,8 @@ struct Options {
     std::size_t payload = 64;
     double timeout_s = 5.0;         // per operation
     Mode mode = Mode::echo;
-    std::string request = R"({"command":"status"})";
+    std::string request = R"({"version":1,"command":"status"})";
+    std::string expect;             // request mode: the reply must contain this
     std::vector<std::string> command;
     std::string label;
     bool json = false;
@@ -283,7 +284,8 @@ private:
         reply_.clear();
         if (auto outcome = exchange(fd.get(), request_, false, true, reply_, until); outcome != Outcome::ok)
             return outcome;
-        return reply_.find('\n') != std::string::npos ? Outcome::ok : Outcome::short_reply;
+        if (reply_.find('\n') == std::string::npos) return Outcome::short_reply;
+        return reply_.find(options_.expect) != std::string::npos ? Outcome::ok : Outcome::mismatch;
     }
 
     Outcome command() {
@@ -471,6 +473,7 @@ Options parse_options(int argc, char** argv) {
         ("payload,b", po::value(&o.payload)->default_value(o.payload), "echo: bytes per connection, at most 16 MiB")
         ("timeout,t", po::value(&o.timeout_s)->default_value(o.timeout_s), "seconds one operation may take")
         ("request", po::value(&o.request)->default_value(o.request), "request mode: the line to send")
+        ("expect", po::value(&o.expect), "request mode: text the reply must contain")
         ("label", po::value(&o.label), "name carried into the output")
         ("json", po::bool_switch(&o.json), "one JSON object on stdout");
     po::options_description hidden;
