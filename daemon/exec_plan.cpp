@@ -139,19 +139,15 @@ std::vector<std::string> build_argv(const Config& config) {
     return config.exec_argv;
 }
 
-// env = NAME=VALUE entries (a later one replaces an earlier one of the same name), then
-// pass-env = NAME values taken from forkd's own environment now; env wins over pass-env.
+// env = NAME=VALUE entries, then pass-env = NAME values taken from forkd's own environment now.
+// The first definition of a NAME wins: the configuration lists the command line's entries first,
+// and an explicit env= beats pass-env.
 std::vector<std::string> build_base_env(const Config& config) {
     std::vector<std::string> result;
     std::set<std::string, std::less<>> names;
-    auto add = [&](std::string_view option, const std::string& name, const std::string& entry) {
+    auto add = [&](std::string_view option, const std::string& name, std::string entry) {
         if (is_connection_variable(name)) fail(option, name + " is set by forkd for each connection");
-        if (names.insert(name).second) {
-            result.push_back(entry);
-            return;
-        }
-        auto same = [&](const std::string& e) { return e.compare(0, name.size() + 1, name + "=") == 0; };
-        if (option == "env") *std::find_if(result.begin(), result.end(), same) = entry;
+        if (names.insert(name).second) result.push_back(std::move(entry));
     };
     for (const auto& entry : config.env) {
         auto eq = entry.find('=');

@@ -7,8 +7,8 @@
 namespace forkd {
 
 struct TcpActivity {
-    std::uint64_t bytes_in = 0;   // tcpi_bytes_received
-    std::uint64_t bytes_out = 0;  // tcpi_bytes_acked
+    std::uint64_t bytes_in = 0;   // tcpi_bytes_received, less the FIN where known
+    std::uint64_t bytes_out = 0;  // tcpi_bytes_sent - tcpi_bytes_retrans (payload, no FIN)
     std::uint32_t idle_ms = 0;    // min(last_data_recv, last_data_sent)
 };
 

@@ -60,7 +60,7 @@ TEST(ExecPlan, RejectsMissingRelativeOrNonExecutablePrograms) {
     ::unlink(path);
 }
 
-TEST(ExecPlan, EnvEntriesLaterOnesWinAndPassEnvReadsTheDaemonsEnvironment) {
+TEST(ExecPlan, FirstEnvEntryWinsAndPassEnvReadsTheDaemonsEnvironment) {
     ::setenv("FORKD_TEST_PASSED", "from daemon", 1);
     ::setenv("FORKD_TEST_SHADOWED", "daemon value", 1);
     ::unsetenv("FORKD_TEST_ABSENT");
@@ -68,7 +68,7 @@ TEST(ExecPlan, EnvEntriesLaterOnesWinAndPassEnvReadsTheDaemonsEnvironment) {
     config.env = {"A=1", "B=two words", "A=3", "FORKD_TEST_SHADOWED=env value", "EMPTY="};
     config.pass_env = {"FORKD_TEST_PASSED", "FORKD_TEST_ABSENT", "FORKD_TEST_SHADOWED"};
     ExecPlan plan = build_exec_plan(config);
-    std::vector<std::string> expected = {"A=3", "B=two words", "FORKD_TEST_SHADOWED=env value",
+    std::vector<std::string> expected = {"A=1", "B=two words", "FORKD_TEST_SHADOWED=env value",
                                          "EMPTY=", "FORKD_TEST_PASSED=from daemon"};
     EXPECT_EQ(plan.base_env, expected);
 }

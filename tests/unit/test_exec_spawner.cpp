@@ -319,17 +319,23 @@ TEST(TcpActivity, ReadsKernelCountersOnLoopbackAndNothingForUnixSockets) {
     ASSERT_EQ(::write(server.get(), reply.data(), reply.size()), 50);
     ASSERT_EQ(::recv(client.get(), sink.data(), 50, MSG_WAITALL), 50);
 
-    std::optional<TcpActivity> activity;
-    auto deadline = std::chrono::steady_clock::now() + 2s;
-    do {  // the ACK of the reply may still be in flight
-        activity = read_tcp_activity(server.get());
-        ASSERT_TRUE(activity.has_value());
-        if (activity->bytes_out == 50) break;
-        std::this_thread::sleep_for(5ms);
-    } while (std::chrono::steady_clock::now() < deadline);
+    std::optional<TcpActivity> activity = read_tcp_activity(server.get());
+    ASSERT_TRUE(activity.has_value());
     EXPECT_EQ(activity->bytes_in, 100u);
     EXPECT_EQ(activity->bytes_out, 50u);
     EXPECT_LT(activity->idle_ms, 2000u);
+
+    // FINs take a sequence number each but are not payload.
+    ASSERT_EQ(::shutdown(client.get(), SHUT_WR), 0);
+    ASSERT_EQ(::recv(server.get(), sink.data(), 1, 0), 0);  // server now in CLOSE_WAIT
+    activity = read_tcp_activity(server.get());
+    ASSERT_TRUE(activity.has_value());
+    EXPECT_EQ(activity->bytes_in, 100u) << "the client's FIN";
+    ASSERT_EQ(::shutdown(server.get(), SHUT_WR), 0);
+    ASSERT_EQ(::recv(client.get(), sink.data(), 1, 0), 0);
+    activity = read_tcp_activity(server.get());
+    ASSERT_TRUE(activity.has_value());
+    EXPECT_EQ(activity->bytes_out, 50u) << "the server's FIN";
 
     int pair[2];
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
