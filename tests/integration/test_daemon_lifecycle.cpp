@@ -211,6 +211,11 @@ TEST(Pidfile, SecondInstanceExitsTwoNamingTheRunningPid) {
 TEST(Pidfile, SecondInstanceInDaemonModeExitsTwoToo) {
     Daemon d;
     auto r = run(forkd_argv(d, false));
+    if (r.exit_code == 0) {
+        // It wrongly daemonized: stop the intruder, whose pid is now in the pidfile.
+        const pid_t intruder = static_cast<pid_t>(std::atol(read_file(d.pidfile()).c_str()));
+        if (intruder > 0 && intruder != d.pid()) ::kill(intruder, SIGKILL);
+    }
     EXPECT_EQ(r.exit_code, 2) << r.err;
     EXPECT_NE(r.err.find("already running (pid " + std::to_string(d.pid()) + ")"), std::string::npos)
         << "stderr: " << r.err;
