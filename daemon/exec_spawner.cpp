@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <csignal>
@@ -70,6 +71,7 @@ struct ChildArgs {
     int stderr_fd = -1;
     const ExecIdentity* identity = nullptr;  // nullptr: keep the master's
     bool started_as_root = false;
+    bool set_groups = false;  // the groups differ from the master's, or the master is root
     std::array<RlimitSetting, 6> rlimits{};
     std::size_t rlimit_count = 0;
     mode_t umask = 022;
@@ -113,7 +115,12 @@ void child_set_stdio(const ChildArgs& args) {
     if (dup2(connection, 0) < 0) child_fail(args, Step::dup2_stdin, connection);
     if (dup2(connection, 1) < 0) child_fail(args, Step::dup2_stdout, connection);
     if (dup2(err, 2) < 0) child_fail(args, Step::dup2_stderr, err);
-    if (close_range(3, ~0U, 0) < 0) child_fail(args, Step::close_range);
+    if (close_range(3, ~0U, 0) == 0) return;
+    if (errno != ENOSYS) child_fail(args, Step::close_range);
+    // Kernels before 5.9: close one by one up to the descriptor limit.
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) < 0) child_fail(args, Step::close_range);
+    for (rlim_t fd = 3; fd < limit.rlim_cur && fd < (1u << 20); ++fd) close(static_cast<int>(fd));
 }
 
 void child_reset_signals() {
@@ -139,8 +146,7 @@ void child_set_rlimits(const ChildArgs& args) {
 void child_drop_identity(const ChildArgs& args) {
     const ExecIdentity* id = args.identity;
     if (!id) return;
-    if (args.started_as_root &&
-        syscall(SYS_setgroups, id->groups.size(), id->groups.data()) < 0)
+    if (args.set_groups && syscall(SYS_setgroups, id->groups.size(), id->groups.data()) < 0)
         child_fail(args, Step::setgroups, static_cast<long>(id->groups.size()));
     if (syscall(SYS_setgid, id->gid) < 0) child_fail(args, Step::setgid, id->gid);
     if (syscall(SYS_setuid, id->uid) < 0) child_fail(args, Step::setuid, id->uid);
@@ -294,6 +300,23 @@ std::string describe(const ChildFailure& failure, const ChildArgs& args) {
     return "unknown step: " + why;
 }
 
+// An unprivileged master may still run handlers as itself: then setgroups (which would fail)
+// is skipped when the groups are already the ones asked for. Any other difference is attempted
+// and, without the privilege, fails closed.
+bool groups_need_setting(const ExecIdentity& identity) {
+    if (geteuid() == 0) return true;
+    int count = getgroups(0, nullptr);
+    if (count < 0) return true;
+    std::vector<gid_t> current(static_cast<std::size_t>(count));
+    if (getgroups(count, current.data()) != count) return true;
+    std::vector<gid_t> wanted = identity.groups;
+    std::sort(current.begin(), current.end());
+    std::sort(wanted.begin(), wanted.end());
+    current.erase(std::unique(current.begin(), current.end()), current.end());
+    wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+    return current != wanted;
+}
+
 void reap(pid_t pid) {
     while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
     }
@@ -338,6 +361,7 @@ std::variant<SpawnedHandler, std::string> spawn_exec_handler(const ExecPlan& pla
     args.stderr_fd = write_end.get();
     args.identity = plan.identity ? &*plan.identity : nullptr;
     args.started_as_root = geteuid() == 0;
+    args.set_groups = args.identity && groups_need_setting(*args.identity);
     collect_rlimits(plan.rlimits, args);
     args.umask = plan.umask;
     args.chdir = plan.chdir.c_str();

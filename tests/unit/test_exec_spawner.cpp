@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -248,20 +249,29 @@ TEST(ExecSpawner, DropsToAnotherUserWithItsGroups) {
 [[noreturn]] void spawn_as_someone_else_unprivileged() {
     if (::geteuid() == 0) {
         passwd* nobody = ::getpwnam("nobody");
-        if (!nobody || ::setgid(nobody->pw_gid) != 0 || ::setuid(nobody->pw_uid) != 0) ::_exit(3);
+        if (!nobody || ::setgroups(1, &nobody->pw_gid) != 0 || ::setgid(nobody->pw_gid) != 0 ||
+            ::setuid(nobody->pw_uid) != 0)
+            ::_exit(3);
     }
     ExecPlan plan = plan_for({"/bin/true"});
+    // Running handlers as itself needs no privilege (setgroups is skipped when nothing changes).
+    plan.identity = ExecIdentity{::getuid(), ::getgid(), {::getgid()}};
+    if (::getgroups(0, nullptr) <= 1 && spawn_error(plan) != "(spawned)") ::_exit(6);
     uid_t other = ::getuid() == 1 ? 2 : 1;
     plan.identity = ExecIdentity{other, ::getgid(), {::getgid()}};
     std::string error = spawn_error(plan);
+    if (error != "setuid(" + std::to_string(other) + "): Operation not permitted") ::_exit(4);
+    // Groups it does not have cannot be dropped into either.
+    plan.identity = ExecIdentity{::getuid(), ::getgid(), {::getgid(), 0}};
+    error = spawn_error(plan);
     std::fprintf(stderr, "%s\n", error.c_str());
-    ::_exit(error == "setuid(" + std::to_string(other) + "): Operation not permitted" ? 0 : 4);
+    ::_exit(error == "setgroups(2 groups): Operation not permitted" ? 0 : 5);
 }
 
 TEST(ExecSpawner, FailedIdentityChangeIsReportedNotIgnored) {
     // An unprivileged master cannot become someone else: the spawn must fail, not run as itself.
     EXPECT_EXIT(spawn_as_someone_else_unprivileged(), ::testing::ExitedWithCode(0),
-                "setuid\\([0-9]+\\): Operation not permitted");
+                "setgroups\\(2 groups\\): Operation not permitted");
 }
 
 TEST(ExecSpawner, HandlerDiesWithItsMaster) {
