@@ -107,7 +107,7 @@ free_port() {
 }
 
 # start_server NAME PORT COMMAND...: runs it in the background, waits until PORT listens.
-declare -A SERVER_PORT=()
+declare -A SERVER_PORT=() SERVER_PID=()
 SERVER_ORDER=()
 start_server() {
     local name=$1 port=$2 pid i
@@ -123,6 +123,7 @@ start_server() {
         fi
         if [[ -n $(ss -Hltn "( sport = :$port )") ]]; then
             SERVER_PORT[$name]=$port
+            SERVER_PID[$name]=$pid
             SERVER_ORDER+=("$name")
             note "$name: pid $pid on 127.0.0.1:$port"
             return 0
@@ -142,6 +143,33 @@ probe() {
         { note "$name fails the echo probe: $(cat "$WORK/probe.json")"; return 1; }
 }
 
+# CPU ticks a server has used: its own plus those of every child it has reaped (a child's
+# cutime includes its own reaped children, e.g. socat's cat). Fields 14-17 of /proc/PID/stat.
+cpu_ticks() {
+    local stat fields
+    stat=$(<"/proc/$1/stat") || { echo 0; return; }
+    read -ra fields <<<"${stat##*) }"
+    echo $((fields[11] + fields[12] + fields[13] + fields[14]))
+}
+CLK_TCK=$(getconf CLK_TCK)
+
+# One measurement, appended to $RESULTS with the server's CPU time per connection (master and
+# children, whole run including the warm-up): a figure that machine noise disturbs far less
+# than connections/s, since it counts work done rather than time waited.
+measure() {  # measure NAME CONCURRENCY
+    local name=$1 conc=$2 pid=${SERVER_PID[$1]} before after line
+    before=$(cpu_ticks "$pid")
+    line=$("$LOADGEN" --port "${SERVER_PORT[$name]}" --concurrency "$conc" --duration "$DURATION" \
+        --warmup "$WARMUP" --payload "$PAYLOAD" --label "$name" --json) ||
+        note "$name c=$conc: no successful connection"
+    sleep 0.2  # the last handlers exit and are reaped
+    after=$(cpu_ticks "$pid")
+    # The ticks cover the warm-up too: divide by every connection made, measured or not.
+    jq -c --argjson ticks $((after - before)) --argjson hz "$CLK_TCK" --argjson warm "$WARMUP" '
+        . + {cpu_us_per_conn: (if .ok > 0
+             then $ticks / $hz * 1e6 / (.ok * (1 + $warm / .elapsed_s)) else null end)}' <<<"$line" >>"$RESULTS"
+}
+
 # Each round visits every concurrency level; within it the servers run in an order rotated by
 # one per round, so slow drifts of a shared, noisy machine fall on every server alike.
 run_matrix() {
@@ -150,10 +178,8 @@ run_matrix() {
         for conc in $CONCURRENCY; do
             for ((i = 0; i < n; i++)); do
                 name=${SERVER_ORDER[(i + round) % n]}
-                "$LOADGEN" --port "${SERVER_PORT[$name]}" --concurrency "$conc" --duration "$DURATION" \
-                    --warmup "$WARMUP" --payload "$PAYLOAD" --label "$name" --json >>"$RESULTS" ||
-                    note "round $((round + 1)) $name c=$conc: no successful connection"
-                note "round $((round + 1))/$ROUNDS c=$conc $name: $(tail -n1 "$RESULTS" | jq -r '"\(.per_s)/s p99 \(.p99_ms) ms errors \(.errors)"')"
+                measure "$name" "$conc"
+                note "round $((round + 1))/$ROUNDS c=$conc $name: $(tail -n1 "$RESULTS" | jq -r '"\(.per_s)/s p99 \(.p99_ms) ms errors \(.errors) cpu \(.cpu_us_per_conn | floor) us/conn"')"
             done
         done
     done
@@ -175,14 +201,15 @@ report() {
       (group_by([.label, .concurrency]) | map({
           label: .[0].label, c: .[0].concurrency,
           rate: (map(.per_s) | median), lo: (map(.per_s) | min), hi: (map(.per_s) | max),
-          p99: (map(.p99_ms) | median), errors: (map(.errors) | add), n: length })) as $rows
+          p99: (map(.p99_ms) | median), errors: (map(.errors) | add), n: length,
+          cpu: (map(.cpu_us_per_conn | select(. != null)) | median) })) as $rows
       | ($rows | map({key: "\(.label)/\(.c)", value: .rate}) | from_entries) as $rate
-      | "| server | concurrency | conn/s (median) | min-max | p99 ms (median) | errors | "
+      | "| server | concurrency | conn/s (median) | min-max | p99 ms (median) | errors | server CPU us/conn | "
         + ($refs | map("x " + .) | join(" | ")) + " |",
-        "|---|---:|---:|---:|---:|---:|" + ($refs | map("---:") | join("|")) + "|",
+        "|---|---:|---:|---:|---:|---:|---:|" + ($refs | map("---:") | join("|")) + "|",
         ($rows | sort_by(.c, (.label as $l | $order | index($l)))[]
          | . as $r
-         | "| \(.label) | \(.c) | \(.rate | fmt(0)) | \(.lo | fmt(0))-\(.hi | fmt(0)) | \(.p99 | fmt(2)) | \(.errors) | "
+         | "| \(.label) | \(.c) | \(.rate | fmt(0)) | \(.lo | fmt(0))-\(.hi | fmt(0)) | \(.p99 | fmt(2)) | \(.errors) | \(.cpu | fmt(0)) | "
            + ($refs | map($rate["\(.)/\($r.c)"] as $ref
                           | if $ref == null or $ref == 0 then "-" else ($r.rate / $ref | fmt(2)) end)
               | join(" | ")) + " |")
