@@ -310,6 +310,9 @@ bool groups_need_setting(const ExecIdentity& identity) {
     std::vector<gid_t> current(static_cast<std::size_t>(count));
     if (getgroups(count, current.data()) != count) return true;
     std::vector<gid_t> wanted = identity.groups;
+    // The primary group grants access either way: {} with gid 5 is {5} with gid 5.
+    current.push_back(getegid());
+    wanted.push_back(identity.gid);
     std::sort(current.begin(), current.end());
     std::sort(wanted.begin(), wanted.end());
     current.erase(std::unique(current.begin(), current.end()), current.end());

@@ -8,6 +8,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -316,6 +317,27 @@ TEST(Exec, MissingProgramIsCountedAsFailedAndTheDaemonCarriesOn) {
     Report report = report_over_tcp(d);
     EXPECT_TRUE(report.complete) << "the daemon serves again once the program is back";
     EXPECT_EQ(total(d, "failed"), 1u);
+}
+
+TEST(Exec, FailingSetupStepIsLoggedWithIdAndErrnoAndCounted) {
+    // As root: nobody may not enter a 0700 directory of root's, so chdir fails after the drop.
+    // Otherwise becoming root fails (no privilege to change groups or ids).
+    TempDir locked;
+    ASSERT_EQ(::chmod(locked.path().c_str(), 0700), 0);
+    const std::string user = ::geteuid() == 0 ? "nobody" : "root";
+    Daemon d(exec_daemon(helper("print_env"), {"user = " + user, "chdir = " + locked.path()}));
+    for (int i = 0; i < 2; ++i) {
+        auto fd = connect_tcp(d.port());
+        ASSERT_TRUE(fd.valid());
+        EXPECT_EQ(read_until_eof(fd.get()), "") << "the handler must not run after a failed step";
+    }
+    const std::string why = ::geteuid() == 0 ? "chdir " + locked.path() + ": Permission denied"
+                                             : "Operation not permitted";
+    EXPECT_TRUE(eventually([&] { return d.count_log("event=handler-failed") == 2; })) << d.log();
+    EXPECT_TRUE(d.wait_log("event=handler-failed id=1 ")) << d.log();
+    EXPECT_TRUE(d.wait_log(why)) << d.log();
+    EXPECT_EQ(total(d, "failed"), 2u);
+    EXPECT_TRUE(d.running());
 }
 
 TEST(Exec, CrashingProgramIsCountedAsFailedAndTheDaemonCarriesOn) {
