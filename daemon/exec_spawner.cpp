@@ -151,11 +151,13 @@ void child_drop_identity(const ChildArgs& args) {
     if (syscall(SYS_setgid, id->gid) < 0) child_fail(args, Step::setgid, id->gid);
     if (syscall(SYS_setuid, id->uid) < 0) child_fail(args, Step::setuid, id->uid);
     if (syscall(SYS_getuid) != id->uid || syscall(SYS_geteuid) != id->uid ||
-        syscall(SYS_getgid) != id->gid || syscall(SYS_getegid) != id->gid) {
+        syscall(SYS_getgid) != id->gid || syscall(SYS_getegid) != id->gid ||
+        (args.set_groups && syscall(SYS_getgroups, 0, nullptr) != static_cast<long>(id->groups.size()))) {
         errno = EPERM;
         child_fail(args, Step::verify_identity);
     }
-    if (args.started_as_root && id->uid != 0 && syscall(SYS_setuid, 0) == 0) {
+    if (args.started_as_root && id->uid != 0 &&
+        (syscall(SYS_setuid, 0) == 0 || (id->gid != 0 && syscall(SYS_setgid, 0) == 0))) {
         errno = EPERM;
         child_fail(args, Step::regained_root);
     }
@@ -289,9 +291,10 @@ std::string describe(const ChildFailure& failure, const ChildArgs& args) {
     case Step::setgid: return "setgid(" + arg + "): " + why;
     case Step::setuid: return "setuid(" + arg + "): " + why;
     case Step::verify_identity:
-        return "identity check: uid/gid are not " + std::to_string(args.identity->uid) + "/" +
-               std::to_string(args.identity->gid) + " after setuid";
-    case Step::regained_root: return "identity check: setuid(0) succeeded after dropping root";
+        return "identity check: uid/gid/groups are not " + std::to_string(args.identity->uid) + "/" +
+               std::to_string(args.identity->gid) + "/" + std::to_string(args.identity->groups.size()) +
+               " groups after setuid";
+    case Step::regained_root: return "identity check: root regained after dropping it";
     case Step::chdir: return std::string("chdir ") + args.chdir + ": " + why;
     case Step::pdeathsig: return "prctl(PR_SET_PDEATHSIG): " + why;
     case Step::master_gone: return "master exited before the handler started";
