@@ -146,7 +146,7 @@ int stop_and_wait(const Invocation& invocation, Output& output) {
     auto reply = connection.exchange(invocation.request, reply_deadline(invocation));
     if (!reply.ok) return refused(invocation, reply, output);
     const auto bound = wait_bound(invocation);
-    if (!connection.wait_closed(deadline_after(bound))) {
+    if (!connection.wait_exited(deadline_after(bound))) {
         std::string message = "forkd has not exited after " + seconds_text(*bound);
         if (invocation.json)
             output.out << control::encode_error(control::ErrorCode::failed, message) << std::flush;

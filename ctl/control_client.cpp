@@ -6,12 +6,27 @@
 #include <sys/un.h>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <thread>
 
 namespace forkd::ctl {
 
 namespace {
 
 constexpr std::chrono::milliseconds connect_limit{10000};  // when there is no deadline at all
+
+constexpr std::chrono::milliseconds exit_poll_interval{5};
+
+// Readable without privilege (unlike kill(pid, 0) on another user's process).
+bool process_gone(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text;
+    if (!stat || !std::getline(stat, text)) return true;
+    auto paren = text.rfind(')');
+    if (paren == std::string::npos || paren + 2 >= text.size()) return true;
+    char state = text[paren + 2];
+    return state == 'Z' || state == 'X';
+}
 
 std::string reach_error(const std::string& path, int error) {
     std::string message = "cannot reach forkd at " + path + ": " + std::strerror(error);
@@ -53,7 +68,12 @@ ControlConnection::ControlConnection(const std::string& path, Deadline deadline)
     int r;
     do r = ::connect(fd_.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address);
     while (r < 0 && errno == EINTR);
-    if (r == 0) return;
+    if (r == 0) {
+        ucred cred{};
+        socklen_t len = sizeof cred;
+        if (::getsockopt(fd_.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) server_pid_ = cred.pid;
+        return;
+    }
     if (errno == EACCES || errno == EPERM) throw ClientError(exit_denied, reach_error(path, errno));
     if (errno == EAGAIN || errno == EINPROGRESS)
         throw ClientError(exit_unreachable, "forkd at " + path + " did not accept the connection in time");
@@ -73,11 +93,16 @@ bool ControlConnection::wait_readable(Deadline deadline) {
 control::Reply ControlConnection::exchange(const control::Request& request, Deadline deadline) {
     std::string line = control::encode_request(request);
     set_send_timeout(fd_.get(), deadline ? remaining(deadline) : connect_limit);
+    // forkd may answer and hang up before reading (too many clients): a failed send still
+    // leaves its reply to read, so the send error only counts when no reply comes.
+    std::string send_error;
     for (std::size_t sent = 0; sent < line.size();) {
         ssize_t n = ::send(fd_.get(), line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0)
-            throw ClientError(exit_unreachable, "cannot send to forkd at " + path_ + ": " + std::strerror(errno));
+        if (n < 0) {
+            send_error = "cannot send to forkd at " + path_ + ": " + std::strerror(errno);
+            break;
+        }
         sent += static_cast<std::size_t>(n);
     }
     std::string reply;
@@ -88,7 +113,8 @@ control::Reply ControlConnection::exchange(const control::Request& request, Dead
         ssize_t n = ::recv(fd_.get(), buffer, sizeof buffer, 0);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0)
-            throw ClientError(exit_unreachable, "forkd at " + path_ + " closed the connection without answering");
+            throw ClientError(exit_unreachable, !send_error.empty() ? send_error
+                              : "forkd at " + path_ + " closed the connection without answering");
         reply.append(buffer, static_cast<std::size_t>(n));
         if (auto newline = reply.find('\n'); newline != std::string::npos) {
             reply.resize(newline);
@@ -104,13 +130,18 @@ control::Reply ControlConnection::exchange(const control::Request& request, Dead
     }
 }
 
-bool ControlConnection::wait_closed(Deadline deadline) {
+bool ControlConnection::wait_exited(Deadline deadline) {
     for (;;) {
         if (!wait_readable(deadline)) return false;
         char buffer[256];
         ssize_t n = ::recv(fd_.get(), buffer, sizeof buffer, 0);
-        if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) return true;
+        if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) break;
     }
+    while (server_pid_ > 0 && !process_gone(server_pid_)) {
+        if (deadline && Clock::now() >= *deadline) return false;
+        std::this_thread::sleep_for(exit_poll_interval);
+    }
+    return true;
 }
 
 control::Reply request_once(const std::string& path, const control::Request& request, Deadline deadline) {

@@ -37,13 +37,15 @@ public:
     // Sends the request and reads the reply. Throws ClientError (exit 3) on timeout or hang-up,
     // (exit 1) on a reply that is not the protocol.
     control::Reply exchange(const control::Request& request, Deadline deadline);
-    // After a stop: true once forkd has closed the connection (it exited), false at the deadline.
-    bool wait_closed(Deadline deadline);
+    // After a stop: true once forkd has closed the connection and its process is gone (dead or
+    // a zombie), false at the deadline. The EOF alone comes a moment before the exit completes.
+    bool wait_exited(Deadline deadline);
 
 private:
     bool wait_readable(Deadline deadline);
     std::string path_;
     UniqueFd fd_;
+    pid_t server_pid_ = 0;  // SO_PEERCRED: the process that listens, i.e. forkd
 };
 
 // One request on a fresh connection (the protocol's unit).
