@@ -13,9 +13,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <future>
+#include <set>
 #include <thread>
 
 using namespace forkd::test;
@@ -93,6 +97,15 @@ bool can_switch_users() { return ::geteuid() == 0 && ::access("/usr/bin/setpriv"
 
 // The temp dir is private (0700); other users need to traverse it to reach the socket.
 void open_dir_to_others(const Daemon& d) { ASSERT_EQ(::chmod(d.dir().path().c_str(), 0711), 0); }
+
+int first_unused_fd(pid_t pid) {
+    std::set<int> used;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd"))
+        used.insert(std::stoi(entry.path().filename().string()));
+    int fd = 0;
+    while (used.count(fd)) ++fd;
+    return fd;
+}
 
 } // namespace
 
@@ -590,4 +603,35 @@ TEST(ForkctlSocket, TooManyControlClientsAreTurnedAwayThenServedAgain) {
     EXPECT_TRUE(still_serving(d));
     idle.clear();
     EXPECT_TRUE(eventually([&] { return forkctl(d, {"status"}).exit_code == 0; }));
+}
+
+// Out of descriptors, the control socket stops accepting for a while instead of spinning on
+// EMFILE, and serves the clients that waited in its backlog once descriptors are back.
+TEST(ForkctlSocket, DescriptorExhaustionPausesAcceptingWithoutSpinning) {
+    Daemon d;
+    ASSERT_EQ(forkctl(d, {"status"}).exit_code, 0);  // whatever the loop creates lazily exists now
+    rlimit original{};
+    ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, nullptr, &original), 0);
+    rlimit tight = original;
+    tight.rlim_cur = static_cast<rlim_t>(first_unused_fd(d.pid()));
+    ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, &tight, nullptr), 0);
+
+    std::vector<UniqueFd> waiting;
+    for (int i = 0; i < 5; ++i) {
+        waiting.push_back(connect_unix(d.control_socket()));
+        ASSERT_TRUE(waiting.back().valid());
+        ASSERT_TRUE(send_all(waiting.back().get(), "{\"version\":1,\"command\":\"status\"}\n"));
+    }
+    ASSERT_TRUE(d.wait_log("event=control-accept-paused", 5s)) << d.log();
+    const auto before = proc_cpu_ticks(d.pid());
+    std::this_thread::sleep_for(2s);
+    const auto used = proc_cpu_ticks(d.pid()) - before;
+    EXPECT_LT(used, 40u) << "forkd used " << used << " ticks in 2 s at EMFILE: spinning?";
+
+    ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, &original, nullptr), 0);
+    for (auto& fd : waiting) {
+        std::string reply = read_until_eof(fd.get(), 10s);
+        EXPECT_TRUE(!reply.empty() && reply_of(reply).ok) << reply;
+    }
+    EXPECT_TRUE(still_serving(d));
 }
