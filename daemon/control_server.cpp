@@ -220,7 +220,10 @@ ControlServer::ControlServer(sd_event* event, const std::string& path, ControlTa
     bind_socket();
     sd_event_source* source = nullptr;
     int r = sd_event_add_io(event_, &source, listener_.get(), EPOLLIN, on_listener, this);
-    if (r < 0) throw socket_error("cannot watch control socket", path_, -r);
+    if (r < 0) {
+        ::unlink(path_.c_str());
+        throw socket_error("cannot watch control socket", path_, -r);
+    }
     listener_source_.reset(source);
 }
 

@@ -36,6 +36,8 @@ public:
     // Clients that asked to stop are NOT closed: their descriptors are released on purpose and
     // left for the kernel to close when the process exits, which is the EOF that tells
     // "forkctl stop" the daemon is gone. Destroy the server only on the way out of the process.
+    // target.stop() is called from inside a client's callback, after its reply was sent: it may
+    // begin the stop but must not destroy the server there and then.
     ~ControlServer();
     ControlServer(const ControlServer&) = delete;
     ControlServer& operator=(const ControlServer&) = delete;
