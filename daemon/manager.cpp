@@ -14,6 +14,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -337,6 +338,7 @@ bool Manager::start_handler(const ConnectionInfo& info, int fd, Child& child) {
     }
     auto spawned = spawn_exec_handler(*exec_plan_, info, fd);
     if (auto* error = std::get_if<std::string>(&spawned)) {
+        if (error->starts_with("clone:")) refuse(info, Refusal::fork_failed);
         log::err("handler-failed", {{"id", info.id}, {"peer", info.peer_text}, {"error", *error}});
         return false;
     }
@@ -375,6 +377,9 @@ void Manager::on_child_deadline(Child& child) {
 
 void Manager::end_child(Child& child, const char* reason, int signo) {
     if (!child.ended_by) child.ended_by = reason;
+    // The master's dup keeps the connection open: let the client see the end even if a
+    // grandchild of the handler still holds the socket.
+    if (child.tcp_view) shutdown(child.tcp_view.get(), SHUT_RDWR);
     ::kill(child.pid, signo);
     if (signo == SIGKILL) return;
     child.term_sent = true;
@@ -421,7 +426,10 @@ void Manager::finish_child(pid_t pid, int wait_status) {
     }
     scoreboard_.reap(child.slot);
     admission_.ended(child.source);
-    if (child.ended_by) ++totals_.killed; else ++totals_.completed;
+    // A handler the master ended was killed; one that died of a signal by itself crashed.
+    if (child.ended_by) ++totals_.killed;
+    else if (WIFSIGNALED(wait_status)) ++totals_.failed;
+    else ++totals_.completed;
     const auto duration_ms = (monotonic_ns() - child.started_ns) / 1000000;
     log::info("connection-end", {{"id", child.id}, {"peer", child.peer}, {"pid", long(pid)},
                                  {"duration_ms", long(duration_ms)},
