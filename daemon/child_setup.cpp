@@ -6,18 +6,40 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdint>
+
 namespace forkd {
 
-void reset_signal_state() {
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; ++sig) {
+namespace {
+
+// The kernel's sigaction layout, for rt_sigaction called directly.
+struct KernelSigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)();
+    std::uint64_t mask;
+};
+constexpr int max_signal = 64;
+
+} // namespace
+
+void reset_signal_dispositions() {
+    KernelSigaction dfl{};
+    dfl.handler = SIG_DFL;
+    for (int sig = 1; sig <= max_signal; ++sig) {
         if (sig == SIGKILL || sig == SIGSTOP) continue;
-        sigaction(sig, &dfl, nullptr);  // EINVAL for the few reserved ones: harmless
+        syscall(SYS_rt_sigaction, sig, &dfl, nullptr, sizeof(std::uint64_t));
     }
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+void clear_signal_mask() {
+    const std::uint64_t empty = 0;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, nullptr, sizeof(std::uint64_t));
+}
+
+void reset_signal_state() {
+    reset_signal_dispositions();
+    clear_signal_mask();
 }
 
 bool die_with_master(pid_t master_pid) {

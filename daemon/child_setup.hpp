@@ -5,8 +5,12 @@
 
 namespace forkd {
 
-// Default dispositions for every signal and an empty mask: the master's blocked set (the
-// signals its loop reads through signalfd) and its ignored SIGPIPE must not leak.
+// Default dispositions for every signal (raw rt_sigaction, so glibc's reserved signals are
+// reset too and no wrapper state is touched): the master's ignored SIGPIPE must not leak.
+void reset_signal_dispositions();
+// An empty signal mask: the master blocks the signals its loop reads through signalfd.
+void clear_signal_mask();
+// Both of the above.
 void reset_signal_state();
 // The child dies with the master (PR_SET_PDEATHSIG SIGKILL); false if the master is already gone.
 bool die_with_master(pid_t master_pid);

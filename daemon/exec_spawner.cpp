@@ -1,5 +1,7 @@
 #include "daemon/exec_spawner.hpp"
 
+#include "daemon/child_setup.hpp"
+
 #include "common/address.hpp"
 
 #include <fcntl.h>
@@ -80,16 +82,6 @@ struct ChildArgs {
     ChildFailure* failure = nullptr;
 };
 
-// The kernel's sigaction layout: rt_sigaction is called directly so that glibc's reserved
-// signals are reset too and no wrapper state is touched.
-struct KernelSigaction {
-    void (*handler)(int);
-    unsigned long flags;
-    void (*restorer)();
-    std::uint64_t mask;
-};
-constexpr int kMaxSignal = 64;
-
 long raw_sigmask(int how, const std::uint64_t* set, std::uint64_t* old) {
     return syscall(SYS_rt_sigprocmask, how, set, old, sizeof(std::uint64_t));
 }
@@ -121,15 +113,6 @@ void child_set_stdio(const ChildArgs& args) {
     rlimit limit{};
     if (getrlimit(RLIMIT_NOFILE, &limit) < 0) child_fail(args, Step::close_range);
     for (rlim_t fd = 3; fd < limit.rlim_cur && fd < (1u << 20); ++fd) close(static_cast<int>(fd));
-}
-
-void child_reset_signals() {
-    KernelSigaction dfl{};
-    dfl.handler = SIG_DFL;
-    for (int sig = 1; sig <= kMaxSignal; ++sig) {
-        if (sig == SIGKILL || sig == SIGSTOP) continue;
-        syscall(SYS_rt_sigaction, sig, &dfl, nullptr, sizeof(std::uint64_t));
-    }
 }
 
 // Limits go first, while still root: raising a hard limit needs the privilege being dropped.
@@ -166,7 +149,7 @@ void child_drop_identity(const ChildArgs& args) {
 int child_main(void* raw) {
     const ChildArgs& args = *static_cast<const ChildArgs*>(raw);
     child_set_stdio(args);
-    child_reset_signals();
+    reset_signal_dispositions();
     child_set_rlimits(args);
     child_drop_identity(args);
     umask(args.umask);
@@ -177,8 +160,7 @@ int child_main(void* raw) {
         errno = ESRCH;
         child_fail(args, Step::master_gone);
     }
-    std::uint64_t empty = 0;
-    raw_sigmask(SIG_SETMASK, &empty, nullptr);
+    clear_signal_mask();
     execve(args.path, args.argv, args.envp);
     child_fail(args, Step::execve);
 }
