@@ -29,6 +29,13 @@ std::string default_control_socket(const std::optional<std::string>& instance) {
     return runtime_dir() + "/" + base_name(instance) + ".sock";
 }
 
+std::string client_control_socket(const std::optional<std::string>& instance) {
+    const std::string own = default_control_socket(instance);
+    if (geteuid() == 0 || access(own.c_str(), F_OK) == 0) return own;
+    const std::string system = "/run/forkd/" + base_name(instance) + ".sock";
+    return access(system.c_str(), F_OK) == 0 ? system : own;
+}
+
 std::optional<std::string> default_config_file(const std::optional<std::string>& instance) {
     if (instance) return "/etc/forkd/" + *instance + ".conf";
     if (geteuid() == 0) return std::string("/etc/forkd/forkd.conf");

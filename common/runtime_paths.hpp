@@ -9,6 +9,10 @@ namespace forkd {
 std::string runtime_dir();
 std::string default_pidfile(const std::optional<std::string>& instance);
 std::string default_control_socket(const std::optional<std::string>& instance);
+// What forkctl dials without -s: the default above, except that a non-root user whose own
+// default does not exist reaches the system daemon's socket (/run/forkd/NAME.sock) if present,
+// as an operator in the control group expects.
+std::string client_control_socket(const std::optional<std::string>& instance);
 // /etc/forkd/forkd.conf for root (NAME.conf for an instance), none otherwise (without instance).
 std::optional<std::string> default_config_file(const std::optional<std::string>& instance);
 

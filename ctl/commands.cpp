@@ -160,7 +160,7 @@ int stop_and_wait(const Invocation& invocation, Output& output) {
 
 std::string socket_path(const Invocation& invocation) {
     if (invocation.socket) return *invocation.socket;
-    return default_control_socket(invocation.instance);
+    return client_control_socket(invocation.instance);
 }
 
 int execute(const Invocation& invocation, Output& output) {

@@ -5,7 +5,10 @@
 
 #include <sys/wait.h>
 #include <unistd.h>
+#include <sys/stat.h>
+
 #include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <optional>
 #include <string>
@@ -85,6 +88,22 @@ TEST(RuntimePaths, RelativeXdgRuntimeDirIsIgnored) {
     EnvGuard guard("XDG_RUNTIME_DIR");
     ::setenv("XDG_RUNTIME_DIR", "relative", 1);
     run_as_unprivileged([] { return runtime_dir() == "/tmp/forkd-" + std::to_string(::geteuid()); });
+}
+
+// forkctl without -s: a user with no daemon of their own reaches the system daemon.
+TEST(RuntimePaths, ClientFallsBackToTheSystemSocketOnlyWhenItHasNoneOfItsOwn) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to place a socket name in /run/forkd";
+    const std::string name = "forkd-test-" + std::to_string(::getpid());
+    const std::string system_socket = "/run/forkd/" + name + ".sock";
+    ::mkdir("/run/forkd", 0755);
+    ASSERT_TRUE(std::ofstream(system_socket).good());
+    EnvGuard guard("XDG_RUNTIME_DIR");
+    ::setenv("XDG_RUNTIME_DIR", "/nonexistent-xdg", 1);
+    run_as_unprivileged([&] { return client_control_socket(name) == system_socket; });
+    ::unlink(system_socket.c_str());
+    run_as_unprivileged([&] { return client_control_socket(name) == default_control_socket(name); });
+    // Root always dials its own default.
+    EXPECT_EQ(client_control_socket(name), default_control_socket(name));
 }
 
 } // namespace
