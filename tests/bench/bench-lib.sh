@@ -112,7 +112,9 @@ SERVER_ORDER=()
 start_server() {
     local name=$1 port=$2 pid i
     shift 2
-    "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" </dev/null &
+    # The same small environment for every server, so that no handler pays for a locale or a
+    # long environment that another does not get (cat with LANG set loads locale data).
+    env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" </dev/null &
     pid=$!
     PIDS+=("$pid")
     for ((i = 0; i < 100; i++)); do
