@@ -45,67 +45,46 @@ void check(int rc, const char* what) {
     if (rc < 0) throw std::system_error(-rc, std::generic_category(), what);
 }
 
-int listener_ready(sd_event_source*, int, uint32_t, void* userdata);
-int signal_received(sd_event_source*, const signalfd_siginfo* info, void* userdata);
-int child_deadline(sd_event_source*, uint64_t, void* userdata);
-int housekeeping_tick(sd_event_source*, uint64_t, void* userdata);
-int accept_pause_over(sd_event_source*, uint64_t, void* userdata);
-int stop_deadline(sd_event_source*, uint64_t, void* userdata);
-
 } // namespace
 
-// The trampolines need access to private members; they are thin forwarders.
-struct ManagerCallbacks {
-    static void listener(void* l) {
-        auto& listener = *static_cast<Manager::Listener*>(l);
-        listener.owner->on_listener_ready(listener);
-    }
-    static void signal(Manager& m, int signo) { m.on_signal(signo); }
-    static void deadline(void* c) {
-        auto& child = *static_cast<Manager::Child*>(c);
-        child.owner->on_child_deadline(child);
-    }
-    static void housekeeping(Manager& m) { m.on_housekeeping(); }
-    static void pause_over(Manager& m) {
-        m.accept_paused_ = false;
-        m.accept_pause_.reset();
-        m.update_accepting();
-    }
-    static void stop_deadline(Manager& m) {
-        m.stop_timer_.reset();
-        m.signal_all_children(SIGTERM, "shutdown");
-    }
-};
+// sd-event's C callbacks: userdata is the Manager, or the Listener/Child that knows its owner.
+int Manager::listener_ready(sd_event_source*, int, uint32_t, void* userdata) {
+    auto& listener = *static_cast<Listener*>(userdata);
+    listener.owner->accept_batch(listener);
+    return 0;
+}
 
-namespace {
+int Manager::signal_received(sd_event_source*, const signalfd_siginfo* info, void* userdata) {
+    static_cast<Manager*>(userdata)->on_signal(int(info->ssi_signo));
+    return 0;
+}
 
-int listener_ready(sd_event_source*, int, uint32_t, void* userdata) {
-    ManagerCallbacks::listener(userdata);
+int Manager::child_deadline(sd_event_source*, uint64_t, void* userdata) {
+    auto& child = *static_cast<Child*>(userdata);
+    child.owner->on_child_deadline(child);
     return 0;
 }
-int signal_received(sd_event_source*, const signalfd_siginfo* info, void* userdata) {
-    ManagerCallbacks::signal(*static_cast<Manager*>(userdata), int(info->ssi_signo));
-    return 0;
-}
-int child_deadline(sd_event_source*, uint64_t, void* userdata) {
-    ManagerCallbacks::deadline(userdata);
-    return 0;
-}
-int housekeeping_tick(sd_event_source* source, uint64_t now, void* userdata) {
-    ManagerCallbacks::housekeeping(*static_cast<Manager*>(userdata));
+
+int Manager::housekeeping_tick(sd_event_source* source, uint64_t now, void* userdata) {
+    static_cast<Manager*>(userdata)->on_housekeeping();
     sd_event_source_set_time(source, now + housekeeping_usec);
     return 0;
 }
-int accept_pause_over(sd_event_source*, uint64_t, void* userdata) {
-    ManagerCallbacks::pause_over(*static_cast<Manager*>(userdata));
-    return 0;
-}
-int stop_deadline(sd_event_source*, uint64_t, void* userdata) {
-    ManagerCallbacks::stop_deadline(*static_cast<Manager*>(userdata));
+
+int Manager::accept_pause_over(sd_event_source*, uint64_t, void* userdata) {
+    auto& self = *static_cast<Manager*>(userdata);
+    self.accept_paused_ = false;
+    self.accept_pause_.reset();
+    self.update_accepting();
     return 0;
 }
 
-} // namespace
+int Manager::stop_deadline(sd_event_source*, uint64_t, void* userdata) {
+    auto& self = *static_cast<Manager*>(userdata);
+    self.stop_timer_.reset();
+    self.signal_all_children(SIGTERM, "shutdown");
+    return 0;
+}
 
 std::vector<int> Manager::handled_signals() { return {SIGCHLD, SIGTERM, SIGINT, SIGHUP}; }
 
@@ -226,8 +205,6 @@ void Manager::pause_accepting_after(int err) {
 }
 
 // ---- accepting -------------------------------------------------------------------------------
-
-void Manager::on_listener_ready(Listener& listener) { accept_batch(listener); }
 
 void Manager::accept_batch(Listener& listener) {
     for (int i = 0; i < accepts_per_wakeup; ++i) {

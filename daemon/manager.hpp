@@ -25,8 +25,6 @@ class HandlerStderr;
 class ConfigWatch;
 
 class Manager final : public ControlTarget {
-    friend struct ManagerCallbacks;
-
 public:
     // Creates the loop and the scoreboard; binds nothing yet. The caller has blocked the
     // signals the loop handles (see handled_signals()).
@@ -84,8 +82,13 @@ private:
         std::uint64_t refused_limit = 0, refused_per_source = 0, refused_fork = 0;
     };
 
-    // Event callbacks (static trampolines in manager.cpp call these).
-    void on_listener_ready(Listener& listener);
+    // sd-event callbacks.
+    static int listener_ready(sd_event_source*, int fd, uint32_t events, void* userdata);
+    static int signal_received(sd_event_source*, const signalfd_siginfo* info, void* userdata);
+    static int child_deadline(sd_event_source*, uint64_t now, void* userdata);
+    static int housekeeping_tick(sd_event_source*, uint64_t now, void* userdata);
+    static int accept_pause_over(sd_event_source*, uint64_t now, void* userdata);
+    static int stop_deadline(sd_event_source*, uint64_t now, void* userdata);
     void on_signal(int signo);
     void on_child_deadline(Child& child);
     void on_housekeeping();
