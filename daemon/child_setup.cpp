@@ -21,14 +21,43 @@ struct KernelSigaction {
 };
 constexpr int max_signal = 64;
 
+long kernel_sigaction(int sig, const KernelSigaction* act, KernelSigaction* old) {
+    return syscall(SYS_rt_sigaction, sig, act, old, sizeof(std::uint64_t));
+}
+
+// Written once by the master before it forks; children only read their copy.
+struct ChangedSignals {
+    bool recorded = false;
+    int count = 0;
+    int signals[max_signal] = {};
+};
+ChangedSignals changed_signals;
+
 } // namespace
+
+void record_master_signal_dispositions() {
+    ChangedSignals found;
+    for (int sig = 1; sig <= max_signal; ++sig) {
+        KernelSigaction current{};
+        if (sig == SIGKILL || sig == SIGSTOP || kernel_sigaction(sig, nullptr, &current) != 0)
+            continue;
+        if (current.handler != SIG_DFL) found.signals[found.count++] = sig;
+    }
+    found.recorded = true;
+    changed_signals = found;
+}
 
 void reset_signal_dispositions() {
     KernelSigaction dfl{};
     dfl.handler = SIG_DFL;
+    if (changed_signals.recorded) {
+        for (int i = 0; i < changed_signals.count; ++i)
+            kernel_sigaction(changed_signals.signals[i], &dfl, nullptr);
+        return;
+    }
     for (int sig = 1; sig <= max_signal; ++sig) {
         if (sig == SIGKILL || sig == SIGSTOP) continue;
-        syscall(SYS_rt_sigaction, sig, &dfl, nullptr, sizeof(std::uint64_t));
+        kernel_sigaction(sig, &dfl, nullptr);
     }
 }
 

@@ -5,8 +5,13 @@
 
 namespace forkd {
 
-// Default dispositions for every signal (raw rt_sigaction, so glibc's reserved signals are
-// reset too and no wrapper state is touched): the master's ignored SIGPIPE must not leak.
+// Master, once its signal set-up is done and before the first handler starts: notes which
+// signals have a disposition other than the default, so that children reset those few rather
+// than making 64 syscalls per connection.
+void record_master_signal_dispositions();
+// Default dispositions (raw rt_sigaction, so glibc's reserved signals are reset too and no
+// wrapper state is touched): the master's ignored SIGPIPE must not leak. Resets every signal
+// unless record_master_signal_dispositions() ran.
 void reset_signal_dispositions();
 // An empty signal mask: the master blocks the signals its loop reads through signalfd.
 void clear_signal_mask();

@@ -225,6 +225,8 @@ ControlServer::ControlServer(sd_event* event, const std::string& path, ControlTa
         throw socket_error("cannot watch control socket", path_, -r);
     }
     listener_source_.reset(source);
+    // An admin's request goes ahead of a flood of client connections waiting to be forked.
+    sd_event_source_set_priority(source, SD_EVENT_PRIORITY_IMPORTANT);
 }
 
 ControlServer::~ControlServer() {
@@ -326,6 +328,7 @@ void ControlServer::add_client(UniqueFd fd) {
     sd_event_source* timer = nullptr;
     if (sd_event_add_io(event_, &io, client->fd.get(), EPOLLIN, Client::on_io, client.get()) < 0) return;
     client->io.reset(io);
+    sd_event_source_set_priority(io, SD_EVENT_PRIORITY_IMPORTANT);
     if (sd_event_add_time_relative(event_, &timer, CLOCK_MONOTONIC, usec(limits_.client_timeout), 0,
                                    Client::on_timeout, client.get()) < 0)
         return;

@@ -31,7 +31,9 @@ constexpr std::uint64_t usec_per_sec = 1000000;
 constexpr std::uint64_t kill_grace_usec = 2 * usec_per_sec;     // SIGTERM → SIGKILL
 constexpr std::uint64_t accept_pause_usec = 250 * 1000;         // after EMFILE/ENFILE
 constexpr std::uint64_t housekeeping_usec = 1 * usec_per_sec;
-constexpr int accepts_per_wakeup = 64;  // fairness between listeners and the rest of the loop
+// Forks per wake-up: small enough that the control socket and reaping get their turn within
+// a few milliseconds under a flood, large enough to amortise epoll_wait.
+constexpr int accepts_per_wakeup = 16;
 // Without a configured limit the scoreboard still needs a size.
 constexpr std::size_t minimum_capacity = 4096;
 
@@ -295,7 +297,8 @@ void Manager::handle_connection(const Listener& listener, UniqueFd fd,
     ++totals_.accepted;
     admission_.started(child.source);
     scoreboard_.set_pid(child.slot, child.pid);
-    log::debug("connection-start", {{"id", child.id}, {"peer", child.peer}, {"pid", long(child.pid)}});
+    if (log::enabled(log::Level::debug))
+        log::debug("connection-start", {{"id", child.id}, {"peer", child.peer}, {"pid", long(child.pid)}});
     auto [it, inserted] = children_.emplace(child.pid, std::move(child));
     if (config_.limits.connection_timeout_s)
         arm_deadline(it->second, config_.limits.connection_timeout_s * usec_per_sec);
@@ -408,7 +411,8 @@ void Manager::finish_child(pid_t pid, int wait_status) {
     else if (WIFSIGNALED(wait_status)) ++totals_.failed;
     else ++totals_.completed;
     const auto duration_ms = (monotonic_ns() - child.started_ns) / 1000000;
-    log::info("connection-end", {{"id", child.id}, {"peer", child.peer}, {"pid", long(pid)},
+    if (log::enabled(log::Level::info))
+        log::info("connection-end", {{"id", child.id}, {"peer", child.peer}, {"pid", long(pid)},
                                  {"duration_ms", long(duration_ms)},
                                  {"exit", describe_wait_status(wait_status)},
                                  {"bytes_in", bytes_in}, {"bytes_out", bytes_out},

@@ -1,6 +1,7 @@
 #include "daemon/startup.hpp"
 
 #include "common/log.hpp"
+#include "daemon/child_setup.hpp"
 #include "daemon/daemonize.hpp"
 #include "daemon/listener.hpp"
 #include "daemon/manager.hpp"
@@ -72,6 +73,7 @@ int run_daemon(const CommandLine& command_line, Config config) {
         log::use_syslog("forkd");
     }
     block_loop_signals();
+    record_master_signal_dispositions();
     StartupReporter report(readiness, config.foreground);
 
     std::optional<Pidfile> pidfile;
