@@ -3,6 +3,7 @@
 #include "daemon/manager.hpp"
 
 #include "common/log.hpp"
+#include "common/monotonic_clock.hpp"
 #include "daemon/builtin_spawner.hpp"
 #include "daemon/config_watch.hpp"
 #include "daemon/control_server.hpp"
@@ -36,12 +37,6 @@ constexpr std::uint64_t housekeeping_usec = 1 * usec_per_sec;
 constexpr int accepts_per_wakeup = 16;
 // Without a configured limit the scoreboard still needs a size.
 constexpr std::size_t minimum_capacity = 4096;
-
-std::int64_t monotonic_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return std::int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
 
 void check(int rc, const char* what) {
     if (rc < 0) throw std::system_error(-rc, std::generic_category(), what);
@@ -394,16 +389,11 @@ void Manager::finish_child(pid_t pid, int wait_status) {
     auto it = children_.find(pid);
     if (it == children_.end()) return;
     Child& child = it->second;
-    std::uint64_t bytes_in = 0, bytes_out = 0;
     if (child.tcp_view) {
-        if (auto activity = read_tcp_activity(child.tcp_view.get())) {
+        if (auto activity = read_tcp_activity(child.tcp_view.get()))
             scoreboard_.set_bytes(child.slot, activity->bytes_in, activity->bytes_out);
-        }
     }
-    if (auto view = scoreboard_.slot(child.slot)) {
-        bytes_in = view->bytes_in;
-        bytes_out = view->bytes_out;
-    }
+    const auto traffic = scoreboard_.traffic(child.slot);
     scoreboard_.reap(child.slot);
     admission_.ended(child.source);
     // A handler the master ended was killed; one that died of a signal by itself crashed.
@@ -415,7 +405,7 @@ void Manager::finish_child(pid_t pid, int wait_status) {
         log::info("connection-end", {{"id", child.id}, {"peer", child.peer}, {"pid", long(pid)},
                                  {"duration_ms", long(duration_ms)},
                                  {"exit", describe_wait_status(wait_status)},
-                                 {"bytes_in", bytes_in}, {"bytes_out", bytes_out},
+                                 {"bytes_in", traffic.in}, {"bytes_out", traffic.out},
                                  {"ended_by", child.ended_by ? child.ended_by : "handler"}});
     if (child.stderr_log && !child.stderr_log->finished())
         lingering_stderr_.push_back(std::move(child.stderr_log));

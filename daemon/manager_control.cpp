@@ -1,6 +1,7 @@
 // The daemon's side of the control requests (ControlTarget) and the reload path shared by
 // SIGHUP, "forkctl reload" and watch-config.
 #include "common/log.hpp"
+#include "common/monotonic_clock.hpp"
 #include "daemon/config_watch.hpp"
 #include "daemon/manager.hpp"
 #include "daemon/notify.hpp"
@@ -16,12 +17,6 @@
 
 namespace forkd {
 namespace {
-
-std::int64_t monotonic_seconds() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec;
-}
 
 std::optional<unsigned> parse_count(std::string_view text) {
     unsigned value = 0;
@@ -75,7 +70,7 @@ nlohmann::json Manager::status() const {
         {"state", state},
         {"accepting", accepting() && room_for_more()},
         {"active", scoreboard_.active()},
-        {"uptime_s", monotonic_seconds() - started_ns_ / 1000000000},
+        {"uptime_s", (monotonic_ns() - started_ns_) / 1000000000},
         {"limits", limits_json(limits)},
         {"listen", listen},
         {"handler", std::string(handler_name(config_.handler))},
@@ -96,9 +91,7 @@ nlohmann::json Manager::status() const {
 
 nlohmann::json Manager::list() const {
     nlohmann::json rows = nlohmann::json::array();
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    const std::int64_t now_ns = std::int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+    const std::int64_t now_ns = monotonic_ns();
     for (const SlotView& slot : scoreboard_.snapshot()) {
         nlohmann::json row = {{"id", slot.id},
                               {"pid", slot.pid},

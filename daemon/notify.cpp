@@ -1,5 +1,7 @@
 #include "daemon/notify.hpp"
 
+#include "common/monotonic_clock.hpp"
+
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
@@ -22,12 +24,7 @@ void send(const std::string& message) {
     (void)sd_notify(0, message.c_str());
 }
 
-unsigned long long monotonic_usec() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<unsigned long long>(ts.tv_sec) * 1000000ULL +
-           static_cast<unsigned long long>(ts.tv_nsec) / 1000ULL;
-}
+unsigned long long monotonic_usec() { return static_cast<unsigned long long>(monotonic_ns() / 1000); }
 
 } // namespace
 

@@ -1,5 +1,7 @@
 #include "daemon/scoreboard.hpp"
 
+#include "common/monotonic_clock.hpp"
+
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -33,12 +35,6 @@ static_assert(std::atomic<pid_t>::is_always_lock_free);
 constexpr std::size_t kPeerSize = 128;  // "[v6%scope]:port" fits; long UNIX paths are truncated
 
 constexpr std::uint8_t as_byte(SlotState state) { return static_cast<std::uint8_t>(state); }
-
-std::int64_t monotonic_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
 
 // A broken invariant in shared state is a crash with a message, never a silent continue.
 [[noreturn]] void die(const char* what, const char* why) {
@@ -308,6 +304,12 @@ void Scoreboard::set_bytes(std::uint32_t index, std::uint64_t in, std::uint64_t 
     slot.bytes_in.store(in, std::memory_order_relaxed);
     slot.bytes_out.store(out, std::memory_order_relaxed);
     slot.bytes_known.store(1, std::memory_order_relaxed);
+}
+
+Scoreboard::Traffic Scoreboard::traffic(std::uint32_t index) const {
+    const Slot& slot = slot_at(index);
+    return {slot.bytes_in.load(std::memory_order_relaxed),
+            slot.bytes_out.load(std::memory_order_relaxed)};
 }
 
 std::uint32_t Scoreboard::active() const {

@@ -65,6 +65,11 @@ public:
 
     // Master (exec handlers): bytes as seen by TCP_INFO.
     void set_bytes(std::uint32_t slot, std::uint64_t in, std::uint64_t out);
+    // Master: one slot's byte counts, lock-free (for the connection's last log line).
+    struct Traffic {
+        std::uint64_t in = 0, out = 0;
+    };
+    Traffic traffic(std::uint32_t slot) const;
 
     // Lock-free read; exact as of the last critical section (a reap or recount repairs it).
     std::uint32_t active() const;
