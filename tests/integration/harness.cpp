@@ -810,4 +810,10 @@ std::optional<nlohmann::json> status_json(const Daemon& daemon, std::string* why
     }
 }
 
+DaemonOptions config(std::vector<std::string> lines) {
+    DaemonOptions o;
+    o.config_lines.insert(o.config_lines.end(), lines.begin(), lines.end());
+    return o;
+}
+
 } // namespace forkd::test

@@ -54,6 +54,9 @@ struct DaemonOptions {
     std::function<void(const TempDir&)> before_start;
 };
 
+// The default options (listen = 127.0.0.1:0) plus these config lines.
+DaemonOptions config(std::vector<std::string> lines);
+
 class Daemon {
 public:
     explicit Daemon(DaemonOptions options = {});

@@ -46,13 +46,6 @@ std::vector<std::string> forkd_argv(const Daemon& d, bool foreground = true) {
     return argv;
 }
 
-DaemonOptions config(std::vector<std::string> lines) {
-    DaemonOptions o;
-    o.config_lines = {"listen = 127.0.0.1:0"};
-    o.config_lines.insert(o.config_lines.end(), lines.begin(), lines.end());
-    return o;
-}
-
 void kill_all(const std::vector<pid_t>& pids) {
     for (pid_t p : pids)
         if (process_alive(p)) ::kill(p, SIGKILL);

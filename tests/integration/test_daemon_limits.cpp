@@ -15,13 +15,6 @@ using forkd::UniqueFd;
 
 namespace {
 
-DaemonOptions config(std::vector<std::string> lines) {
-    DaemonOptions o;
-    o.config_lines = {"listen = 127.0.0.1:0"};
-    o.config_lines.insert(o.config_lines.end(), lines.begin(), lines.end());
-    return o;
-}
-
 std::string peer_of(const UniqueFd& fd, const std::string& ip = "127.0.0.1") {
     return ip + ":" + std::to_string(local_port(fd.get()));
 }
@@ -31,6 +24,18 @@ std::string refusal_for(const Daemon& d, const std::string& peer) {
     for (const auto& line : d.log_lines("event=refused"))
         if (line.find("peer=" + peer) != std::string::npos) return line;
     return "";
+}
+
+// The client was closed at once and one refusal line names it with this reason and limit.
+void expect_refused(const Daemon& d, const UniqueFd& client, const std::string& reason,
+                    unsigned limit) {
+    EXPECT_TRUE(wait_closed(client.get(), 3s)) << "the refused client was not closed";
+    const std::string peer = peer_of(client);
+    ASSERT_TRUE(eventually([&] { return !refusal_for(d, peer).empty(); }, 3s))
+        << "no event=refused line for " << peer << ":\n" << d.log();
+    const std::string line = refusal_for(d, peer);
+    EXPECT_NE(line.find("reason=" + reason), std::string::npos) << line;
+    EXPECT_NE(line.find("limit=" + std::to_string(limit)), std::string::npos) << line;
 }
 
 // Smallest fd number the process does not hold: a soft RLIMIT_NOFILE of it leaves no free fd.
@@ -85,13 +90,7 @@ TEST(Limits, MaxConnectionsRejectClosesTheNextClientAtOnce) {
 
     auto c = connect_tcp(d.port());
     ASSERT_TRUE(c.valid());
-    EXPECT_TRUE(wait_closed(c.get(), 3s)) << "the client over the limit was not closed";
-    const std::string peer = peer_of(c);
-    ASSERT_TRUE(eventually([&] { return !refusal_for(d, peer).empty(); }, 3s))
-        << "no event=refused line for " << peer << ":\n" << d.log();
-    const std::string line = refusal_for(d, peer);
-    EXPECT_NE(line.find("reason=limit"), std::string::npos) << line;
-    EXPECT_NE(line.find("limit=2"), std::string::npos) << line;
+    expect_refused(d, c, "limit", 2);
     EXPECT_EQ(d.children().size(), 2u);
     expect_rejected_total(d, 1);
 
@@ -111,13 +110,7 @@ TEST(Limits, MaxPerSourceRejectsOnlyThatSource) {
 
     auto b = connect_tcp(d.port());
     ASSERT_TRUE(b.valid());
-    EXPECT_TRUE(wait_closed(b.get(), 3s)) << "a second connection from 127.0.0.1 was served";
-    const std::string peer = peer_of(b);
-    ASSERT_TRUE(eventually([&] { return !refusal_for(d, peer).empty(); }, 3s))
-        << "no event=refused line for " << peer << ":\n" << d.log();
-    const std::string line = refusal_for(d, peer);
-    EXPECT_NE(line.find("reason=per-source"), std::string::npos) << line;
-    EXPECT_NE(line.find("limit=1"), std::string::npos) << line;
+    expect_refused(d, b, "per-source", 1);
     expect_rejected_total(d, 1);
 
     // Another loopback address is another source.

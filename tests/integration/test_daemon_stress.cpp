@@ -21,13 +21,6 @@ using forkd::UniqueFd;
 
 namespace {
 
-DaemonOptions config(std::vector<std::string> lines) {
-    DaemonOptions o;
-    o.config_lines = {"listen = 127.0.0.1:0"};
-    o.config_lines.insert(o.config_lines.end(), lines.begin(), lines.end());
-    return o;
-}
-
 // Opens n connections and checks each is served by an echo round trip.
 std::vector<UniqueFd> open_served(std::uint16_t port, int n, int* served) {
     std::vector<UniqueFd> fds;
