@@ -270,6 +270,9 @@ void Daemon::start() {
         std::strncpy(sa.sun_path, notify_path.c_str(), sizeof(sa.sun_path) - 1);
         if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0)
             throw std::runtime_error(errno_text("bind " + notify_path));
+        // A test may run forkd as another user (launch_prefix with setpriv); it must still
+        // be able to report READY=1.
+        ::chmod(notify_path.c_str(), 0666);
         env.emplace("NOTIFY_SOCKET", notify_path);
         start_foreground(argv, build_env(env, kInheritedEnvToDrop));
     } else {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -233,4 +234,42 @@ TEST(Resources, NoFreeDescriptorPausesAcceptsThenRecovers) {
     ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, &original, nullptr), 0);
     for (std::size_t i = 0; i < waiting.size(); ++i)
         EXPECT_EQ(read_n(waiting[i].get(), 1, 10s), "w") << "client " << i << " never served";
+}
+
+// A fork that fails (here: RLIMIT_NPROC for an unprivileged forkd) refuses that one client,
+// is counted and logged by reason, and the daemon serves again once a process slot frees.
+TEST(Limits, ForkFailureRefusesThatClientAndTheDaemonRecovers) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to run forkd as nobody under a process limit";
+    DaemonOptions o = config({});
+    // RLIMIT_NPROC counts every process of the uid: forkd itself plus two handlers. The uid is
+    // one no other test (nor anything else) uses, so parallel tests cannot take its slots.
+    const std::string uid = std::to_string(50000 + ::getpid() % 10000);
+    o.launch_prefix = {"/usr/bin/prlimit", "--nproc=3", "/usr/bin/setpriv", "--reuid=" + uid,
+                       "--regid=" + uid, "--clear-groups"};
+    o.before_start = [](const TempDir& dir) { ::chmod(dir.path().c_str(), 0777); };
+    Daemon d(o);
+    auto a = connect_tcp(d.port());
+    auto b = connect_tcp(d.port());
+    ASSERT_TRUE(a.valid() && b.valid());
+    ASSERT_TRUE(echo_roundtrip(a.get(), "a"));
+    ASSERT_TRUE(echo_roundtrip(b.get(), "b"));
+
+    auto c = connect_tcp(d.port());
+    ASSERT_TRUE(c.valid());
+    EXPECT_TRUE(wait_closed(c.get(), 3s)) << "a client whose fork failed was not closed";
+    ASSERT_TRUE(eventually([&] { return !refusal_for(d, peer_of(c)).empty(); }, 3s)) << d.log();
+    EXPECT_NE(refusal_for(d, peer_of(c)).find("reason=fork-failed"), std::string::npos) << d.log();
+    EXPECT_TRUE(d.wait_log("event=fork-failed")) << d.log();
+    std::string why;
+    auto status = status_json(d, &why);
+    ASSERT_TRUE(status.has_value()) << "[needs forkctl] " << why;
+    EXPECT_EQ(status->value("/refused/fork_failed"_json_pointer, -1L), 1L) << status->dump();
+    EXPECT_EQ(status->value("/totals/failed"_json_pointer, -1L), 1L) << status->dump();
+    EXPECT_EQ(status->value("/active"_json_pointer, -1L), 2L) << status->dump();
+
+    a.reset();
+    ASSERT_TRUE(eventually([&] { return d.children().size() == 1; })) << d.log();
+    auto e = connect_tcp(d.port());
+    ASSERT_TRUE(e.valid());
+    EXPECT_TRUE(echo_roundtrip(e.get(), "served again"));
 }
