@@ -131,7 +131,10 @@ void write(Level level, std::string_view event, std::initializer_list<Field> fie
         syslog(static_cast<int>(level), "%s", line.c_str());
         break;
     case Sink::stderr_journal:
-        line.insert(0, "<" + std::to_string(static_cast<int>(level)) + ">");
+        // "<N>" built in place: GCC 12 warns falsely (-Wrestrict) on "<" + std::string&&.
+        line.insert(0, 1, '>');
+        line.insert(0, std::to_string(static_cast<int>(level)));
+        line.insert(0, 1, '<');
         [[fallthrough]];
     case Sink::stderr_plain:
         line += '\n';
