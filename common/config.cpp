@@ -35,6 +35,7 @@ constexpr unsigned kMaxConnections = 65536;
 constexpr unsigned kMaxSeconds = 365u * 24 * 3600;
 
 // ---------------------------------------------------------------- option values
+// (appliers() below is the one place where each option's value is checked and stored.)
 
 using Apply = std::function<void(Config&, const std::string&)>;
 
@@ -535,6 +536,13 @@ std::string render_config(const Config& config) {
         for (const auto& value : values) text += prefix + name + " = " + quote_config_value(value) + "\n";
     }
     return text;
+}
+
+void apply_option(Config& config, std::string_view name, const std::string& value) {
+    const auto& table = appliers();
+    auto it = table.find(name);
+    if (it == table.end()) throw std::invalid_argument("unknown option '" + std::string(name) + "'");
+    it->second(config, value);
 }
 
 } // namespace forkd

@@ -79,6 +79,10 @@ CommandLine parse_command_line(int argc, const char* const* argv);
 // Reads the config file the command line names (or the default one) and merges.
 // Throws ConfigError with every problem found, one per line.
 Config load_config(const CommandLine& command_line);
+// Applies one option's value to a loaded configuration with the same checks the file gets
+// (forkctl set). Throws std::invalid_argument with the reason ("'x' is not a non-negative
+// integer"); an unknown name is refused the same way.
+void apply_option(Config& config, std::string_view name, const std::string& value);
 // "name = value" lines of the effective configuration, as `forkd -t` prints them.
 std::string render_config(const Config& config);
 

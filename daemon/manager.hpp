@@ -124,6 +124,7 @@ private:
     void signal_all_children(int signo, const char* reason);
     void maybe_finish_stop();
     std::optional<std::string> apply_reload();
+    std::optional<std::string> capacity_error(unsigned max_connections) const;
     void publish_status();
     void watch_config_file();
     static std::optional<gid_t> resolve_control_group(const std::optional<std::string>& name);

@@ -1,5 +1,6 @@
 // The daemon's side of the control requests (ControlTarget) and the reload path shared by
 // SIGHUP, "forkctl reload" and watch-config.
+#include "common/control_protocol.hpp"
 #include "common/log.hpp"
 #include "common/monotonic_clock.hpp"
 #include "daemon/config_watch.hpp"
@@ -12,18 +13,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <set>
 
 namespace forkd {
 namespace {
-
-std::optional<unsigned> parse_count(std::string_view text) {
-    unsigned value = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
-    return value;
-}
 
 std::string_view slot_state_name(SlotState state) {
     switch (state) {
@@ -109,44 +102,32 @@ nlohmann::json Manager::list() const {
     return rows;
 }
 
+// Values are checked by the same code as the config file's (common/config.cpp).
 std::optional<std::string> Manager::set(std::string_view key, std::string_view value) {
-    RuntimeLimits next = config_.limits;
-    const std::string bad = "invalid value '" + std::string(value) + "' for " + std::string(key);
-    if (key == "overload") {
-        auto policy = parse_overload(value);
-        if (!policy) return bad + " (wait or reject)";
-        next.overload = *policy;
-    } else if (key == "log-level") {
-        auto level = log::parse_level(value);
-        if (!level) return bad + " (debug, info, notice, warning, err)";
-        config_.log_level = *level;
-        log::set_level(*level);
-        return std::nullopt;
-    } else {
-        auto number = parse_count(value);
-        if (!number) return bad + " (a whole number, 0 for none)";
-        if (key == "max-connections") {
-            if (*number > scoreboard_.capacity())
-                return "max-connections " + std::string(value) + " exceeds the capacity of " +
-                       std::to_string(scoreboard_.capacity()) + " (restart to raise it)";
-            next.max_connections = *number;
-        } else if (key == "max-per-source") {
-            next.max_per_source = *number;
-        } else if (key == "connection-timeout") {
-            next.connection_timeout_s = *number;
-        } else if (key == "idle-timeout") {
-            next.idle_timeout_s = *number;
-        } else {
-            return "unknown key '" + std::string(key) +
-                   "' (max-connections, max-per-source, connection-timeout, idle-timeout, "
-                   "overload, log-level)";
-        }
+    const auto keys = control::set_keys();
+    if (std::find(keys.begin(), keys.end(), key) == keys.end())
+        return "unknown key '" + std::string(key) + "'";
+    Config next = config_;
+    try {
+        apply_option(next, key, std::string(value));
+    } catch (const std::exception& e) {
+        return "invalid value for " + std::string(key) + ": " + e.what();
     }
-    config_.limits = next;
-    admission_.set_limits(next);
+    if (auto error = capacity_error(next.limits.max_connections)) return error;
+    config_.limits = next.limits;
+    config_.log_level = next.log_level;
+    log::set_level(config_.log_level);
+    admission_.set_limits(config_.limits);
     update_accepting();
     publish_status();
     return std::nullopt;
+}
+
+// The scoreboard is sized once, at start-up.
+std::optional<std::string> Manager::capacity_error(unsigned max_connections) const {
+    if (max_connections <= scoreboard_.capacity()) return std::nullopt;
+    return "max-connections " + std::to_string(max_connections) + " exceeds the capacity of " +
+           std::to_string(scoreboard_.capacity()) + " (restart to raise it)";
 }
 
 void Manager::drain() {
@@ -200,10 +181,7 @@ std::optional<std::string> Manager::apply_reload() {
     } catch (const std::exception& e) {
         return std::string(e.what());
     }
-    if (next.limits.max_connections > scoreboard_.capacity())
-        return "max-connections " + std::to_string(next.limits.max_connections) +
-               " exceeds the capacity of " + std::to_string(scoreboard_.capacity()) +
-               " (restart to raise it)";
+    if (auto error = capacity_error(next.limits.max_connections)) return error;
     if (auto error = rebind_listeners(next)) return error;
     if (next.pidfile != config_.pidfile || next.control_socket != config_.control_socket)
         log::warning("reload-needs-restart", {{"keys", "pidfile, control-socket"}});

@@ -256,6 +256,10 @@ TEST(Forkctl, SetEveryKey) {
     EXPECT_EQ(json_bad.exit_code, 1);
     EXPECT_EQ(json_of(json_bad)["ok"], false);
     EXPECT_EQ(status_of(d)["limits"]["overload"], "reject") << "a refused set changes nothing";
+    // The same range as in the config file: a timeout of over a year is refused.
+    auto too_long = forkctl(d, {"set", "idle-timeout", "40000000"});
+    EXPECT_EQ(too_long.exit_code, 1) << too_long.err;
+    EXPECT_EQ(status_of(d)["limits"]["idle_timeout"], 30);
 }
 
 // ---- drain and resume ------------------------------------------------------------------------------
