@@ -70,7 +70,6 @@ int Manager::housekeeping_tick(sd_event_source* source, uint64_t now, void* user
 
 int Manager::accept_pause_over(sd_event_source*, uint64_t, void* userdata) {
     auto& self = *static_cast<Manager*>(userdata);
-    self.accept_paused_ = false;
     self.accept_pause_.reset();
     self.update_accepting();
     return 0;
@@ -174,7 +173,8 @@ void Manager::close_listener(Listener& listener) {
     listener.socket.fd.reset();
 }
 
-bool Manager::accepting() const { return state_ == State::running && !accept_paused_; }
+// Accepts are paused exactly while the pause timer exists.
+bool Manager::accepting() const { return state_ == State::running && !accept_pause_; }
 
 // overload=wait at max-connections, and always at the scoreboard's capacity (max-connections 0).
 bool Manager::room_for_more() const {
@@ -191,13 +191,11 @@ void Manager::update_accepting() {
 void Manager::pause_accepting_after(int err) {
     log::warning("accept-paused", {{"error", std::strerror(err)},
                                    {"resume_ms", accept_pause_usec / 1000}});
-    accept_paused_ = true;
     sd_event_source* source = nullptr;
+    // Without a timer there is no pause: better to retry at once than to stop for good.
     if (sd_event_add_time_relative(event_.get(), &source, CLOCK_MONOTONIC, accept_pause_usec, 0,
                                    accept_pause_over, this) >= 0)
         accept_pause_.reset(source);
-    else
-        accept_paused_ = false;  // no timer: better to retry at once than to stop for good
     update_accepting();
 }
 

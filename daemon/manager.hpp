@@ -136,7 +136,6 @@ private:
     Scoreboard scoreboard_;
     EventPtr event_;
     State state_ = State::running;
-    bool accept_paused_ = false;
     pid_t master_pid_;
     std::int64_t started_ns_;
     std::uint64_t next_id_ = 1;
