@@ -27,6 +27,13 @@ std::string refusal_for(const Daemon& d, const std::string& peer) {
     return "";
 }
 
+// A client the daemon serves: connected and one echo round trip done; invalid if not.
+UniqueFd served_client(const Daemon& d, const std::string& payload) {
+    auto fd = connect_tcp(d.port());
+    if (!fd.valid() || !echo_roundtrip(fd.get(), payload)) return UniqueFd();
+    return fd;
+}
+
 // The client was closed at once and one refusal line names it with this reason and limit.
 void expect_refused(const Daemon& d, const UniqueFd& client, const std::string& reason,
                     unsigned limit) {
@@ -63,11 +70,9 @@ constexpr std::uint64_t kSpinTicks = 40;  // 0.4 s of CPU in a 2 s window would 
 
 TEST(Limits, MaxConnectionsWaitQueuesTheNextClient) {
     Daemon d(config({"max-connections = 2", "overload = wait"}));
-    auto a = connect_tcp(d.port());
-    auto b = connect_tcp(d.port());
-    ASSERT_TRUE(a.valid() && b.valid());
-    ASSERT_TRUE(echo_roundtrip(a.get(), "a"));
-    ASSERT_TRUE(echo_roundtrip(b.get(), "b"));
+    auto a = served_client(d, "a");
+    auto b = served_client(d, "b");
+    ASSERT_TRUE(a.valid() && b.valid()) << "the first two clients were not served:\n" << d.log();
 
     auto c = connect_tcp(d.port());
     ASSERT_TRUE(c.valid()) << "with overload=wait the third client waits in the backlog";
@@ -83,11 +88,9 @@ TEST(Limits, MaxConnectionsWaitQueuesTheNextClient) {
 
 TEST(Limits, MaxConnectionsRejectClosesTheNextClientAtOnce) {
     Daemon d(config({"max-connections = 2", "overload = reject"}));
-    auto a = connect_tcp(d.port());
-    auto b = connect_tcp(d.port());
-    ASSERT_TRUE(a.valid() && b.valid());
-    ASSERT_TRUE(echo_roundtrip(a.get(), "a"));
-    ASSERT_TRUE(echo_roundtrip(b.get(), "b"));
+    auto a = served_client(d, "a");
+    auto b = served_client(d, "b");
+    ASSERT_TRUE(a.valid() && b.valid()) << "the first two clients were not served:\n" << d.log();
 
     auto c = connect_tcp(d.port());
     ASSERT_TRUE(c.valid());
@@ -105,9 +108,8 @@ TEST(Limits, MaxConnectionsRejectClosesTheNextClientAtOnce) {
 
 TEST(Limits, MaxPerSourceRejectsOnlyThatSource) {
     Daemon d(config({"max-per-source = 1"}));
-    auto a = connect_tcp(d.port());
-    ASSERT_TRUE(a.valid());
-    ASSERT_TRUE(echo_roundtrip(a.get(), "a"));
+    auto a = served_client(d, "a");
+    ASSERT_TRUE(a.valid()) << "the first client was not served:\n" << d.log();
 
     auto b = connect_tcp(d.port());
     ASSERT_TRUE(b.valid());
@@ -248,11 +250,9 @@ TEST(Limits, ForkFailureRefusesThatClientAndTheDaemonRecovers) {
                        "--regid=" + uid, "--clear-groups"};
     o.before_start = [](const TempDir& dir) { ::chmod(dir.path().c_str(), 0777); };
     Daemon d(o);
-    auto a = connect_tcp(d.port());
-    auto b = connect_tcp(d.port());
-    ASSERT_TRUE(a.valid() && b.valid());
-    ASSERT_TRUE(echo_roundtrip(a.get(), "a"));
-    ASSERT_TRUE(echo_roundtrip(b.get(), "b"));
+    auto a = served_client(d, "a");
+    auto b = served_client(d, "b");
+    ASSERT_TRUE(a.valid() && b.valid()) << "the first two clients were not served:\n" << d.log();
 
     auto c = connect_tcp(d.port());
     ASSERT_TRUE(c.valid());
