@@ -4,6 +4,7 @@
 //   "FILE:LINE: option 'NAME': REASON"   (or "command line: option 'NAME': REASON")
 // and every error in the file is collected before the load fails.
 #include "common/address.hpp"
+#include "common/handler_kind.hpp"
 #include "common/log.hpp"
 
 #include <sys/types.h>
@@ -16,7 +17,6 @@
 
 namespace forkd {
 
-enum class HandlerKind { echo, discard, daytime, chargen, exec };
 enum class OverloadPolicy { wait, reject };
 
 std::string_view handler_name(HandlerKind kind);

@@ -2,8 +2,8 @@
 
 #include "daemon/scoreboard.hpp"
 
-#include <poll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -17,61 +17,65 @@ constexpr int exit_ok = 0;
 constexpr int exit_io_error = 1;
 constexpr int exit_idle = 2;
 
-enum class Wait { ready, hangup, idle, error };
+// How a read or write ended when it did not transfer anything.
+enum class End { none, hangup, idle, error };
 
+// The connection is a blocking socket. idle-timeout is the kernel's (SO_RCVTIMEO and
+// SO_SNDTIMEO): a read or write that waits longer fails with EAGAIN. That costs one setsockopt
+// per connection instead of a poll before every read and write.
 class Connection {
 public:
-    explicit Connection(const BuiltinContext& c) : c_(c) {}
+    explicit Connection(const BuiltinContext& c) : c_(c) {
+        if (!c_.idle_timeout_s) return;
+        const timeval idle{static_cast<time_t>(c_.idle_timeout_s), 0};
+        setsockopt(c_.fd, SOL_SOCKET, SO_RCVTIMEO, &idle, sizeof idle);
+        setsockopt(c_.fd, SOL_SOCKET, SO_SNDTIMEO, &idle, sizeof idle);
+    }
 
-    // Waits for `events` (POLLIN/POLLOUT) at most idle-timeout.
-    Wait wait(short events) const {
-        pollfd p{c_.fd, events, 0};
-        const int timeout_ms = c_.idle_timeout_s ? int(c_.idle_timeout_s) * 1000 : -1;
+    // Bytes read, or 0 with `end` set (hangup at EOF or reset, idle, error).
+    size_t read_some(char* buf, size_t len, End& end) const {
         for (;;) {
-            int n = poll(&p, 1, timeout_ms);
+            const ssize_t n = read(c_.fd, buf, len);
+            if (n > 0) {
+                account(std::uint64_t(n), 0);
+                return size_t(n);
+            }
             if (n < 0 && errno == EINTR) continue;
-            if (n < 0) return Wait::error;
-            if (n == 0) return Wait::idle;
-            if (p.revents & events) return Wait::ready;
-            return (p.revents & (POLLHUP | POLLERR)) ? Wait::hangup : Wait::ready;
+            end = ended_by(n);
+            return 0;
         }
     }
 
-    // Bytes read (0 at EOF), -1 on error.
-    ssize_t read_some(char* buf, size_t len) const {
-        ssize_t n;
-        do n = read(c_.fd, buf, len); while (n < 0 && errno == EINTR);
-        if (n > 0) account(std::uint64_t(n), 0);
-        return n;
-    }
-
-    // Writes everything, waiting for room at most idle-timeout each time.
-    Wait write_all(const char* data, size_t len) const {
+    // Writes everything; End::none on success.
+    End write_all(const char* data, size_t len) const {
         while (len > 0) {
-            if (Wait w = wait(POLLOUT); w != Wait::ready) return w;
-            ssize_t n = send(c_.fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-            if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-            if (n < 0) return Wait::hangup;
+            const ssize_t n = send(c_.fd, data, len, MSG_NOSIGNAL);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) return n == 0 ? End::hangup : ended_by(n);
             account(0, std::uint64_t(n));
             data += n;
             len -= size_t(n);
         }
-        return Wait::ready;
+        return End::none;
     }
 
 private:
+    static End ended_by(ssize_t n) {
+        if (n == 0) return End::hangup;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return End::idle;
+        if (errno == ECONNRESET || errno == EPIPE) return End::hangup;
+        return End::error;
+    }
     void account(std::uint64_t in, std::uint64_t out) const {
-        if (!c_.scoreboard) return;
-        c_.scoreboard->add_bytes(c_.slot, in, out);
-        c_.scoreboard->touch(c_.slot);
+        if (c_.scoreboard) c_.scoreboard->add_bytes(c_.slot, in, out);
     }
     const BuiltinContext& c_;
 };
 
-int exit_for(Wait w) {
-    switch (w) {
-    case Wait::idle: return exit_idle;
-    case Wait::error: return exit_io_error;
+int exit_for(End end) {
+    switch (end) {
+    case End::idle: return exit_idle;
+    case End::error: return exit_io_error;
     default: return exit_ok;
     }
 }
@@ -80,12 +84,11 @@ int exit_for(Wait w) {
 int serve_stream(const Connection& conn, bool echo) {
     char buf[16384];
     for (;;) {
-        if (Wait w = conn.wait(POLLIN); w == Wait::idle || w == Wait::error) return exit_for(w);
-        ssize_t n = conn.read_some(buf, sizeof buf);
-        if (n == 0) return exit_ok;
-        if (n < 0) return (errno == ECONNRESET) ? exit_ok : exit_io_error;
+        End end = End::none;
+        const size_t n = conn.read_some(buf, sizeof buf, end);
+        if (n == 0) return exit_for(end);
         if (echo) {
-            if (Wait w = conn.write_all(buf, size_t(n)); w != Wait::ready) return exit_for(w);
+            if (End e = conn.write_all(buf, n); e != End::none) return exit_for(e);
         }
     }
 }
@@ -108,8 +111,7 @@ int serve_chargen(const Connection& conn, int fd) {
             if (n == 0) return exit_ok;
             if (n < 0) break;
         }
-        if (Wait w = conn.write_all(block.data(), block.size()); w != Wait::ready)
-            return exit_for(w);
+        if (End e = conn.write_all(block.data(), block.size()); e != End::none) return exit_for(e);
     }
 }
 

@@ -1,8 +1,8 @@
 #pragma once
 // The built-in services, run in a forked child on the connection: echo (RFC 862), discard
-// (RFC 863), daytime (RFC 867), chargen (RFC 864). Each honours idle-timeout itself (poll);
+// (RFC 863), daytime (RFC 867), chargen (RFC 864). Each honours idle-timeout itself (socket timeouts);
 // connection-timeout is the master's job.
-#include "common/config.hpp"
+#include "common/handler_kind.hpp"
 
 #include <cstdint>
 #include <string>

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,7 +58,6 @@ struct Scoreboard::Slot {
     char peer[kPeerSize] = {};
     // Written without the lock, each by its one writer (the master, or the slot's own child).
     std::atomic<pid_t> pid{0};
-    std::atomic<std::int64_t> last_activity_ns{0};
     std::atomic<std::uint64_t> bytes_in{0}, bytes_out{0};
     std::atomic<std::uint8_t> bytes_known{0};
 
@@ -69,6 +69,7 @@ struct Scoreboard::Slot {
 };
 
 struct Scoreboard::Shared {
+    std::uint64_t capacity = 0;             // written once, before any other process maps it
     pthread_mutex_t mutex;
     std::atomic<std::uint32_t> active{0};  // written under the lock; read lock-free
     std::atomic<std::uint64_t> repairs{0};
@@ -82,7 +83,7 @@ struct SlotCopy {
     std::uint32_t index;
     std::uint64_t id;
     pid_t pid;
-    std::int64_t start_ns, last_activity_ns;
+    std::int64_t start_ns;
     std::uint8_t state, released, bytes_known;
     std::uint64_t bytes_in, bytes_out;
     char peer[kPeerSize];
@@ -95,7 +96,6 @@ SlotView to_view(const SlotCopy& copy) {
     view.pid = copy.pid;
     view.peer.assign(copy.peer, strnlen(copy.peer, kPeerSize));
     view.start_monotonic_ns = copy.start_ns;
-    view.last_activity_monotonic_ns = copy.last_activity_ns;
     // A child killed between its two stores may leave "running" with the release flag set.
     view.state = copy.released ? SlotState::closing : static_cast<SlotState>(copy.state);
     view.bytes_in = copy.bytes_in;
@@ -112,21 +112,14 @@ SlotView to_view(const SlotCopy& copy) {
 // leaves at worst a stale `active`, which this repair recomputes. A holder killed during the
 // repair itself leaves the mutex inconsistent, and the next locker repairs again.
 //
-// With block_signals (every child-side section), all catchable signals are blocked BEFORE the lock
-// is taken and restored after it is released, so nothing but SIGKILL or SIGSTOP can interrupt the
-// holder: a handler running inside the section (idle timer, SIGTERM from `forkctl kill`) could
-// re-enter the non-recursive lock and deadlock, or stretch the few instructions the master may
-// have to wait for. SIGKILL is harmless (the kernel hands a dead owner's robust mutex on); only a
-// deliberate SIGSTOP or a debugger can hold the lock longer. The master receives its signals via
-// signalfd, with no handlers, so it skips the two extra syscalls.
+// No signal is blocked around a section: nobody who takes the lock has a signal handler that
+// could re-enter it (the master reads its signals through signalfd; handler children run with
+// default dispositions). A signal that arrives inside a section either does nothing or kills the
+// holder, which the robust mutex turns into a repair. Only a deliberate SIGSTOP or a debugger
+// can hold the lock longer than a few instructions.
 class Scoreboard::Lock {
 public:
-    Lock(const Scoreboard& board, bool block_signals) : board_(board), blocked_(block_signals) {
-        if (blocked_) {
-            sigset_t all;
-            sigfillset(&all);
-            pthread_sigmask(SIG_SETMASK, &all, &saved_);
-        }
+    explicit Lock(const Scoreboard& board) : board_(board) {
         int rc = pthread_mutex_lock(&board_.shared_->mutex);
         if (rc == EOWNERDEAD) {
             board_.rebuild_active();
@@ -137,40 +130,38 @@ public:
             die("pthread_mutex_lock", std::strerror(rc));
         }
     }
-    ~Lock() {
-        pthread_mutex_unlock(&board_.shared_->mutex);
-        if (blocked_) pthread_sigmask(SIG_SETMASK, &saved_, nullptr);
-    }
+    ~Lock() { pthread_mutex_unlock(&board_.shared_->mutex); }
     Lock(const Lock&) = delete;
     Lock& operator=(const Lock&) = delete;
 
 private:
     const Scoreboard& board_;
-    bool blocked_;
-    sigset_t saved_{};
 };
 
-namespace {
+// The mapping's layout: the shared header, then `capacity` slots.
+std::size_t Scoreboard::mapping_size_for(std::size_t capacity) {
+    return slots_offset() + capacity * sizeof(Slot);
+}
 
-constexpr bool kMaster = false;  // Lock's block_signals argument, named for the caller
-constexpr bool kChild = true;
-
-} // namespace
+std::size_t Scoreboard::slots_offset() { return round_up(sizeof(Shared), alignof(Slot)); }
 
 Scoreboard::Scoreboard(std::size_t capacity) : capacity_(capacity) {
     if (capacity > UINT32_MAX) throw std::invalid_argument("scoreboard: capacity too large");
-    constexpr std::size_t kSlotsOffset = round_up(sizeof(Shared), alignof(Slot));
-    mapping_size_ = kSlotsOffset + capacity * sizeof(Slot);
-    // Anonymous and shared: inherited across fork, invisible to ipcs and /dev/shm, and gone with
-    // the last process that maps it.
-    void* memory = mmap(nullptr, mapping_size_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (memory == MAP_FAILED) {
+    mapping_size_ = mapping_size_for(capacity);
+    // A memfd rather than a named object: it is handed to the spawner (which runs another
+    // binary, so it cannot inherit an anonymous mapping), it is invisible to ipcs and /dev/shm,
+    // and the kernel frees it with the last process that maps it or holds the fd.
+    memfd_.reset(memfd_create("forkd-scoreboard", MFD_CLOEXEC));
+    if (!memfd_) throw std::system_error(errno, std::generic_category(), "scoreboard: memfd_create");
+    if (ftruncate(memfd_.get(), off_t(mapping_size_)) != 0) {
         throw std::system_error(errno, std::generic_category(),
-                                "scoreboard: mmap of " + std::to_string(mapping_size_) + " bytes");
+                                "scoreboard: ftruncate to " + std::to_string(mapping_size_) + " bytes");
     }
+    void* memory = map(memfd_.get(), mapping_size_);
     shared_ = new (memory) Shared{};
+    shared_->capacity = capacity;
     for (std::size_t i = 0; i < capacity; ++i) {
-        new (static_cast<char*>(memory) + kSlotsOffset + i * sizeof(Slot)) Slot{};
+        new (static_cast<char*>(memory) + slots_offset() + i * sizeof(Slot)) Slot{};
     }
 
     pthread_mutexattr_t attr;
@@ -185,6 +176,31 @@ Scoreboard::Scoreboard(std::size_t capacity) : capacity_(capacity) {
     }
 }
 
+Scoreboard::Scoreboard(UniqueFd memfd) : memfd_(std::move(memfd)) {
+    struct stat st {};
+    if (fstat(memfd_.get(), &st) != 0)
+        throw std::system_error(errno, std::generic_category(), "scoreboard: fstat");
+    if (std::size_t(st.st_size) < slots_offset())
+        throw std::invalid_argument("scoreboard: mapping too small for its header");
+    mapping_size_ = std::size_t(st.st_size);
+    shared_ = std::launder(static_cast<Shared*>(map(memfd_.get(), mapping_size_)));
+    capacity_ = shared_->capacity;
+    if (capacity_ > UINT32_MAX || mapping_size_for(capacity_) != mapping_size_) {
+        munmap(shared_, mapping_size_);
+        shared_ = nullptr;
+        throw std::invalid_argument("scoreboard: size does not match its capacity");
+    }
+}
+
+void* Scoreboard::map(int fd, std::size_t size) {
+    void* memory = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (memory == MAP_FAILED) {
+        throw std::system_error(errno, std::generic_category(),
+                                "scoreboard: mmap of " + std::to_string(size) + " bytes");
+    }
+    return memory;
+}
+
 Scoreboard::~Scoreboard() {
     // No pthread_mutex_destroy: other processes (children) may still hold this mapping and use
     // the mutex. Unmapping only drops this process's view.
@@ -195,8 +211,7 @@ std::size_t Scoreboard::capacity() const { return capacity_; }
 
 Scoreboard::Slot& Scoreboard::slot_at(std::uint32_t index) const {
     if (index >= capacity_) die("slot index out of range", std::to_string(index).c_str());
-    constexpr std::size_t kSlotsOffset = round_up(sizeof(Shared), alignof(Slot));
-    char* base = reinterpret_cast<char*>(shared_) + kSlotsOffset;
+    char* base = reinterpret_cast<char*>(shared_) + slots_offset();
     return *std::launder(reinterpret_cast<Slot*>(base + std::size_t{index} * sizeof(Slot)));
 }
 
@@ -228,7 +243,7 @@ void Scoreboard::claim_back_locked(Slot& slot) const {
 
 std::optional<std::uint32_t> Scoreboard::claim(std::uint64_t id, const std::string& peer) {
     const std::int64_t now = monotonic_ns();
-    Lock lock(*this, kMaster);
+    Lock lock(*this);
     for (std::uint32_t n = 0; n < capacity_; ++n) {
         const std::uint32_t index = static_cast<std::uint32_t>((shared_->next_free_hint + n) % capacity_);
         Slot& slot = slot_at(index);
@@ -239,7 +254,6 @@ std::optional<std::uint32_t> Scoreboard::claim(std::uint64_t id, const std::stri
         std::memcpy(slot.peer, peer.data(), length);
         slot.peer[length] = '\0';
         slot.pid.store(0, std::memory_order_relaxed);
-        slot.last_activity_ns.store(now, std::memory_order_relaxed);
         slot.bytes_in.store(0, std::memory_order_relaxed);
         slot.bytes_out.store(0, std::memory_order_relaxed);
         slot.bytes_known.store(0, std::memory_order_relaxed);
@@ -258,7 +272,7 @@ void Scoreboard::set_pid(std::uint32_t index, pid_t pid) {
 
 void Scoreboard::reap(std::uint32_t index) {
     Slot& slot = slot_at(index);
-    Lock lock(*this, kMaster);
+    Lock lock(*this);
     if (slot.counted()) shared_->active.fetch_sub(1, std::memory_order_relaxed);
     slot.state.store(as_byte(SlotState::free), std::memory_order_relaxed);
     slot.released.store(0, std::memory_order_relaxed);
@@ -267,13 +281,13 @@ void Scoreboard::reap(std::uint32_t index) {
 
 void Scoreboard::release_from_child(std::uint32_t index) {
     Slot& slot = slot_at(index);
-    Lock lock(*this, kChild);
+    Lock lock(*this);
     release_locked(slot);
 }
 
 void Scoreboard::test_die_inside_release(std::uint32_t index, unsigned steps) {
     Slot& slot = slot_at(index);
-    Lock lock(*this, kChild);
+    Lock lock(*this);
     release_locked(slot, steps);
     kill(getpid(), SIGKILL);
     for (;;) pause();  // not reached: SIGKILL cannot be blocked
@@ -281,7 +295,7 @@ void Scoreboard::test_die_inside_release(std::uint32_t index, unsigned steps) {
 
 void Scoreboard::test_cycle_release(std::uint32_t index, unsigned rounds) {
     Slot& slot = slot_at(index);
-    Lock lock(*this, kChild);
+    Lock lock(*this);
     for (unsigned i = 0; i < rounds; ++i) {
         release_locked(slot);
         claim_back_locked(slot);
@@ -293,10 +307,6 @@ void Scoreboard::add_bytes(std::uint32_t index, std::uint64_t in, std::uint64_t 
     slot.bytes_in.fetch_add(in, std::memory_order_relaxed);
     slot.bytes_out.fetch_add(out, std::memory_order_relaxed);
     slot.bytes_known.store(1, std::memory_order_relaxed);
-}
-
-void Scoreboard::touch(std::uint32_t index) {
-    slot_at(index).last_activity_ns.store(monotonic_ns(), std::memory_order_relaxed);
 }
 
 void Scoreboard::set_bytes(std::uint32_t index, std::uint64_t in, std::uint64_t out) {
@@ -317,7 +327,7 @@ std::uint32_t Scoreboard::active() const {
 }
 
 std::uint32_t Scoreboard::recount() {
-    Lock lock(*this, kMaster);
+    Lock lock(*this);
     rebuild_active();
     return shared_->active.load(std::memory_order_relaxed);
 }
@@ -334,7 +344,6 @@ SlotCopy copy_of(std::uint32_t index, const auto& slot) {
     copy.id = slot.id;
     copy.pid = slot.pid.load(std::memory_order_relaxed);
     copy.start_ns = slot.start_ns;
-    copy.last_activity_ns = slot.last_activity_ns.load(std::memory_order_relaxed);
     copy.state = slot.state.load(std::memory_order_relaxed);
     copy.released = slot.released.load(std::memory_order_relaxed);
     copy.bytes_known = slot.bytes_known.load(std::memory_order_relaxed);
@@ -350,7 +359,7 @@ std::optional<SlotView> Scoreboard::slot(std::uint32_t index) const {
     if (index >= capacity_) return std::nullopt;
     SlotCopy copy;
     {
-        Lock lock(*this, kMaster);
+        Lock lock(*this);
         const Slot& slot = slot_at(index);
         if (slot.state.load(std::memory_order_relaxed) == as_byte(SlotState::free)) return std::nullopt;
         copy = copy_of(index, slot);
@@ -363,7 +372,7 @@ std::vector<SlotView> Scoreboard::snapshot() const {
     std::vector<SlotCopy> copies;
     copies.reserve(capacity_);
     {
-        Lock lock(*this, kMaster);
+        Lock lock(*this);
         for (std::uint32_t i = 0; i < capacity_; ++i) {
             const Slot& slot = slot_at(i);
             if (slot.state.load(std::memory_order_relaxed) != as_byte(SlotState::free)) {

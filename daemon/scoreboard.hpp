@@ -1,16 +1,20 @@
 #pragma once
-// The scoreboard: the active-connection counter and one slot per connection, in an anonymous
-// MAP_SHARED mapping created before any fork. Master and built-in handler children share it.
+// The scoreboard: the active-connection counter and one slot per connection, in a MAP_SHARED
+// mapping of a memfd. The master creates it; the spawner maps the same memfd, and the built-in
+// handler children it forks inherit the mapping.
 //
 // Lock: a process-shared *robust* mutex (a binary semaphore the kernel releases when its holder
 // dies). A child SIGKILLed inside the critical section therefore cannot deadlock anyone: the next
 // locker gets EOWNERDEAD and rebuilds the counter from the slots, which are the truth.
-// Because the mapping is anonymous, no IPC object has a name: nothing outlives the last process.
+// A memfd has no name in any namespace (not in /dev/shm, not in ipcs): nothing outlives the last
+// process that maps it.
 //
 // Accounting truth: a slot counts towards `active` while it is in state running and its child has
 // not released it. Every critical section keeps `active` equal to that count at its end, and the
 // repair recomputes it from the slots, so a holder killed at any instruction leaves a state the
-// next locker makes exact. Children block every catchable signal while they hold the lock.
+// next locker makes exact.
+#include "common/unique_fd.hpp"
+
 #include <sys/types.h>
 #include <cstddef>
 #include <cstdint>
@@ -31,7 +35,6 @@ struct SlotView {
     pid_t pid = 0;
     std::string peer;
     std::int64_t start_monotonic_ns = 0;
-    std::int64_t last_activity_monotonic_ns = 0;
     SlotState state = SlotState::free;
     std::uint64_t bytes_in = 0, bytes_out = 0;
     bool bytes_known = false;
@@ -42,11 +45,16 @@ public:
     // capacity: slots available; sized from the largest max-connections the daemon may take
     // (set at runtime can raise it only up to capacity).
     explicit Scoreboard(std::size_t capacity);
+    // Maps a scoreboard another process created (the spawner, from the master's memfd).
+    // Throws if the memfd's size does not match the capacity it records.
+    explicit Scoreboard(UniqueFd memfd);
     ~Scoreboard();
     Scoreboard(const Scoreboard&) = delete;
     Scoreboard& operator=(const Scoreboard&) = delete;
 
     std::size_t capacity() const;
+    // The memfd behind the mapping, to hand to the spawner (O_CLOEXEC).
+    int memfd() const { return memfd_.get(); }
 
     // Master, before fork: reserves a slot (state running, active+1). nullopt when full.
     std::optional<std::uint32_t> claim(std::uint64_t id, const std::string& peer);
@@ -61,7 +69,6 @@ public:
     void release_from_child(std::uint32_t slot);
     // Child: traffic accounting (its own slot only; relaxed atomics, no lock).
     void add_bytes(std::uint32_t slot, std::uint64_t in, std::uint64_t out);
-    void touch(std::uint32_t slot);  // last activity = now
 
     // Master (exec handlers): bytes as seen by TCP_INFO.
     void set_bytes(std::uint32_t slot, std::uint64_t in, std::uint64_t out);
@@ -93,10 +100,14 @@ private:
     struct Shared;
     struct Slot;
     class Lock;
+    static std::size_t slots_offset();
+    static std::size_t mapping_size_for(std::size_t capacity);
+    static void* map(int fd, std::size_t size);
     Slot& slot_at(std::uint32_t index) const;
     void rebuild_active() const;             // under the lock
     void release_locked(Slot& slot, unsigned steps = release_steps) const;  // under the lock
     void claim_back_locked(Slot& slot) const;
+    UniqueFd memfd_;
     Shared* shared_ = nullptr;
     std::size_t capacity_ = 0;
     std::size_t mapping_size_ = 0;
