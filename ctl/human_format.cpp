@@ -18,7 +18,7 @@ const json* field(const json& object, const char* key) {
 }
 
 std::string text(const json* value) {
-    if (!value) return "-";
+    if (!value || value->is_null()) return "-";
     if (value->is_string()) return value->get<std::string>();
     if (value->is_boolean()) return value->get<bool>() ? "yes" : "no";
     return value->dump(-1, ' ', false, json::error_handler_t::replace);

@@ -25,7 +25,7 @@ long kernel_sigaction(int sig, const KernelSigaction* act, KernelSigaction* old)
     return syscall(SYS_rt_sigaction, sig, act, old, sizeof(std::uint64_t));
 }
 
-// Written once by the master before it forks; children only read their copy.
+// Written once by the forking process before its first fork; children only read their copy.
 struct ChangedSignals {
     bool recorded = false;
     int count = 0;
@@ -35,7 +35,7 @@ ChangedSignals changed_signals;
 
 } // namespace
 
-void record_master_signal_dispositions() {
+void record_signal_dispositions() {
     ChangedSignals found;
     for (int sig = 1; sig <= max_signal; ++sig) {
         KernelSigaction current{};
@@ -71,10 +71,10 @@ void reset_signal_state() {
     clear_signal_mask();
 }
 
-bool die_with_master(pid_t master_pid) {
+bool die_with_parent(pid_t parent_pid) {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return false;
-    // The master may have died between fork and prctl: then nobody would send the signal.
-    return getppid() == master_pid;
+    // The parent may have died between fork and prctl: then nobody would send the signal.
+    return getppid() == parent_pid;
 }
 
 bool connection_to_stdio(int connection_fd) {

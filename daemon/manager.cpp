@@ -4,13 +4,13 @@
 
 #include "common/log.hpp"
 #include "common/monotonic_clock.hpp"
-#include "daemon/builtin_spawner.hpp"
 #include "daemon/config_watch.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/exec_spawner.hpp"
 #include "daemon/exit_status.hpp"
 #include "daemon/handler_stderr.hpp"
 #include "daemon/notify.hpp"
+#include "daemon/spawner_process.hpp"
 #include "daemon/tcp_activity.hpp"
 
 #include <fcntl.h>
@@ -37,6 +37,11 @@ constexpr std::uint64_t housekeeping_usec = 1 * usec_per_sec;
 constexpr int accepts_per_wakeup = 16;
 // Without a configured limit the scoreboard still needs a size.
 constexpr std::size_t minimum_capacity = 4096;
+// A spawner that died before it said hello is broken (a missing or mismatched binary): retry
+// at this pace rather than in a tight loop.
+constexpr std::uint64_t spawner_retry_usec = 1 * usec_per_sec;
+// ended_by of the built-in handlers that died with the spawner (PDEATHSIG): counted as failed.
+constexpr const char* ended_by_spawner_exit = "spawner-exit";
 
 void check(int rc, const char* what) {
     if (rc < 0) throw std::system_error(-rc, std::generic_category(), what);
@@ -82,6 +87,11 @@ int Manager::stop_deadline(sd_event_source*, uint64_t, void* userdata) {
     return 0;
 }
 
+int Manager::spawner_retry_due(sd_event_source*, uint64_t, void* userdata) {
+    static_cast<Manager*>(userdata)->restart_spawner();
+    return 0;
+}
+
 std::vector<int> Manager::handled_signals() { return {SIGCHLD, SIGTERM, SIGINT, SIGHUP}; }
 
 Manager::Manager(CommandLine command_line, Config config)
@@ -102,6 +112,8 @@ Manager::~Manager() {
     control_.reset();
     config_watch_.reset();
     children_.clear();
+    spawner_retry_.reset();
+    spawner_.reset();
     lingering_stderr_.clear();
     for (auto& listener : listeners_) close_listener(*listener);
     listeners_.clear();
@@ -118,6 +130,11 @@ void Manager::open() {
               "sd_event_add_signal");
         signal_sources_.emplace_back(source);
     }
+    // Always, whatever the handler: a reload may switch to a built-in one.
+    spawner_ = std::make_unique<SpawnerProcess>(
+        event_.get(), scoreboard_, [this](const spawner::Report& report) { on_spawner_report(report); });
+    spawner_->start_and_wait();
+    log::info("spawner-started", {{"pid", long(spawner_->pid())}});
     for (const auto& address : config_.listen)
         add_listeners(open_listeners(address, config_.backlog));
 
@@ -221,6 +238,8 @@ void Manager::accept_batch(Listener& listener) {
                                                            {"error", std::strerror(errno)}});
         break;
     }
+    // One datagram for the whole batch of built-in handlers.
+    if (spawner_) spawner_->flush();
     update_accepting();
 }
 
@@ -253,7 +272,7 @@ ConnectionInfo Manager::describe_connection(const Listener& listener, int fd,
     return info;
 }
 
-void Manager::refuse(const ConnectionInfo& info, Refusal reason) {
+void Manager::refuse(std::uint64_t id, const std::string& peer, Refusal reason) {
     unsigned limit = 0;
     switch (reason) {
     case Refusal::limit: ++totals_.refused_limit; limit = config_.limits.max_connections; break;
@@ -261,19 +280,22 @@ void Manager::refuse(const ConnectionInfo& info, Refusal reason) {
     case Refusal::fork_failed: ++totals_.refused_fork; break;
     default: break;
     }
-    log::warning("refused", {{"id", info.id}, {"peer", info.peer_text},
+    log::warning("refused", {{"id", id}, {"peer", peer},
                              {"reason", std::string(refusal_name(reason))}, {"limit", limit},
                              {"active", scoreboard_.active()}});
 }
 
+// Every connection that passes admission and gets a slot counts as accepted, and ends as
+// completed, killed or failed (a handler that could not be started is failed).
 void Manager::handle_connection(const Listener& listener, UniqueFd fd,
                                 const sockaddr_storage& peer, socklen_t peer_len) {
     ConnectionInfo info = describe_connection(listener, fd.get(), peer, peer_len);
     if (Refusal r = admission_.decide(scoreboard_.active(), info.source); r != Refusal::none)
-        return refuse(info, r);
+        return refuse(info.id, info.peer_text, r);
     auto slot = scoreboard_.claim(info.id, info.peer_text);
-    if (!slot) return refuse(info, Refusal::limit);
+    if (!slot) return refuse(info.id, info.peer_text, Refusal::limit);
     info.slot = *slot;
+    ++totals_.accepted;
 
     Child child;
     child.owner = this;
@@ -282,48 +304,50 @@ void Manager::handle_connection(const Listener& listener, UniqueFd fd,
     child.peer = info.peer_text;
     child.source = info.source;
     child.started_ns = monotonic_ns();
-    if (!start_handler(info, fd.get(), child)) {
+    if (!start_handler(info, fd, child)) {
         scoreboard_.reap(info.slot);
         ++totals_.failed;
         return;
     }
-    ++totals_.accepted;
     admission_.started(child.source);
-    scoreboard_.set_pid(child.slot, child.pid);
     if (log::enabled(log::Level::debug))
-        log::debug("connection-start", {{"id", child.id}, {"peer", child.peer}, {"pid", long(child.pid)}});
-    auto [it, inserted] = children_.emplace(child.pid, std::move(child));
+        log::debug("connection-start", {{"id", child.id}, {"peer", child.peer}});
+    auto [it, inserted] = children_.emplace(child.id, std::move(child));
+    if (!it->second.in_spawner) exec_pids_.emplace(it->second.pid, it->second.id);
     if (config_.limits.connection_timeout_s)
         arm_deadline(it->second, config_.limits.connection_timeout_s * usec_per_sec);
 }
 
-bool Manager::start_handler(const ConnectionInfo& info, int fd, Child& child) {
+// Built-in handlers: queued for the spawner (sent at the end of the accept batch). Exec'd
+// handlers: started here, with the master's vfork-style clone.
+bool Manager::start_handler(const ConnectionInfo& info, UniqueFd& fd, Child& child) {
     if (config_.handler != HandlerKind::exec) {
-        BuiltinContext context{fd, &scoreboard_, info.slot, config_.limits.idle_timeout_s};
-        pid_t pid = spawn_builtin_handler(config_.handler, context, master_pid_);
-        if (pid < 0) {
-            refuse(info, Refusal::fork_failed);
-            log::err("fork-failed", {{"id", info.id}, {"error", std::strerror(-pid)}});
+        if (!spawner_ || !spawner_->running()) {
+            refuse(info.id, info.peer_text, Refusal::fork_failed);
+            log::err("fork-failed", {{"id", info.id}, {"error", "forkd-spawner is not running"}});
             return false;
         }
-        child.pid = pid;
+        spawner_->spawn(info.id, info.slot, config_.handler, config_.limits.idle_timeout_s,
+                        std::move(fd));
+        child.in_spawner = true;
         return true;
     }
-    auto spawned = spawn_exec_handler(*exec_plan_, info, fd);
+    auto spawned = spawn_exec_handler(*exec_plan_, info, fd.get());
     if (auto* error = std::get_if<std::string>(&spawned)) {
-        if (error->starts_with("clone:")) refuse(info, Refusal::fork_failed);
+        if (error->starts_with("clone:")) refuse(info.id, info.peer_text, Refusal::fork_failed);
         log::err("handler-failed", {{"id", info.id}, {"peer", info.peer_text}, {"error", *error}});
         return false;
     }
     auto& handler = std::get<SpawnedHandler>(spawned);
     child.pid = handler.pid;
+    scoreboard_.set_pid(child.slot, child.pid);
     try {
         child.stderr_log = std::make_unique<HandlerStderr>(event_.get(),
                                                            std::move(handler.stderr_read), info.id);
     } catch (const std::exception& e) {
         log::warning("handler-stderr-lost", {{"id", info.id}, {"error", e.what()}});
     }
-    if (!info.is_unix) child.tcp_view = UniqueFd(fcntl(fd, F_DUPFD_CLOEXEC, 3));
+    if (!info.is_unix) child.tcp_view = UniqueFd(fcntl(fd.get(), F_DUPFD_CLOEXEC, 3));
     return true;
 }
 
@@ -339,9 +363,17 @@ void Manager::arm_deadline(Child& child, std::uint64_t after_usec) {
     child.deadline.reset(source);
 }
 
+void Manager::signal_child(const Child& child, int signo) {
+    if (child.in_spawner) {
+        if (spawner_) spawner_->signal(child.id, signo);
+    } else {
+        ::kill(child.pid, signo);
+    }
+}
+
 void Manager::on_child_deadline(Child& child) {
     if (child.term_sent) {
-        ::kill(child.pid, SIGKILL);
+        signal_child(child, SIGKILL);
         child.deadline.reset();
         return;
     }
@@ -353,7 +385,7 @@ void Manager::end_child(Child& child, const char* reason, int signo) {
     // The master's dup keeps the connection open: let the client see the end even if a
     // grandchild of the handler still holds the socket.
     if (child.tcp_view) shutdown(child.tcp_view.get(), SHUT_RDWR);
-    ::kill(child.pid, signo);
+    signal_child(child, signo);
     if (signo == SIGKILL) return;
     child.term_sent = true;
     arm_deadline(child, kill_grace_usec);
@@ -372,21 +404,29 @@ void Manager::on_signal(int signo) {
 }
 
 // SIGCHLD coalesces: one signal may stand for hundreds of exits, so reap until none is left.
+// The master's children are the spawner and exec'd handlers; built-in handlers are the
+// spawner's, which reaps them and reports each exit (on_spawner_report).
 void Manager::reap_children() {
     for (;;) {
         int status = 0;
         pid_t pid = waitpid(-1, &status, WNOHANG);
         if (pid <= 0) break;
-        finish_child(pid, status);
+        if (spawner_ && pid == spawner_->pid()) {
+            on_spawner_exit(status);
+            continue;
+        }
+        auto it = exec_pids_.find(pid);
+        if (it == exec_pids_.end()) continue;
+        const std::uint64_t id = it->second;
+        exec_pids_.erase(it);
+        if (auto child = children_.find(id); child != children_.end())
+            finish_child(child->second, pid, status);
     }
     update_accepting();
     maybe_finish_stop();
 }
 
-void Manager::finish_child(pid_t pid, int wait_status) {
-    auto it = children_.find(pid);
-    if (it == children_.end()) return;
-    Child& child = it->second;
+void Manager::finish_child(Child& child, pid_t pid, int wait_status) {
     if (child.tcp_view) {
         if (auto activity = read_tcp_activity(child.tcp_view.get()))
             scoreboard_.set_bytes(child.slot, activity->bytes_in, activity->bytes_out);
@@ -395,7 +435,8 @@ void Manager::finish_child(pid_t pid, int wait_status) {
     scoreboard_.reap(child.slot);
     admission_.ended(child.source);
     // A handler the master ended was killed; one that died of a signal by itself crashed.
-    if (child.ended_by) ++totals_.killed;
+    if (child.ended_by == ended_by_spawner_exit) ++totals_.failed;
+    else if (child.ended_by) ++totals_.killed;
     else if (WIFSIGNALED(wait_status)) ++totals_.failed;
     else ++totals_.completed;
     const auto duration_ms = (monotonic_ns() - child.started_ns) / 1000000;
@@ -407,14 +448,73 @@ void Manager::finish_child(pid_t pid, int wait_status) {
                                  {"ended_by", child.ended_by ? child.ended_by : "handler"}});
     if (child.stderr_log && !child.stderr_log->finished())
         lingering_stderr_.push_back(std::move(child.stderr_log));
-    children_.erase(it);
+    children_.erase(child.id);
+}
+
+// ---- the spawner -----------------------------------------------------------------------------
+
+void Manager::on_spawner_report(const spawner::Report& report) {
+    auto it = children_.find(report.id);
+    if (it == children_.end()) return;
+    Child& child = it->second;
+    if (report.kind == spawner::ReportKind::exited) {
+        finish_child(child, report.pid, report.value);
+    } else {
+        refuse(child.id, child.peer, Refusal::fork_failed);
+        log::err("fork-failed", {{"id", child.id}, {"error", std::strerror(report.value)}});
+        scoreboard_.reap(child.slot);
+        admission_.ended(child.source);
+        ++totals_.failed;
+        children_.erase(it);
+    }
+    update_accepting();
+    maybe_finish_stop();
+}
+
+// Its built-in handlers died with it (PDEATHSIG); those it had not forked yet never started.
+// Both end here, counted as failed, and a new spawner takes over.
+void Manager::on_spawner_exit(int wait_status) {
+    const pid_t pid = spawner_->pid();
+    const bool was_working = spawner_->greeted();
+    spawner_->exited();  // delivers the exits it had reported but we had not read
+    std::vector<std::uint64_t> lost;
+    for (const auto& [id, child] : children_)
+        if (child.in_spawner) lost.push_back(id);
+    for (std::uint64_t id : lost) {
+        Child& child = children_.at(id);
+        child.ended_by = ended_by_spawner_exit;
+        const auto slot = scoreboard_.slot(child.slot);
+        finish_child(child, slot ? slot->pid : 0, W_EXITCODE(0, SIGKILL));
+    }
+    log::err("spawner-exited", {{"pid", long(pid)}, {"exit", describe_wait_status(wait_status)},
+                                {"connections_lost", lost.size()}});
+    if (state_ == State::stopping) return;
+    if (was_working) restart_spawner();
+    else retry_spawner_later();
+}
+
+void Manager::restart_spawner() {
+    spawner_retry_.reset();
+    if (auto error = spawner_->restart(); !error.empty()) {
+        log::err("spawner-start-failed", {{"error", error}});
+        retry_spawner_later();
+        return;
+    }
+    log::notice("spawner-started", {{"pid", long(spawner_->pid())}});
+}
+
+void Manager::retry_spawner_later() {
+    sd_event_source* source = nullptr;
+    if (sd_event_add_time_relative(event_.get(), &source, CLOCK_MONOTONIC, spawner_retry_usec, 0,
+                                   spawner_retry_due, this) >= 0)
+        spawner_retry_.reset(source);
 }
 
 // ---- housekeeping: exec idle timeouts, accounting, status ------------------------------------
 
 void Manager::on_housekeeping() {
     const unsigned idle_s = config_.limits.idle_timeout_s;
-    for (auto& [pid, child] : children_) {
+    for (auto& [id, child] : children_) {
         if (!child.tcp_view) continue;
         auto activity = read_tcp_activity(child.tcp_view.get());
         if (!activity) continue;
@@ -462,7 +562,7 @@ void Manager::begin_stop() {
 }
 
 void Manager::signal_all_children(int signo, const char* reason) {
-    for (auto& [pid, child] : children_) {
+    for (auto& [id, child] : children_) {
         if (signo == SIGTERM && child.term_sent) continue;
         end_child(child, reason, signo);
     }

@@ -9,6 +9,7 @@
 #include "daemon/exec_plan.hpp"
 #include "daemon/listener.hpp"
 #include "daemon/scoreboard.hpp"
+#include "daemon/spawner_protocol.hpp"
 
 #include <sys/socket.h>
 #include <cstdint>
@@ -23,6 +24,7 @@ namespace forkd {
 class ControlServer;
 class HandlerStderr;
 class ConfigWatch;
+class SpawnerProcess;
 
 class Manager final : public ControlTarget {
 public:
@@ -62,8 +64,11 @@ private:
         EventSourcePtr source;
     };
 
+    // One connection being served. Built-in handlers are forked by the spawner (pid known from
+    // its exit report); exec'd ones by the master itself.
     struct Child {
         Manager* owner = nullptr;
+        bool in_spawner = false;
         pid_t pid = 0;
         std::uint64_t id = 0;
         std::uint32_t slot = 0;
@@ -89,6 +94,7 @@ private:
     static int housekeeping_tick(sd_event_source*, uint64_t now, void* userdata);
     static int accept_pause_over(sd_event_source*, uint64_t now, void* userdata);
     static int stop_deadline(sd_event_source*, uint64_t now, void* userdata);
+    static int spawner_retry_due(sd_event_source*, uint64_t now, void* userdata);
     void on_signal(int signo);
     void on_child_deadline(Child& child);
     void on_housekeeping();
@@ -99,14 +105,21 @@ private:
                            socklen_t peer_len);
     ConnectionInfo describe_connection(const Listener& listener, int fd,
                                        const sockaddr_storage& peer, socklen_t peer_len);
-    void refuse(const ConnectionInfo& info, Refusal reason);
-    bool start_handler(const ConnectionInfo& info, int fd, Child& child);
+    void refuse(std::uint64_t id, const std::string& peer, Refusal reason);
+    bool start_handler(const ConnectionInfo& info, UniqueFd& fd, Child& child);
+    void signal_child(const Child& child, int signo);
     void arm_deadline(Child& child, std::uint64_t after_usec);
     void end_child(Child& child, const char* reason, int signo);
 
     // Children.
     void reap_children();
-    void finish_child(pid_t pid, int wait_status);
+    void finish_child(Child& child, pid_t pid, int wait_status);
+
+    // The spawner (built-in handlers).
+    void on_spawner_report(const spawner::Report& report);
+    void on_spawner_exit(int wait_status);
+    void restart_spawner();
+    void retry_spawner_later();
 
     // Accepting on/off and pauses.
     void update_accepting();
@@ -143,7 +156,10 @@ private:
     std::optional<gid_t> control_gid_;
 
     std::vector<std::unique_ptr<Listener>> listeners_;
-    std::unordered_map<pid_t, Child> children_;
+    std::unordered_map<std::uint64_t, Child> children_;  // by connection id
+    std::unordered_map<pid_t, std::uint64_t> exec_pids_; // the master's own children: pid → id
+    std::unique_ptr<SpawnerProcess> spawner_;
+    EventSourcePtr spawner_retry_;
     std::vector<std::unique_ptr<HandlerStderr>> lingering_stderr_;
     std::vector<EventSourcePtr> signal_sources_;
     EventSourcePtr housekeeping_;

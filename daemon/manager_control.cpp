@@ -6,6 +6,7 @@
 #include "daemon/config_watch.hpp"
 #include "daemon/manager.hpp"
 #include "daemon/notify.hpp"
+#include "daemon/spawner_process.hpp"
 
 #include <grp.h>
 #include <signal.h>
@@ -69,6 +70,8 @@ nlohmann::json Manager::status() const {
         {"handler", std::string(handler_name(config_.handler))},
         {"config_file", config_.config_file},
         {"capacity", scoreboard_.capacity()},
+        {"spawner_pid", spawner_ && spawner_->running() ? nlohmann::json(spawner_->pid())
+                                                        : nlohmann::json(nullptr)},
         {"totals",
          {{"accepted", totals_.accepted},
           {"completed", totals_.completed},
@@ -86,11 +89,13 @@ nlohmann::json Manager::list() const {
     nlohmann::json rows = nlohmann::json::array();
     const std::int64_t now_ns = monotonic_ns();
     for (const SlotView& slot : scoreboard_.snapshot()) {
+        // A built-in handler's pid is known once the spawner has forked it, microseconds later.
+        const bool forked = slot.pid > 0;
         nlohmann::json row = {{"id", slot.id},
-                              {"pid", slot.pid},
+                              {"pid", forked ? nlohmann::json(slot.pid) : nlohmann::json(nullptr)},
                               {"peer", slot.peer},
                               {"age_s", (now_ns - slot.start_monotonic_ns) / 1000000000},
-                              {"state", std::string(slot_state_name(slot.state))}};
+                              {"state", forked ? std::string(slot_state_name(slot.state)) : "starting"}};
         if (slot.bytes_known) {
             row["bytes_in"] = slot.bytes_in;
             row["bytes_out"] = slot.bytes_out;
@@ -149,12 +154,10 @@ void Manager::resume() {
 void Manager::stop() { begin_stop(); }
 
 std::optional<std::string> Manager::kill(std::uint64_t id) {
-    for (auto& [pid, child] : children_) {
-        if (child.id != id) continue;
-        if (!child.term_sent) end_child(child, "killed", SIGTERM);
-        return std::nullopt;
-    }
-    return "no active connection with id " + std::to_string(id);
+    auto it = children_.find(id);
+    if (it == children_.end()) return "no active connection with id " + std::to_string(id);
+    if (!it->second.term_sent) end_child(it->second, "killed", SIGTERM);
+    return std::nullopt;
 }
 
 // ---- reload ----------------------------------------------------------------------------------

@@ -73,7 +73,7 @@ int run_daemon(const CommandLine& command_line, Config config) {
         log::use_syslog("forkd");
     }
     block_loop_signals();
-    record_master_signal_dispositions();
+    record_signal_dispositions();
     StartupReporter report(readiness, config.foreground);
 
     std::optional<Pidfile> pidfile;

@@ -134,6 +134,7 @@ UniqueFd open_output(const std::string& path) {
 
 // "pid (comm) S ppid ...": comm may hold spaces and parens, so split at the last ')'.
 struct ProcStat {
+    std::string comm;
     char state = '?';
     pid_t ppid = -1;
     std::uint64_t utime = 0, stime = 0;
@@ -148,6 +149,8 @@ std::optional<ProcStat> read_stat(pid_t pid) {
     if (close == std::string::npos) return std::nullopt;
     std::istringstream rest(line.substr(close + 1));
     ProcStat st;
+    if (auto open = line.find('('); open != std::string::npos && open < close)
+        st.comm = line.substr(open + 1, close - open - 1);
     rest >> st.state >> st.ppid;
     // fields 5..13 (pgrp session tty tpgid flags minflt cminflt majflt cmajflt), then utime stime
     std::string skip;
@@ -476,9 +479,35 @@ bool Daemon::wait_notification(const std::string& needle, Millis timeout) {
     return eventually([&] { return count_notifications(needle) > 0; }, timeout);
 }
 
+namespace {
+
+bool is_spawner(pid_t pid) {
+    auto st = read_stat(pid);
+    return st && st->comm == "forkd-spawner";
+}
+
+} // namespace
+
+pid_t Daemon::spawner_pid() const {
+    if (pid_ <= 0) return -1;
+    for (pid_t p : proc_children(pid_, false))
+        if (is_spawner(p)) return p;
+    return -1;
+}
+
+// Built-in handlers are forkd-spawner's children; exec'd handlers are the master's own.
 std::vector<pid_t> Daemon::children(bool include_zombies) const {
     if (pid_ <= 0) return {};
-    return proc_children(pid_, include_zombies);
+    std::vector<pid_t> handlers;
+    for (pid_t p : proc_children(pid_, include_zombies)) {
+        if (!is_spawner(p)) {
+            handlers.push_back(p);
+            continue;
+        }
+        auto built_in = proc_children(p, include_zombies);
+        handlers.insert(handlers.end(), built_in.begin(), built_in.end());
+    }
+    return handlers;
 }
 
 std::vector<pid_t> Daemon::zombies() const {

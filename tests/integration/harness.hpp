@@ -95,8 +95,11 @@ public:
     int launcher_exit_code() const { return launcher_exit_; }
     std::string launcher_stderr() const { return launcher_stderr_; }
 
-    // Live child processes of the daemon (from /proc/*/stat ppid), zombies excluded / included.
+    // Live handler processes (from /proc/*/stat ppid), zombies excluded / included: the
+    // daemon's children other than forkd-spawner, and forkd-spawner's children.
     std::vector<pid_t> children(bool include_zombies = false) const;
+    // The daemon's forkd-spawner, -1 if it has none.
+    pid_t spawner_pid() const;
     std::vector<pid_t> zombies() const;
     // Notifications whose text contains needle (after draining the socket).
     std::size_t count_notifications(const std::string& needle);

@@ -161,6 +161,10 @@ TEST(Lifecycle, MasterSigkillLeavesNoHandlerAndNoIpcObject) {
         }
         handlers = d.children();
         ASSERT_EQ(handlers.size(), 3u);
+        // The built-in handlers' parent goes too (it dies with the master, they die with it).
+        const pid_t spawner = d.spawner_pid();
+        ASSERT_GT(spawner, 0);
+        handlers.push_back(spawner);
 
         d.signal(SIGKILL);
         ASSERT_EQ(d.wait_exit(5s), 128 + SIGKILL);
@@ -178,6 +182,22 @@ TEST(Lifecycle, MasterSigkillLeavesNoHandlerAndNoIpcObject) {
     std::set_difference(ipc_after.begin(), ipc_after.end(), ipc_before.begin(), ipc_before.end(),
                         std::back_inserter(added));
     EXPECT_TRUE(added.empty()) << "IPC objects outlived the daemon: " << ::testing::PrintToString(added);
+}
+
+// Built-in handlers cannot be served without forkd-spawner: forkd refuses to start (exit 3, a
+// start-up failure) and says which binary it missed.
+TEST(Lifecycle, MissingSpawnerFailsTheStartNamingIt) {
+    if (::access(FORKD_INSTALLED_SPAWNER, X_OK) == 0)
+        GTEST_SKIP() << FORKD_INSTALLED_SPAWNER << " is installed: a lone forkd would find it";
+    TempDir bin;
+    const std::string lone = bin.file("forkd");  // a forkd with no forkd-spawner beside it
+    DaemonOptions o = config({});
+    o.expect_ready = false;
+    o.launch_prefix = {"/bin/sh", "-c", "cp \"$0\" " + lone + " && exec " + lone + " \"$@\""};
+    Daemon d(o);
+    EXPECT_EQ(d.wait_exit(10s), 3) << d.log();
+    EXPECT_NE(d.log().find(FORKD_INSTALLED_SPAWNER), std::string::npos) << d.log();
+    EXPECT_FALSE(std::filesystem::exists(d.pidfile())) << "a failed start left its pidfile";
 }
 
 // ---------------------------------------------------------------- pidfile

@@ -243,10 +243,11 @@ TEST(Resources, NoFreeDescriptorPausesAcceptsThenRecovers) {
 TEST(Limits, ForkFailureRefusesThatClientAndTheDaemonRecovers) {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root to run forkd as nobody under a process limit";
     DaemonOptions o = config({});
-    // RLIMIT_NPROC counts every process of the uid: forkd itself plus two handlers. The uid is
-    // one no other test (nor anything else) uses, so parallel tests cannot take its slots.
+    // RLIMIT_NPROC counts every process of the uid: forkd, its forkd-spawner and two handlers.
+    // The uid is one no other test (nor anything else) uses, so parallel tests cannot take its
+    // slots.
     const std::string uid = std::to_string(50000 + ::getpid() % 10000);
-    o.launch_prefix = {"/usr/bin/prlimit", "--nproc=3", "/usr/bin/setpriv", "--reuid=" + uid,
+    o.launch_prefix = {"/usr/bin/prlimit", "--nproc=4", "/usr/bin/setpriv", "--reuid=" + uid,
                        "--regid=" + uid, "--clear-groups"};
     o.before_start = [](const TempDir& dir) { ::chmod(dir.path().c_str(), 0777); };
     Daemon d(o);

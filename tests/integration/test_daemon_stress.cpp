@@ -214,3 +214,44 @@ TEST(Stress, BurstBeyondTheLimitIsServedInTurn) {
     EXPECT_EQ(d.count_log("event=refused"), 0u);
     EXPECT_TRUE(eventually([&] { return d.children(true).empty(); }, 15s));
 }
+
+// forkd-spawner, the parent of the built-in handlers, is SIGKILLed with connections open. Its
+// handlers die with it; the master counts each of them as failed, frees their slots, starts a
+// new spawner and serves again.
+TEST(Stress, SigkilledSpawnerIsReplacedAndItsConnectionsAccounted) {
+    Daemon d(config({"max-connections = 2", "overload = reject"}));
+    std::vector<UniqueFd> clients;
+    for (const char* text : {"a", "b"}) {
+        clients.push_back(connect_tcp(d.port()));
+        ASSERT_TRUE(clients.back().valid());
+        ASSERT_TRUE(echo_roundtrip(clients.back().get(), text));
+    }
+    const auto handlers = d.children();
+    ASSERT_EQ(handlers.size(), 2u);
+    const pid_t spawner = d.spawner_pid();
+    ASSERT_GT(spawner, 0);
+
+    ASSERT_EQ(::kill(spawner, SIGKILL), 0);
+    for (auto& c : clients) EXPECT_TRUE(wait_closed(c.get(), 3s)) << "a handler outlived its spawner";
+    for (pid_t p : handlers)
+        EXPECT_TRUE(eventually([&] { return !process_alive(p); }, 2s)) << "handler " << p << " alive";
+    ASSERT_TRUE(d.wait_log("event=spawner-exited")) << d.log();
+    EXPECT_NE(d.log_lines("event=spawner-exited").back().find("connections_lost=2"), std::string::npos)
+        << d.log();
+    ASSERT_TRUE(eventually([&] { return d.spawner_pid() > 0 && d.spawner_pid() != spawner; }))
+        << "no new spawner:\n" << d.log();
+
+    // Both slots came back (max-connections = 2 would refuse a third otherwise).
+    std::vector<UniqueFd> again;
+    for (const char* text : {"c", "d"}) {
+        again.push_back(connect_tcp(d.port()));
+        ASSERT_TRUE(again.back().valid());
+        EXPECT_TRUE(echo_roundtrip(again.back().get(), text)) << d.log();
+    }
+    std::string why;
+    auto status = status_json(d, &why);
+    ASSERT_TRUE(status.has_value()) << "[needs forkctl] " << why;
+    EXPECT_EQ(status->value("/totals/failed"_json_pointer, -1L), 2L) << status->dump();
+    EXPECT_EQ(status->value("/active"_json_pointer, -1L), 2L) << status->dump();
+    EXPECT_EQ(status->value("/spawner_pid"_json_pointer, -1L), long(d.spawner_pid())) << status->dump();
+}

@@ -153,7 +153,8 @@ for unit in forkd.service forkd@.service; do
     fi
     say "$unit: $(grep -o 'Overall exposure level.*' "$WORK/security.txt")"
 done
-for path in usr/sbin/forkd usr/bin/forkctl etc/forkd/forkd.conf lib/systemd/system/forkd.socket \
+for path in usr/sbin/forkd usr/libexec/forkd/forkd-spawner usr/bin/forkctl etc/forkd/forkd.conf \
+            lib/systemd/system/forkd.socket \
             usr/lib/sysusers.d/forkd.conf usr/share/bash-completion/completions/forkctl \
             usr/share/man/man8/forkd.8.gz usr/share/man/man8/forkctl.8.gz \
             usr/share/man/man5/forkd.conf.5.gz; do

@@ -1,0 +1,257 @@
+#include "daemon/spawner_process.hpp"
+
+#include "common/log.hpp"
+#include "daemon/scoreboard.hpp"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#ifndef FORKD_SPAWNER_PATH
+#error "FORKD_SPAWNER_PATH must name the installed forkd-spawner"
+#endif
+
+namespace forkd {
+namespace {
+
+constexpr int hello_timeout_ms = 5000;
+
+// Sources of the dup2 onto fds 3 and 4 must lie above both, or one dup2 could clobber the
+// other's source.
+UniqueFd above_targets(int fd) { return UniqueFd(fcntl(fd, F_DUPFD_CLOEXEC, 10)); }
+
+void reap(pid_t pid) {
+    while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+}
+
+std::string errno_text(const std::string& what, int error) {
+    return what + ": " + std::strerror(error);
+}
+
+} // namespace
+
+SpawnerProcess::SpawnerProcess(sd_event* event, const Scoreboard& board, ReportHandler on_report)
+    : event_(event), board_(board), on_report_(std::move(on_report)), path_(binary_path()) {}
+
+SpawnerProcess::~SpawnerProcess() {
+    if (pid_ <= 0) return;
+    const pid_t pid = pid_;
+    drop();
+    ::kill(pid, SIGKILL);
+    reap(pid);
+}
+
+std::string SpawnerProcess::binary_path() {
+    char self[PATH_MAX];
+    const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        std::string sibling(self, std::size_t(n));
+        sibling.erase(sibling.find_last_of('/') + 1);
+        sibling += "forkd-spawner";
+        if (access(sibling.c_str(), X_OK) == 0) return sibling;
+    }
+    return FORKD_SPAWNER_PATH;
+}
+
+// posix_spawn is glibc's vfork-style clone: cheap, and it reports a failed exec as an error.
+std::string SpawnerProcess::launch() {
+    int ends[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends) < 0)
+        return errno_text("socketpair", errno);
+    UniqueFd ours(ends[0]), theirs(ends[1]);
+    UniqueFd theirs_high = above_targets(theirs.get()), board_high = above_targets(board_.memfd());
+    if (!theirs_high || !board_high) return errno_text("fcntl F_DUPFD", errno);
+
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, theirs_high.get(), spawner::control_fd);
+    posix_spawn_file_actions_adddup2(&actions, board_high.get(), spawner::scoreboard_fd);
+    posix_spawn_file_actions_addclosefrom_np(&actions, spawner::scoreboard_fd + 1);
+    // Default dispositions and an empty mask: the master's blocked and ignored signals stay its own.
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+    const std::string master = std::to_string(getpid());
+    char* argv[] = {const_cast<char*>("forkd-spawner"), const_cast<char*>(master.c_str()), nullptr};
+    char* envp[] = {nullptr};
+    pid_t pid = 0;
+    const int rc = posix_spawn(&pid, path_.c_str(), &actions, &attr, argv, envp);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0) return errno_text("cannot start " + path_, rc);
+
+    if (fcntl(ours.get(), F_SETFL, O_NONBLOCK) < 0) {
+        const int error = errno;
+        ::kill(pid, SIGKILL);
+        reap(pid);
+        return errno_text("fcntl O_NONBLOCK", error);
+    }
+    sd_event_source* source = nullptr;
+    if (const int r = sd_event_add_io(event_, &source, ours.get(), EPOLLIN, socket_ready, this); r < 0) {
+        ::kill(pid, SIGKILL);
+        reap(pid);
+        return errno_text("sd_event_add_io", -r);
+    }
+    source_.reset(source);
+    socket_ = std::move(ours);
+    pid_ = pid;
+    greeted_ = false;
+    watching_output_ = false;
+    return "";
+}
+
+void SpawnerProcess::start_and_wait() {
+    if (auto error = launch(); !error.empty()) throw std::runtime_error(error);
+    // Blocking is fine here: the loop does not run yet.
+    pollfd p{socket_.get(), POLLIN, 0};
+    const int n = poll(&p, 1, hello_timeout_ms);
+    if (n > 0) read_reports();
+    if (greeted_) return;
+    const pid_t pid = pid_;
+    drop();
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    std::string why = n == 0 ? "no hello within 5 s"
+                      : WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
+                                          : "did not say hello";
+    throw std::runtime_error(path_ + ": " + why);
+}
+
+std::string SpawnerProcess::restart() { return launch(); }
+
+int SpawnerProcess::socket_ready(sd_event_source*, int, uint32_t events, void* userdata) {
+    auto& self = *static_cast<SpawnerProcess*>(userdata);
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) self.read_reports();
+    if ((events & EPOLLOUT) && self.socket_) self.flush();
+    return 0;
+}
+
+void SpawnerProcess::read_reports() {
+    auto datagram = std::make_unique<spawner::Datagram>();
+    while (socket_) {
+        switch (spawner::receive_datagram(socket_.get(), *datagram)) {
+        case spawner::ReceiveStatus::would_block: return;
+        case spawner::ReceiveStatus::closed:
+        case spawner::ReceiveStatus::error:
+            // It is exiting; its SIGCHLD brings exited(). Until then nothing more can come.
+            source_.reset();
+            return;
+        case spawner::ReceiveStatus::ok:
+            if (!handle_datagram(*datagram)) return;
+            break;
+        }
+    }
+}
+
+bool SpawnerProcess::handle_datagram(const spawner::Datagram& datagram) {
+    auto reports = std::make_unique<spawner::Records<spawner::Report>>();
+    if (!spawner::decode_reports(datagram.view(), *reports)) {
+        // Most likely a forkd-spawner of another version (an upgrade, then a restart of it alone).
+        log::err("spawner-protocol-error", {{"pid", long(pid_)}, {"path", path_},
+                                            {"error", "malformed report; killing it"}});
+        ::kill(pid_, SIGKILL);
+        source_.reset();
+        return false;
+    }
+    for (const auto& report : *reports) {
+        if (report.kind == spawner::ReportKind::hello) greeted_ = true;
+        else on_report_(report);
+    }
+    return true;
+}
+
+void SpawnerProcess::spawn(std::uint64_t id, std::uint32_t slot, HandlerKind handler,
+                           unsigned idle_timeout_s, UniqueFd connection) {
+    spawner::Request request;
+    request.kind = spawner::RequestKind::spawn;
+    request.id = id;
+    request.slot = slot;
+    request.handler = handler;
+    request.idle_timeout_s = idle_timeout_s;
+    queue_.push_back(request);
+    queue_fds_.push_back(std::move(connection));
+}
+
+void SpawnerProcess::signal(std::uint64_t id, int signo) {
+    spawner::Request request;
+    request.kind = spawner::RequestKind::signal;
+    request.id = id;
+    request.signo = signo;
+    queue_.push_back(request);
+    flush();
+}
+
+// Up to max_records requests per datagram, each spawn's connection in the same datagram. What
+// does not fit in the socket waits for EPOLLOUT.
+void SpawnerProcess::flush() {
+    if (!socket_) return;
+    std::size_t sent = 0, sent_fds = 0;
+    int fds[spawner::max_records];
+    while (sent < queue_.size()) {
+        const std::size_t n = std::min(spawner::max_records, queue_.size() - sent);
+        std::size_t fd_count = 0;
+        for (std::size_t i = sent; i < sent + n; ++i) {
+            if (queue_[i].kind != spawner::RequestKind::spawn) continue;
+            fds[fd_count] = queue_fds_[sent_fds + fd_count].get();
+            ++fd_count;
+        }
+        const auto datagram =
+            spawner::encode_requests(std::span<const spawner::Request>(queue_).subspan(sent, n));
+        const int rc = spawner::send_datagram(socket_.get(), datagram.view(), {fds, fd_count});
+        if (rc < 0) {
+            // EAGAIN: full, wait for room. Anything else: the spawner is going away, and its
+            // SIGCHLD brings exited(), which settles the queue.
+            if (rc != -EAGAIN) log::debug("spawner-send-failed", {{"error", std::strerror(-rc)}});
+            break;
+        }
+        sent += n;
+        sent_fds += fd_count;
+    }
+    // The kernel holds the sent connections now; our copies close here.
+    queue_.erase(queue_.begin(), queue_.begin() + std::ptrdiff_t(sent));
+    queue_fds_.erase(queue_fds_.begin(), queue_fds_.begin() + std::ptrdiff_t(sent_fds));
+    watch_output(!queue_.empty());
+}
+
+void SpawnerProcess::watch_output(bool want) {
+    if (!source_ || want == watching_output_) return;
+    sd_event_source_set_io_events(source_.get(), want ? EPOLLIN | EPOLLOUT : EPOLLIN);
+    watching_output_ = want;
+}
+
+void SpawnerProcess::exited() {
+    read_reports();
+    drop();
+}
+
+void SpawnerProcess::drop() {
+    source_.reset();
+    socket_.reset();
+    queue_.clear();
+    queue_fds_.clear();
+    pid_ = 0;
+    greeted_ = false;
+    watching_output_ = false;
+}
+
+} // namespace forkd

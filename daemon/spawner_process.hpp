@@ -1,0 +1,79 @@
+#pragma once
+// The master's side of the spawner (spawner.hpp): starts forkd-spawner, hands it connections,
+// forwards signals to handlers and turns its reports into callbacks, all from the event loop.
+#include "common/handler_kind.hpp"
+#include "common/unique_fd.hpp"
+#include "daemon/event_source.hpp"
+#include "daemon/spawner_protocol.hpp"
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace forkd {
+
+class Scoreboard;
+
+class SpawnerProcess {
+public:
+    // Every report but hello: exited and spawn_failed, in the order the spawner sent them.
+    using ReportHandler = std::function<void(const spawner::Report&)>;
+
+    SpawnerProcess(sd_event* event, const Scoreboard& board, ReportHandler on_report);
+    // Closes the socket and SIGKILLs and reaps the process: by then the master has nothing left
+    // for it (a stop waits for every handler), and its handlers die with it regardless.
+    ~SpawnerProcess();
+    SpawnerProcess(const SpawnerProcess&) = delete;
+    SpawnerProcess& operator=(const SpawnerProcess&) = delete;
+
+    // forkd-spawner next to the running forkd (a build tree), else the installed one.
+    static std::string binary_path();
+
+    // Start-up, before the loop runs: starts the spawner and waits (at most 5 s) for its hello.
+    // Throws std::runtime_error naming the binary and the reason.
+    void start_and_wait();
+    // In the loop, after the spawner died: starts a new one without waiting for it. Returns the
+    // error, or "" on success.
+    std::string restart();
+
+    pid_t pid() const { return pid_; }
+    bool running() const { return pid_ > 0; }
+    // Whether the current process has said hello (a spawner that dies before is broken).
+    bool greeted() const { return greeted_; }
+
+    // Queues one connection for the spawner; queued spawns go out together at flush().
+    void spawn(std::uint64_t id, std::uint32_t slot, HandlerKind handler, unsigned idle_timeout_s,
+               UniqueFd connection);
+    // Signals the handler of connection `id` (if it is still running); sent at once.
+    void signal(std::uint64_t id, int signo);
+    void flush();
+
+    // The master reaped pid(): delivers what the spawner still had to say, drops what it never
+    // got (those clients see their connection closed), and forgets the process.
+    void exited();
+
+private:
+    static int socket_ready(sd_event_source*, int fd, uint32_t events, void* userdata);
+    std::string launch();
+    void read_reports();
+    bool handle_datagram(const spawner::Datagram& datagram);
+    void watch_output(bool want);
+    void drop();
+
+    sd_event* event_;
+    const Scoreboard& board_;
+    ReportHandler on_report_;
+    std::string path_;
+    pid_t pid_ = 0;
+    bool greeted_ = false;
+    UniqueFd socket_;
+    EventSourcePtr source_;
+    bool watching_output_ = false;
+    std::vector<spawner::Request> queue_;
+    std::vector<UniqueFd> queue_fds_;  // one per spawn request in queue_, in order
+};
+
+} // namespace forkd

@@ -1,0 +1,170 @@
+// The master ↔ spawner datagrams: encoding, the checks on decoding, and fds over a real
+// SOCK_SEQPACKET socketpair.
+#include "daemon/spawner_protocol.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <vector>
+
+namespace forkd::spawner {
+namespace {
+
+Request spawn_request(std::uint64_t id, std::uint32_t slot) {
+    Request r;
+    r.kind = RequestKind::spawn;
+    r.id = id;
+    r.slot = slot;
+    r.handler = HandlerKind::chargen;
+    r.idle_timeout_s = 30;
+    return r;
+}
+
+Request signal_request(std::uint64_t id, int signo) {
+    Request r;
+    r.kind = RequestKind::signal;
+    r.id = id;
+    r.signo = signo;
+    return r;
+}
+
+std::vector<std::byte> bytes_of(const Encoded& e) { return {e.view().begin(), e.view().end()}; }
+
+TEST(SpawnerProtocol, RequestsRoundTrip) {
+    const std::vector<Request> sent = {spawn_request(7, 3), signal_request(9, SIGTERM)};
+    Records<Request> got;
+    ASSERT_TRUE(decode_requests(encode_requests(sent).view(), got));
+    ASSERT_EQ(got.count, 2u);
+    EXPECT_EQ(got.items[0].kind, RequestKind::spawn);
+    EXPECT_EQ(got.items[0].id, 7u);
+    EXPECT_EQ(got.items[0].slot, 3u);
+    EXPECT_EQ(got.items[0].handler, HandlerKind::chargen);
+    EXPECT_EQ(got.items[0].idle_timeout_s, 30u);
+    EXPECT_EQ(got.items[1].kind, RequestKind::signal);
+    EXPECT_EQ(got.items[1].id, 9u);
+    EXPECT_EQ(got.items[1].signo, SIGTERM);
+}
+
+TEST(SpawnerProtocol, ReportsRoundTrip) {
+    const std::vector<Report> sent = {Report{0, 42, protocol_version, ReportKind::hello, {}},
+                                      Report{5, 1234, 0x0900, ReportKind::exited, {}},
+                                      Report{6, 0, EAGAIN, ReportKind::spawn_failed, {}}};
+    Records<Report> got;
+    ASSERT_TRUE(decode_reports(encode_reports(sent).view(), got));
+    ASSERT_EQ(got.count, 3u);
+    EXPECT_EQ(got.items[0].kind, ReportKind::hello);
+    EXPECT_EQ(got.items[0].pid, 42);
+    EXPECT_EQ(got.items[1].id, 5u);
+    EXPECT_EQ(got.items[1].pid, 1234);
+    EXPECT_EQ(got.items[1].value, 0x0900);
+    EXPECT_EQ(got.items[2].kind, ReportKind::spawn_failed);
+    EXPECT_EQ(got.items[2].value, EAGAIN);
+}
+
+TEST(SpawnerProtocol, AFullDatagramHoldsMaxRecords) {
+    std::vector<Request> sent;
+    for (std::uint32_t i = 0; i < max_records + 5; ++i) sent.push_back(spawn_request(i, i));
+    Records<Request> got;
+    ASSERT_TRUE(decode_requests(encode_requests(sent).view(), got));
+    EXPECT_EQ(got.count, max_records) << "the encoder takes at most max_records";
+    EXPECT_EQ(got.items[max_records - 1].id, max_records - 1);
+}
+
+TEST(SpawnerProtocol, MalformedDatagramsAreRefusedWhole) {
+    const auto good = bytes_of(encode_requests(std::vector<Request>{spawn_request(1, 1)}));
+    Records<Request> out;
+    ASSERT_TRUE(decode_requests(good, out));
+
+    auto refused = [&](std::vector<std::byte> bytes, const char* why) {
+        EXPECT_FALSE(decode_requests(bytes, out)) << why;
+        EXPECT_EQ(out.count, 0u) << why;
+    };
+    refused({}, "empty");
+    refused({good.begin(), good.begin() + 5}, "shorter than the header");
+    refused({good.begin(), good.end() - 1}, "a record cut short");
+    auto longer = good;
+    longer.push_back(std::byte{0});
+    refused(longer, "a byte too many");
+    auto magic = good;
+    magic[0] ^= std::byte{0xff};
+    refused(magic, "wrong magic");
+    auto version = good;
+    version[4] = std::byte{99};
+    refused(version, "another protocol version");
+    auto zero = good;
+    zero[6] = zero[7] = std::byte{0};
+    refused(std::vector<std::byte>(zero.begin(), zero.begin() + 8), "no record");
+
+    Request bad_handler = spawn_request(1, 1);
+    bad_handler.handler = HandlerKind::exec;  // never the spawner's
+    refused(bytes_of(encode_requests(std::vector<Request>{bad_handler})), "exec handler");
+    Request bad_kind = spawn_request(1, 1);
+    bad_kind.kind = static_cast<RequestKind>(77);
+    refused(bytes_of(encode_requests(std::vector<Request>{bad_kind})), "unknown kind");
+    refused(bytes_of(encode_requests(std::vector<Request>{signal_request(1, 0)})), "signal 0");
+    refused(bytes_of(encode_requests(std::vector<Request>{signal_request(1, 99)})), "signal 99");
+
+    // Reports are requests' size-mismatched cousins: one never decodes as the other.
+    Records<Report> reports;
+    EXPECT_FALSE(decode_reports(good, reports));
+    const Report wrong_hello{0, 42, protocol_version + 1, ReportKind::hello, {}};
+    EXPECT_FALSE(decode_reports(encode_reports(std::vector<Report>{wrong_hello}).view(), reports));
+}
+
+class SocketPair : public ::testing::Test {
+protected:
+    void SetUp() override {
+        int ends[2];
+        ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, ends), 0);
+        a_.reset(ends[0]);
+        b_.reset(ends[1]);
+    }
+    UniqueFd a_, b_;
+};
+
+TEST_F(SocketPair, FdsTravelWithTheirRequestsAndArriveCloseOnExec) {
+    int p[2];
+    ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+    UniqueFd read_end(p[0]), write_end(p[1]);
+    const std::vector<Request> sent = {spawn_request(1, 1), spawn_request(2, 2)};
+    const int fds[] = {read_end.get(), write_end.get()};
+    ASSERT_EQ(send_datagram(a_.get(), encode_requests(sent).view(), fds), 0);
+
+    Datagram datagram;
+    ASSERT_EQ(receive_datagram(b_.get(), datagram), ReceiveStatus::ok);
+    Records<Request> got;
+    ASSERT_TRUE(decode_requests(datagram.view(), got));
+    EXPECT_EQ(got.count, 2u);
+    ASSERT_EQ(datagram.fd_count, 2u);
+    EXPECT_FALSE(datagram.fds_truncated);
+    for (std::size_t i = 0; i < 2; ++i) EXPECT_EQ(fcntl(datagram.fds[i].get(), F_GETFD), FD_CLOEXEC);
+    // They are the same pipe: what goes into the received write end comes out of the read end.
+    ASSERT_EQ(write(datagram.fds[1].get(), "z", 1), 1);
+    char c = 0;
+    ASSERT_EQ(read(read_end.get(), &c, 1), 1);
+    EXPECT_EQ(c, 'z');
+
+    EXPECT_EQ(receive_datagram(b_.get(), datagram), ReceiveStatus::would_block);
+    EXPECT_EQ(datagram.fd_count, 0u) << "the previous datagram's fds are closed on reuse";
+    a_.reset();
+    EXPECT_EQ(receive_datagram(b_.get(), datagram), ReceiveStatus::closed);
+}
+
+TEST_F(SocketPair, AFullSocketSaysEagainAndLosesNothing) {
+    const auto datagram = encode_requests(std::vector<Request>{signal_request(1, SIGTERM)});
+    int sent = 0;
+    while (send_datagram(a_.get(), datagram.view()) == 0) ++sent;
+    EXPECT_EQ(send_datagram(a_.get(), datagram.view()), -EAGAIN);
+    ASSERT_GT(sent, 0);
+    Datagram in;
+    int received = 0;
+    while (receive_datagram(b_.get(), in) == ReceiveStatus::ok) ++received;
+    EXPECT_EQ(received, sent);
+}
+
+} // namespace
+} // namespace forkd::spawner
