@@ -146,12 +146,21 @@ probe() {
 }
 
 # CPU ticks a server has used: its own plus those of every child it has reaped (a child's
-# cutime includes its own reaped children, e.g. socat's cat). Fields 14-17 of /proc/PID/stat.
-cpu_ticks() {
+# cutime includes its own reaped children, e.g. socat's cat), plus its live children's (forkd's
+# spawner, which forks and reaps the built-in handlers). Fields 14-17 of /proc/PID/stat.
+process_ticks() {
     local stat fields
-    stat=$(<"/proc/$1/stat") || { echo 0; return; }
+    stat=$(<"/proc/$1/stat") 2>/dev/null || { echo 0; return; }
     read -ra fields <<<"${stat##*) }"
     echo $((fields[11] + fields[12] + fields[13] + fields[14]))
+}
+cpu_ticks() {
+    local total child
+    total=$(process_ticks "$1")
+    for child in $(cat "/proc/$1/task/$1/children" 2>/dev/null); do
+        total=$((total + $(process_ticks "$child")))
+    done
+    echo "$total"
 }
 CLK_TCK=$(getconf CLK_TCK)
 
