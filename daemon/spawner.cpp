@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -123,37 +124,53 @@ private:
             std::fprintf(stderr, "forkd-spawner: malformed request from the master\n");
             return false;
         }
-        std::size_t next_fd = 0;
+        spawn_batch(datagram);
+        return true;
+    }
+
+    // After a fork every page this process writes costs it a copy-on-write fault (and a page
+    // copy while the child still shares it), so between two forks it writes as little as it
+    // can: the batch's bookkeeping is kept on the stack and applied after the last fork.
+    void spawn_batch(spawner::Datagram& datagram) {
+        struct Outcome {
+            std::uint64_t id;
+            pid_t pid;
+            int error;
+        };
+        std::array<Outcome, spawner::max_records> outcomes;
+        std::size_t count = 0, next_fd = 0;
         for (const Request& request : requests_) {
             if (request.kind == RequestKind::signal) {
                 forward_signal(request);
                 continue;
             }
-            UniqueFd connection;
-            if (next_fd < datagram.fd_count) connection = std::move(datagram.fds[next_fd++]);
-            spawn(request, std::move(connection));
+            // No fd: the kernel dropped it (MSG_CTRUNC), which only happens when we are out of fds.
+            const int connection = next_fd < datagram.fd_count ? datagram.fds[next_fd++].get() : -1;
+            Outcome& outcome = outcomes[count++];
+            outcome = {request.id, fork_handler(request, connection), 0};
+            if (outcome.pid < 0) outcome.error = -outcome.pid;
+            if (connection >= 0) ::close(connection);
         }
-        return true;
+        for (std::size_t i = 0; i < next_fd; ++i) datagram.fds[i].release();  // closed above
+        for (std::size_t i = 0; i < count; ++i) {
+            const Outcome& o = outcomes[i];
+            if (o.error) pending_.push_back(Report{o.id, 0, o.error, ReportKind::spawn_failed, {}});
+            else by_pid_.emplace(o.pid, o.id);
+        }
     }
 
-    void spawn(const Request& request, UniqueFd connection) {
-        // No fd: the kernel dropped it (MSG_CTRUNC), which only happens when we are out of fds.
-        int error = !connection ? EMFILE : request.slot >= board_.capacity() ? EINVAL : 0;
-        pid_t pid = -1;
-        if (!error) {
-            // _Fork: no atfork handlers and no re-initialisation of glibc's locks in the child,
-            // which this single-threaded process does not need, and whose page writes would
-            // each cost the child a copy-on-write fault.
-            pid = _Fork();
-            if (pid == 0) run_handler_child(request, connection.get(), board_, self_);
-            if (pid < 0) error = errno;
-        }
-        if (error) {
-            pending_.push_back(Report{request.id, 0, error, ReportKind::spawn_failed, {}});
-            return;
-        }
-        board_.set_pid(request.slot, pid);
-        by_pid_.emplace(pid, request.id);
+    // The handler's pid, or -errno.
+    pid_t fork_handler(const Request& request, int connection) {
+        if (connection < 0) return -EMFILE;
+        if (request.slot >= board_.capacity()) return -EINVAL;
+        // _Fork: no atfork handlers and no re-initialisation of glibc's locks in the child,
+        // which this single-threaded process does not need, and whose page writes would each
+        // cost the child a copy-on-write fault.
+        const pid_t pid = _Fork();
+        if (pid == 0) run_handler_child(request, connection, board_, self_);
+        if (pid < 0) return -errno;
+        board_.set_pid(request.slot, pid);  // shared memory: no copy-on-write
+        return pid;
     }
 
     // Only to a handler not yet reaped: its pid cannot have been reused. Rare (timeouts,
