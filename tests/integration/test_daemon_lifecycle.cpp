@@ -20,7 +20,10 @@ namespace {
 std::string readlink_str(const std::string& path) {
     std::error_code ec;
     auto target = fs::read_symlink(path, ec);
-    return ec ? "<" + ec.message() + ">" : target.string();
+    if (!ec) return target.string();
+    std::string error = "<";
+    error += ec.message();
+    return error + ">";
 }
 
 // A pid that surely belongs to no process now: a child that has exited and been reaped.

@@ -97,7 +97,10 @@ Report report_over_tcp(const Daemon& daemon) {
 
 std::string tabbed(std::initializer_list<unsigned> ids) {
     std::string text;
-    for (unsigned id : ids) text += (text.empty() ? "" : "\t") + std::to_string(id);
+    for (unsigned id : ids) {
+        if (!text.empty()) text += '\t';
+        text += std::to_string(id);
+    }
     return text;
 }
 

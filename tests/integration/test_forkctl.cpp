@@ -85,7 +85,10 @@ CommandResult forkctl_as(const Daemon& d, uid_t uid, gid_t gid, const std::vecto
         argv.push_back("--clear-groups");
     } else {
         std::string list;
-        for (gid_t g : groups) list += (list.empty() ? "" : ",") + std::to_string(g);
+        for (gid_t g : groups) {
+            if (!list.empty()) list += ',';
+            list += std::to_string(g);
+        }
         argv.push_back("--groups=" + list);
     }
     argv.insert(argv.end(), {FORKCTL_BINARY, "-s", d.control_socket()});

@@ -39,7 +39,10 @@ std::string read_file(const fs::path& path) {
 std::string read_link(const std::string& path) {
     std::error_code ec;
     const fs::path target = fs::read_symlink(path, ec);
-    return ec ? "<" + ec.message() + ">" : target.string();
+    if (!ec) return target.string();
+    std::string error = "<";
+    error += ec.message();
+    return error + ">";
 }
 
 std::set<int> open_fds(pid_t pid) {
@@ -173,7 +176,7 @@ protected:
             ::open("/dev/null", O_RDONLY);
             ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY);
             ::umask(077);
-            ::chdir(dir_.c_str());
+            [[maybe_unused]] int ignored = ::chdir(dir_.c_str());
             if (close_stdio) {
                 ::close(STDIN_FILENO);
                 ::close(STDOUT_FILENO);
