@@ -722,6 +722,12 @@ bool echo_roundtrip(int fd, const std::string& payload, Millis timeout) {
     return send_all(fd, payload) && read_n(fd, payload.size(), timeout) == payload;
 }
 
+UniqueFd served_client(const Daemon& daemon, const std::string& payload) {
+    auto fd = connect_tcp(daemon.port());
+    if (!fd.valid() || !echo_roundtrip(fd.get(), payload)) return UniqueFd();
+    return fd;
+}
+
 bool wait_closed(int fd, Millis timeout) {
     auto deadline = Clock::now() + timeout;
     char buf[65536];

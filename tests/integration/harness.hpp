@@ -130,6 +130,9 @@ UniqueFd connect_unix(const std::string& path);
 UniqueFd connect_tcp_from(std::uint16_t port, const std::string& host, const std::string& source);
 // Sends payload and reads back exactly as many bytes; true when they are equal.
 bool echo_roundtrip(int fd, const std::string& payload, Millis timeout = 5s);
+// A client the daemon (an echo service on TCP) serves: connected and one echo round trip done;
+// invalid if not.
+UniqueFd served_client(const Daemon& daemon, const std::string& payload);
 bool send_all(int fd, const std::string& data);
 // Reads until EOF or timeout; what arrived so far either way.
 std::string read_until_eof(int fd, Millis timeout = 5s);

@@ -27,13 +27,6 @@ std::string refusal_for(const Daemon& d, const std::string& peer) {
     return "";
 }
 
-// A client the daemon serves: connected and one echo round trip done; invalid if not.
-UniqueFd served_client(const Daemon& d, const std::string& payload) {
-    auto fd = connect_tcp(d.port());
-    if (!fd.valid() || !echo_roundtrip(fd.get(), payload)) return UniqueFd();
-    return fd;
-}
-
 // The client was closed at once and one refusal line names it with this reason and limit.
 void expect_refused(const Daemon& d, const UniqueFd& client, const std::string& reason,
                     unsigned limit) {

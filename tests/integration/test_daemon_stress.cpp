@@ -222,9 +222,8 @@ TEST(Stress, SigkilledSpawnerIsReplacedAndItsConnectionsAccounted) {
     Daemon d(config({"max-connections = 2", "overload = reject"}));
     std::vector<UniqueFd> clients;
     for (const char* text : {"a", "b"}) {
-        clients.push_back(connect_tcp(d.port()));
-        ASSERT_TRUE(clients.back().valid());
-        ASSERT_TRUE(echo_roundtrip(clients.back().get(), text));
+        clients.push_back(served_client(d, text));
+        ASSERT_TRUE(clients.back().valid()) << d.log();
     }
     const auto handlers = d.children();
     ASSERT_EQ(handlers.size(), 2u);
@@ -244,9 +243,8 @@ TEST(Stress, SigkilledSpawnerIsReplacedAndItsConnectionsAccounted) {
     // Both slots came back (max-connections = 2 would refuse a third otherwise).
     std::vector<UniqueFd> again;
     for (const char* text : {"c", "d"}) {
-        again.push_back(connect_tcp(d.port()));
-        ASSERT_TRUE(again.back().valid());
-        EXPECT_TRUE(echo_roundtrip(again.back().get(), text)) << d.log();
+        again.push_back(served_client(d, text));
+        EXPECT_TRUE(again.back().valid()) << d.log();
     }
     std::string why;
     auto status = status_json(d, &why);
