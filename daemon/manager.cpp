@@ -285,6 +285,11 @@ void Manager::refuse(std::uint64_t id, const std::string& peer, Refusal reason) 
                              {"active", scoreboard_.active()}});
 }
 
+void Manager::refuse_fork(std::uint64_t id, const std::string& peer, const char* error) {
+    refuse(id, peer, Refusal::fork_failed);
+    log::err("fork-failed", {{"id", id}, {"error", error}});
+}
+
 // Every connection that passes admission and gets a slot counts as accepted, and ends as
 // completed, killed or failed (a handler that could not be started is failed).
 void Manager::handle_connection(const Listener& listener, UniqueFd fd,
@@ -323,8 +328,7 @@ void Manager::handle_connection(const Listener& listener, UniqueFd fd,
 bool Manager::start_handler(const ConnectionInfo& info, UniqueFd& fd, Child& child) {
     if (config_.handler != HandlerKind::exec) {
         if (!spawner_ || !spawner_->running()) {
-            refuse(info.id, info.peer_text, Refusal::fork_failed);
-            log::err("fork-failed", {{"id", info.id}, {"error", "forkd-spawner is not running"}});
+            refuse_fork(info.id, info.peer_text, "forkd-spawner is not running");
             return false;
         }
         spawner_->spawn(info.id, info.slot, config_.handler, config_.limits.idle_timeout_s,
@@ -460,8 +464,7 @@ void Manager::on_spawner_report(const spawner::Report& report) {
     if (report.kind == spawner::ReportKind::exited) {
         finish_child(child, report.pid, report.value);
     } else {
-        refuse(child.id, child.peer, Refusal::fork_failed);
-        log::err("fork-failed", {{"id", child.id}, {"error", std::strerror(report.value)}});
+        refuse_fork(child.id, child.peer, std::strerror(report.value));
         scoreboard_.reap(child.slot);
         admission_.ended(child.source);
         ++totals_.failed;

@@ -106,6 +106,8 @@ private:
     ConnectionInfo describe_connection(const Listener& listener, int fd,
                                        const sockaddr_storage& peer, socklen_t peer_len);
     void refuse(std::uint64_t id, const std::string& peer, Refusal reason);
+    // A built-in handler that could not be forked: refused (fork-failed) and logged with why.
+    void refuse_fork(std::uint64_t id, const std::string& peer, const char* error);
     bool start_handler(const ConnectionInfo& info, UniqueFd& fd, Child& child);
     void signal_child(const Child& child, int signo);
     void arm_deadline(Child& child, std::uint64_t after_usec);

@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <memory>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -31,9 +30,12 @@ constexpr int hello_timeout_ms = 5000;
 // other's source.
 UniqueFd above_targets(int fd) { return UniqueFd(fcntl(fd, F_DUPFD_CLOEXEC, 10)); }
 
-void reap(pid_t pid) {
-    while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+// Its wait status.
+int reap(pid_t pid) {
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
+    return status;
 }
 
 std::string errno_text(const std::string& what, int error) {
@@ -128,9 +130,7 @@ void SpawnerProcess::start_and_wait() {
     const pid_t pid = pid_;
     drop();
     ::kill(pid, SIGKILL);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
+    const int status = reap(pid);
     std::string why = n == 0 ? "no hello within 5 s"
                       : WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
                                           : "did not say hello";
@@ -147,9 +147,8 @@ int SpawnerProcess::socket_ready(sd_event_source*, int, uint32_t events, void* u
 }
 
 void SpawnerProcess::read_reports() {
-    auto datagram = std::make_unique<spawner::Datagram>();
     while (socket_) {
-        switch (spawner::receive_datagram(socket_.get(), *datagram)) {
+        switch (spawner::receive_datagram(socket_.get(), *inbox_)) {
         case spawner::ReceiveStatus::would_block: return;
         case spawner::ReceiveStatus::closed:
         case spawner::ReceiveStatus::error:
@@ -157,15 +156,15 @@ void SpawnerProcess::read_reports() {
             source_.reset();
             return;
         case spawner::ReceiveStatus::ok:
-            if (!handle_datagram(*datagram)) return;
+            if (!handle_datagram(*inbox_)) return;
             break;
         }
     }
 }
 
 bool SpawnerProcess::handle_datagram(const spawner::Datagram& datagram) {
-    auto reports = std::make_unique<spawner::Records<spawner::Report>>();
-    if (!spawner::decode_reports(datagram.view(), *reports)) {
+    spawner::Records<spawner::Report>& reports = *decoded_;
+    if (!spawner::decode_reports(datagram.view(), reports)) {
         // Most likely a forkd-spawner of another version (an upgrade, then a restart of it alone).
         log::err("spawner-protocol-error", {{"pid", long(pid_)}, {"path", path_},
                                             {"error", "malformed report; killing it"}});
@@ -173,7 +172,7 @@ bool SpawnerProcess::handle_datagram(const spawner::Datagram& datagram) {
         source_.reset();
         return false;
     }
-    for (const auto& report : *reports) {
+    for (const auto& report : reports) {
         if (report.kind == spawner::ReportKind::hello) greeted_ = true;
         else on_report_(report);
     }

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,10 @@ private:
     UniqueFd socket_;
     EventSourcePtr source_;
     bool watching_output_ = false;
+    // Receive buffers, allocated once: reports arrive for every connection.
+    std::unique_ptr<spawner::Datagram> inbox_ = std::make_unique<spawner::Datagram>();
+    std::unique_ptr<spawner::Records<spawner::Report>> decoded_ =
+        std::make_unique<spawner::Records<spawner::Report>>();
     std::vector<spawner::Request> queue_;
     std::vector<UniqueFd> queue_fds_;  // one per spawn request in queue_, in order
 };
