@@ -2,6 +2,8 @@
 
 #include "daemon/builtin_handlers.hpp"
 #include "daemon/child_setup.hpp"
+#include "daemon/not_inherited.hpp"
+#include "daemon/pid_table.hpp"
 #include "daemon/scoreboard.hpp"
 #include "daemon/spawner_protocol.hpp"
 
@@ -18,8 +20,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
-#include <unordered_map>
-#include <vector>
+#include <span>
 
 namespace forkd {
 namespace {
@@ -41,10 +42,17 @@ const char* process_name(HandlerKind kind) {
     return "forkd-handler";
 }
 
-[[noreturn]] void run_handler_child(const Request& request, int connection, Scoreboard& board,
-                                    pid_t spawner_pid) {
+// A handler's name for PR_SET_NAME, copied onto the forking process's stack: a child reads its
+// parent's stack pages without a fault, whereas the string constant's page is not mapped in a
+// new child until it faults it in (once per handler).
+struct ProcessName {
+    char text[16] = {};
+};
+
+[[noreturn]] void run_handler_child(const Request& request, const ProcessName& name, int connection,
+                                    Scoreboard& board, pid_t spawner_pid) {
     reset_signal_state();
-    prctl(PR_SET_NAME, process_name(request.handler));
+    prctl(PR_SET_NAME, name.text);
     if (!die_with_parent(spawner_pid) || !connection_to_stdio(connection)) _exit(1);
     const BuiltinContext context{0, &board, request.slot, request.idle_timeout_s};
     const int code = run_builtin_handler(request.handler, context);
@@ -56,17 +64,40 @@ const char* process_name(HandlerKind kind) {
     _exit(code);
 }
 
+// Reports not sent yet (the master's socket was full), oldest first, in storage the caller
+// provides. Bounded: a connection has at most one report outstanding, since the master reuses
+// its slot only once the report has arrived.
+class ReportQueue {
+public:
+    explicit ReportQueue(std::span<Report> storage) : storage_(storage) {}
+    bool push(const Report& report) {
+        if (size_ == storage_.size()) return false;
+        storage_[size_++] = report;
+        return true;
+    }
+    std::span<const Report> pending() const { return storage_.first(size_); }
+    void drop_front(std::size_t n) {
+        std::memmove(storage_.data(), storage_.data() + n, (size_ - n) * sizeof(Report));
+        size_ -= n;
+    }
+    bool empty() const { return size_ == 0; }
+
+private:
+    std::span<Report> storage_;
+    std::size_t size_ = 0;
+};
+
 class SpawnerLoop {
 public:
     SpawnerLoop(UniqueFd control, Scoreboard& board)
-        : control_(std::move(control)), board_(board), self_(getpid()) {
-        by_pid_.reserve(board.capacity());
-        pending_.reserve(board.capacity());
-    }
+        : control_(std::move(control)), board_(board), self_(getpid()),
+          pid_entries_(PidTable::entries_for(board.capacity())), running_(pid_entries_.items()),
+          report_storage_(2 * board.capacity() + spawner::max_records),
+          pending_(report_storage_.items()) {}
 
     int run() {
         if (!set_up_signals()) return 1;
-        pending_.push_back(Report{0, self_, spawner::protocol_version, ReportKind::hello, {}});
+        pending_.push(Report{0, self_, spawner::protocol_version, ReportKind::hello, {}});
         for (;;) {
             if (!flush()) break;
             pollfd fds[2] = {{control_.get(), short(POLLIN | (pending_.empty() ? 0 : POLLOUT)), 0},
@@ -76,7 +107,7 @@ public:
                 std::fprintf(stderr, "forkd-spawner: poll: %s\n", std::strerror(errno));
                 break;
             }
-            if (fds[1].revents) reap();
+            if (fds[1].revents && !reap()) break;
             if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
                 if (!read_requests()) break;
             }
@@ -86,6 +117,21 @@ public:
     }
 
 private:
+    // What the loop writes between two forks. A child inherits none of it (see
+    // not_inherited.hpp) and must not touch it: whatever a child needs is copied to the stack
+    // before the fork.
+    struct Buffers {
+        spawner::Datagram datagram;
+        spawner::Records<Request> requests;
+        spawner::Encoded outgoing;
+        struct Outcome {
+            std::uint64_t id;
+            pid_t pid;
+            int error;
+        };
+        std::array<Outcome, spawner::max_records> outcomes;
+    };
+
     // The spawner lives and dies with the master: the terminal's SIGINT, a hangup or a stray
     // SIGTERM must not take the built-in handlers down behind the master's back. Blocked rather
     // than ignored: dispositions stay default, so a child only has to clear its mask.
@@ -111,7 +157,7 @@ private:
     // thousands of zombies and slots the master cannot reuse. False once the master has gone
     // (its end closed) or spoke nonsense.
     bool read_requests() {
-        spawner::Datagram& datagram = datagram_;
+        spawner::Datagram& datagram = buffers_->datagram;
         switch (spawner::receive_datagram(control_.get(), datagram)) {
         case spawner::ReceiveStatus::would_block: return true;
         case spawner::ReceiveStatus::closed: return false;
@@ -120,54 +166,52 @@ private:
             return false;
         case spawner::ReceiveStatus::ok: break;
         }
-        if (!spawner::decode_requests(datagram.view(), requests_)) {
+        if (!spawner::decode_requests(datagram.view(), buffers_->requests)) {
             std::fprintf(stderr, "forkd-spawner: malformed request from the master\n");
             return false;
         }
-        spawn_batch(datagram);
-        return true;
+        return spawn_batch();
     }
 
-    // After a fork every page this process writes costs it a copy-on-write fault (and a page
-    // copy while the child still shares it), so between two forks it writes as little as it
-    // can: the batch's bookkeeping is kept on the stack and applied after the last fork.
-    void spawn_batch(spawner::Datagram& datagram) {
-        struct Outcome {
-            std::uint64_t id;
-            pid_t pid;
-            int error;
-        };
-        std::array<Outcome, spawner::max_records> outcomes;
+    // Forks the batch's handlers first and does its bookkeeping after: between two forks this
+    // process writes only memory no child shares (shared memory and not-inherited buffers).
+    bool spawn_batch() {
+        spawner::Datagram& datagram = buffers_->datagram;
+        auto& outcomes = buffers_->outcomes;
         std::size_t count = 0, next_fd = 0;
-        for (const Request& request : requests_) {
+        for (const Request& request : buffers_->requests) {
             if (request.kind == RequestKind::signal) {
                 forward_signal(request);
                 continue;
             }
             // No fd: the kernel dropped it (MSG_CTRUNC), which only happens when we are out of fds.
             const int connection = next_fd < datagram.fd_count ? datagram.fds[next_fd++].get() : -1;
-            Outcome& outcome = outcomes[count++];
-            outcome = {request.id, fork_handler(request, connection), 0};
-            if (outcome.pid < 0) outcome.error = -outcome.pid;
+            const pid_t pid = fork_handler(request, connection);
+            outcomes[count++] = {request.id, pid, pid < 0 ? -pid : 0};
             if (connection >= 0) ::close(connection);
         }
         for (std::size_t i = 0; i < next_fd; ++i) datagram.fds[i].release();  // closed above
         for (std::size_t i = 0; i < count; ++i) {
-            const Outcome& o = outcomes[i];
-            if (o.error) pending_.push_back(Report{o.id, 0, o.error, ReportKind::spawn_failed, {}});
-            else by_pid_.emplace(o.pid, o.id);
+            const auto& o = outcomes[i];
+            const bool kept = o.error ? pending_.push(Report{o.id, 0, o.error, ReportKind::spawn_failed, {}})
+                                      : running_.insert(o.pid, o.id);
+            if (!kept) return overflowed();
         }
+        return true;
     }
 
     // The handler's pid, or -errno.
-    pid_t fork_handler(const Request& request, int connection) {
+    pid_t fork_handler(const Request& shared_request, int connection) {
         if (connection < 0) return -EMFILE;
-        if (request.slot >= board_.capacity()) return -EINVAL;
+        if (shared_request.slot >= board_.capacity()) return -EINVAL;
+        const Request request = shared_request;  // on the stack: the child cannot see buffers_
+        ProcessName name;
+        std::strncpy(name.text, process_name(request.handler), sizeof name.text - 1);
         // _Fork: no atfork handlers and no re-initialisation of glibc's locks in the child,
         // which this single-threaded process does not need, and whose page writes would each
         // cost the child a copy-on-write fault.
         const pid_t pid = _Fork();
-        if (pid == 0) run_handler_child(request, connection, board_, self_);
+        if (pid == 0) run_handler_child(request, name, connection, board_, self_);
         if (pid < 0) return -errno;
         board_.set_pid(request.slot, pid);  // shared memory: no copy-on-write
         return pid;
@@ -176,14 +220,10 @@ private:
     // Only to a handler not yet reaped: its pid cannot have been reused. Rare (timeouts,
     // forkctl kill, stop), so a scan is fine.
     void forward_signal(const Request& request) {
-        for (const auto& [pid, id] : by_pid_) {
-            if (id != request.id) continue;
-            ::kill(pid, request.signo);
-            return;
-        }
+        if (const pid_t pid = running_.pid_of(request.id)) ::kill(pid, request.signo);
     }
 
-    void reap() {
+    bool reap() {
         signalfd_siginfo info;
         while (read(signals_.get(), &info, sizeof info) == sizeof info) {
         }
@@ -192,21 +232,27 @@ private:
             int status = 0;
             const pid_t pid = waitpid(-1, &status, WNOHANG);
             if (pid <= 0) break;
-            auto it = by_pid_.find(pid);
-            if (it == by_pid_.end()) continue;
-            pending_.push_back(Report{it->second, pid, status, ReportKind::exited, {}});
-            by_pid_.erase(it);
+            const auto id = running_.take(pid);
+            if (id && !pending_.push(Report{*id, pid, status, ReportKind::exited, {}})) return overflowed();
         }
+        return true;
+    }
+
+    // Cannot happen with a master that reuses a slot only after its report: say so and stop.
+    // The master counts this spawner's connections as lost and starts another.
+    bool overflowed() {
+        std::fprintf(stderr, "forkd-spawner: more handlers or reports than the scoreboard has slots\n");
+        return false;
     }
 
     // Sends what is pending, max_records per datagram. False once the master is gone.
     bool flush() {
         std::size_t sent = 0;
-        while (sent < pending_.size()) {
-            const std::size_t n = std::min(spawner::max_records, pending_.size() - sent);
-            const auto datagram =
-                spawner::encode_reports(std::span<const Report>(pending_).subspan(sent, n));
-            const int rc = spawner::send_datagram(control_.get(), datagram.view());
+        const auto pending = pending_.pending();
+        while (sent < pending.size()) {
+            const std::size_t n = std::min(spawner::max_records, pending.size() - sent);
+            spawner::encode_reports(pending.subspan(sent, n), buffers_->outgoing);
+            const int rc = spawner::send_datagram(control_.get(), buffers_->outgoing.view());
             if (rc == -EAGAIN) break;
             if (rc < 0) {
                 if (rc != -EPIPE && rc != -ECONNRESET)
@@ -215,24 +261,25 @@ private:
             }
             sent += n;
         }
-        pending_.erase(pending_.begin(), pending_.begin() + std::ptrdiff_t(sent));
+        pending_.drop_front(sent);
         return true;
     }
 
     // The master is gone or asked us to go: nothing may outlive it.
     void kill_all() {
-        for (const auto& [pid, id] : by_pid_) ::kill(pid, SIGKILL);
-        for (const auto& [pid, id] : by_pid_) waitpid(pid, nullptr, 0);
+        running_.for_each([](pid_t pid, std::uint64_t) { ::kill(pid, SIGKILL); });
+        running_.for_each([](pid_t pid, std::uint64_t) { waitpid(pid, nullptr, 0); });
     }
 
     UniqueFd control_;
     UniqueFd signals_;
     Scoreboard& board_;
     const pid_t self_;
-    std::unordered_map<pid_t, std::uint64_t> by_pid_;  // running handlers → connection id
-    std::vector<Report> pending_;
-    spawner::Datagram datagram_;
-    spawner::Records<Request> requests_;
+    NotInherited<Buffers> buffers_;
+    NotInherited<PidTable::Entry> pid_entries_;
+    PidTable running_;  // running handlers → connection id
+    NotInherited<Report> report_storage_;
+    ReportQueue pending_;
 };
 
 } // namespace

@@ -29,14 +29,12 @@ static_assert(std::has_unique_object_representations_v<Report>, "no padding in a
 static_assert(sizeof(Header) == 8 && sizeof(Report) <= sizeof(Request));
 
 template <typename Record>
-Encoded encode(std::span<const Record> records) {
-    Encoded out;
+void encode(std::span<const Record> records, Encoded& out) {
     const std::size_t count = std::min(records.size(), max_records);
     const Header header{magic, protocol_version, static_cast<std::uint16_t>(count)};
     std::memcpy(out.bytes.data(), &header, sizeof header);
     if (count) std::memcpy(out.bytes.data() + sizeof header, records.data(), count * sizeof(Record));
     out.size = sizeof header + count * sizeof(Record);
-    return out;
 }
 
 template <typename Record, typename Valid>
@@ -79,9 +77,21 @@ bool valid_report(const Report& r) {
 
 } // namespace
 
-Encoded encode_requests(std::span<const Request> requests) { return encode(requests); }
+void encode_requests(std::span<const Request> requests, Encoded& out) { encode(requests, out); }
 
-Encoded encode_reports(std::span<const Report> reports) { return encode(reports); }
+void encode_reports(std::span<const Report> reports, Encoded& out) { encode(reports, out); }
+
+Encoded encode_requests(std::span<const Request> requests) {
+    Encoded out;
+    encode(requests, out);
+    return out;
+}
+
+Encoded encode_reports(std::span<const Report> reports) {
+    Encoded out;
+    encode(reports, out);
+    return out;
+}
 
 bool decode_requests(std::span<const std::byte> datagram, Records<Request>& out) {
     return decode(datagram, out, valid_request);

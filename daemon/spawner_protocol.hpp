@@ -70,6 +70,8 @@ struct Records {
 // Pure encoding (unit-tested). At most max_records records per datagram. The decoders return
 // false for anything malformed: wrong magic or version, a size that is not header + count
 // records, a count of 0 or above max_records, an unknown kind or handler.
+void encode_requests(std::span<const Request> requests, Encoded& out);
+void encode_reports(std::span<const Report> reports, Encoded& out);
 Encoded encode_requests(std::span<const Request> requests);
 Encoded encode_reports(std::span<const Report> reports);
 bool decode_requests(std::span<const std::byte> datagram, Records<Request>& out);
