@@ -369,7 +369,7 @@ void Manager::arm_deadline(Child& child, std::uint64_t after_usec) {
 
 void Manager::signal_child(const Child& child, int signo) {
     if (child.in_spawner) {
-        if (spawner_) spawner_->signal(child.id, signo);
+        if (spawner_) spawner_->signal(child.id, child.slot, signo);
     } else {
         ::kill(child.pid, signo);
     }

@@ -19,29 +19,34 @@ std::size_t PidTable::home(pid_t pid) const {
     return std::size_t((std::uint64_t(std::uint32_t(pid)) * 0x9E3779B97F4A7C15ull) >> 32) & mask_;
 }
 
-std::optional<std::size_t> PidTable::find(pid_t pid) const {
+std::optional<std::size_t> PidTable::index_of(pid_t pid) const {
+    if (pid <= 0) return std::nullopt;
     for (std::size_t i = home(pid);; i = next(i)) {
         if (entries_[i].pid == pid) return i;
         if (entries_[i].pid == 0) return std::nullopt;
     }
 }
 
-bool PidTable::insert(pid_t pid, std::uint64_t id) {
+const PidTable::Entry* PidTable::find(pid_t pid) const {
+    const auto i = index_of(pid);
+    return i ? &entries_[*i] : nullptr;
+}
+
+bool PidTable::insert(const Entry& entry) {
     // One entry always stays empty, so that every probe ends.
-    if (pid <= 0 || size_ + 1 >= entries_.size()) return false;
-    std::size_t i = home(pid);
+    if (entry.pid <= 0 || size_ + 1 >= entries_.size()) return false;
+    std::size_t i = home(entry.pid);
     for (; entries_[i].pid != 0; i = next(i))
-        if (entries_[i].pid == pid) return false;
-    entries_[i] = {pid, id};
+        if (entries_[i].pid == entry.pid) return false;
+    entries_[i] = entry;
     ++size_;
     return true;
 }
 
-std::optional<std::uint64_t> PidTable::take(pid_t pid) {
-    if (pid <= 0) return std::nullopt;
-    const auto found = find(pid);
+std::optional<PidTable::Entry> PidTable::take(pid_t pid) {
+    const auto found = index_of(pid);
     if (!found) return std::nullopt;
-    const std::uint64_t id = entries_[*found].id;
+    const Entry taken = entries_[*found];
     // Backward-shift deletion: move later entries of the run into the hole when the hole lies
     // on their probe path (between their home and where they sit, cyclically).
     std::size_t hole = *found;
@@ -55,13 +60,7 @@ std::optional<std::uint64_t> PidTable::take(pid_t pid) {
     }
     entries_[hole] = {};
     --size_;
-    return id;
-}
-
-pid_t PidTable::pid_of(std::uint64_t id) const {
-    for (const Entry& e : entries_)
-        if (e.pid && e.id == id) return e.pid;
-    return 0;
+    return taken;
 }
 
 } // namespace forkd

@@ -1,5 +1,5 @@
 #pragma once
-// The spawner's running handlers: pid → connection id, in storage the caller provides (memory
+// The spawner's running handlers: pid → connection id and slot, in storage the caller provides (memory
 // its children do not inherit, see not_inherited.hpp), so that it never allocates. Open
 // addressing with linear probing; a removal shifts the entries behind it back, so there are no
 // tombstones and a lookup stops at the first empty entry.
@@ -16,6 +16,7 @@ class PidTable {
 public:
     struct Entry {
         pid_t pid = 0;  // 0: empty
+        std::uint32_t slot = 0;
         std::uint64_t id = 0;
     };
     // Entries needed to hold `handlers` pids with the table at most half full.
@@ -25,23 +26,23 @@ public:
     explicit PidTable(std::span<Entry> storage);
 
     // False if the table is full or the pid is already there.
-    bool insert(pid_t pid, std::uint64_t id);
-    // The pid's connection id, removed from the table.
-    std::optional<std::uint64_t> take(pid_t pid);
-    // The handler of connection `id`, or 0. A scan: for rare requests (signals).
-    pid_t pid_of(std::uint64_t id) const;
+    bool insert(const Entry& entry);
+    // The pid's entry, or null.
+    const Entry* find(pid_t pid) const;
+    // The pid's entry, removed from the table.
+    std::optional<Entry> take(pid_t pid);
     std::size_t size() const { return size_; }
 
     template <typename Fn>
     void for_each(Fn&& fn) const {
         for (const Entry& e : entries_)
-            if (e.pid) fn(e.pid, e.id);
+            if (e.pid) fn(e);
     }
 
 private:
     std::size_t home(pid_t pid) const;
     std::size_t next(std::size_t i) const { return (i + 1) & mask_; }
-    std::optional<std::size_t> find(pid_t pid) const;
+    std::optional<std::size_t> index_of(pid_t pid) const;
 
     std::span<Entry> entries_;
     std::size_t mask_;

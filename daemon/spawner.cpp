@@ -92,6 +92,7 @@ public:
     SpawnerLoop(UniqueFd control, Scoreboard& board)
         : control_(std::move(control)), board_(board), self_(getpid()),
           pid_entries_(PidTable::entries_for(board.capacity())), running_(pid_entries_.items()),
+          pid_by_slot_(board.capacity()),
           report_storage_(2 * board.capacity() + spawner::max_records),
           pending_(report_storage_.items()) {}
 
@@ -126,6 +127,7 @@ private:
         spawner::Encoded outgoing;
         struct Outcome {
             std::uint64_t id;
+            std::uint32_t slot;
             pid_t pid;
             int error;
         };
@@ -175,28 +177,29 @@ private:
 
     // Forks the batch's handlers first and does its bookkeeping after: between two forks this
     // process writes only memory no child shares (shared memory and not-inherited buffers).
+    // Signals come last, so that one for a handler of this very batch finds it.
     bool spawn_batch() {
         spawner::Datagram& datagram = buffers_->datagram;
         auto& outcomes = buffers_->outcomes;
         std::size_t count = 0, next_fd = 0;
         for (const Request& request : buffers_->requests) {
-            if (request.kind == RequestKind::signal) {
-                forward_signal(request);
-                continue;
-            }
+            if (request.kind != RequestKind::spawn) continue;
             // No fd: the kernel dropped it (MSG_CTRUNC), which only happens when we are out of fds.
             const int connection = next_fd < datagram.fd_count ? datagram.fds[next_fd++].get() : -1;
             const pid_t pid = fork_handler(request, connection);
-            outcomes[count++] = {request.id, pid, pid < 0 ? -pid : 0};
+            outcomes[count++] = {request.id, request.slot, pid, pid < 0 ? -pid : 0};
             if (connection >= 0) ::close(connection);
         }
         for (std::size_t i = 0; i < next_fd; ++i) datagram.fds[i].release();  // closed above
         for (std::size_t i = 0; i < count; ++i) {
             const auto& o = outcomes[i];
             const bool kept = o.error ? pending_.push(Report{o.id, 0, o.error, ReportKind::spawn_failed, {}})
-                                      : running_.insert(o.pid, o.id);
+                                      : running_.insert({o.pid, o.slot, o.id});
             if (!kept) return overflowed();
+            if (!o.error) pid_by_slot_.items()[o.slot] = o.pid;
         }
+        for (const Request& request : buffers_->requests)
+            if (request.kind == RequestKind::signal) forward_signal(request);
         return true;
     }
 
@@ -217,10 +220,13 @@ private:
         return pid;
     }
 
-    // Only to a handler not yet reaped: its pid cannot have been reused. Rare (timeouts,
-    // forkctl kill, stop), so a scan is fine.
+    // Only to a handler not yet reaped, so its pid cannot have been reused; and only if it
+    // still serves that connection (the master may have reused the slot since it sent this).
     void forward_signal(const Request& request) {
-        if (const pid_t pid = running_.pid_of(request.id)) ::kill(pid, request.signo);
+        if (request.slot >= board_.capacity()) return;
+        const pid_t pid = pid_by_slot_.items()[request.slot];
+        const PidTable::Entry* running = running_.find(pid);
+        if (running && running->id == request.id) ::kill(pid, request.signo);
     }
 
     bool reap() {
@@ -232,8 +238,10 @@ private:
             int status = 0;
             const pid_t pid = waitpid(-1, &status, WNOHANG);
             if (pid <= 0) break;
-            const auto id = running_.take(pid);
-            if (id && !pending_.push(Report{*id, pid, status, ReportKind::exited, {}})) return overflowed();
+            const auto handler = running_.take(pid);
+            if (!handler) continue;
+            pid_by_slot_.items()[handler->slot] = 0;
+            if (!pending_.push(Report{handler->id, pid, status, ReportKind::exited, {}})) return overflowed();
         }
         return true;
     }
@@ -267,8 +275,8 @@ private:
 
     // The master is gone or asked us to go: nothing may outlive it.
     void kill_all() {
-        running_.for_each([](pid_t pid, std::uint64_t) { ::kill(pid, SIGKILL); });
-        running_.for_each([](pid_t pid, std::uint64_t) { waitpid(pid, nullptr, 0); });
+        running_.for_each([](const PidTable::Entry& e) { ::kill(e.pid, SIGKILL); });
+        running_.for_each([](const PidTable::Entry& e) { waitpid(e.pid, nullptr, 0); });
     }
 
     UniqueFd control_;
@@ -277,7 +285,8 @@ private:
     const pid_t self_;
     NotInherited<Buffers> buffers_;
     NotInherited<PidTable::Entry> pid_entries_;
-    PidTable running_;  // running handlers → connection id
+    PidTable running_;  // running handlers → connection id and slot
+    NotInherited<pid_t> pid_by_slot_;  // slot → its running handler, 0 if none
     NotInherited<Report> report_storage_;
     ReportQueue pending_;
 };

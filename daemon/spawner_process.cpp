@@ -191,10 +191,11 @@ void SpawnerProcess::spawn(std::uint64_t id, std::uint32_t slot, HandlerKind han
     queue_fds_.push_back(std::move(connection));
 }
 
-void SpawnerProcess::signal(std::uint64_t id, int signo) {
+void SpawnerProcess::signal(std::uint64_t id, std::uint32_t slot, int signo) {
     spawner::Request request;
     request.kind = spawner::RequestKind::signal;
     request.id = id;
+    request.slot = slot;
     request.signo = signo;
     queue_.push_back(request);
     flush();

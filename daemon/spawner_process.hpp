@@ -49,7 +49,7 @@ public:
     void spawn(std::uint64_t id, std::uint32_t slot, HandlerKind handler, unsigned idle_timeout_s,
                UniqueFd connection);
     // Signals the handler of connection `id` (if it is still running); sent at once.
-    void signal(std::uint64_t id, int signo);
+    void signal(std::uint64_t id, std::uint32_t slot, int signo);
     void flush();
 
     // The master reaped pid(): delivers what the spawner still had to say, drops what it never

@@ -29,7 +29,7 @@ enum class RequestKind : std::uint8_t { spawn = 1, signal = 2 };
 // Fields ordered so that no byte is padding: records are sent as they are in memory.
 struct Request {
     std::uint64_t id = 0;                     // the connection
-    std::uint32_t slot = 0;                   // spawn: the connection's scoreboard slot
+    std::uint32_t slot = 0;                   // the connection's scoreboard slot
     std::uint32_t idle_timeout_s = 0;         // spawn
     std::int32_t signo = 0;                   // signal
     HandlerKind handler = HandlerKind::echo;  // spawn
