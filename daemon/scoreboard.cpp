@@ -270,6 +270,10 @@ void Scoreboard::set_pid(std::uint32_t index, pid_t pid) {
     slot_at(index).pid.store(pid, std::memory_order_relaxed);
 }
 
+pid_t Scoreboard::pid(std::uint32_t index) const {
+    return slot_at(index).pid.load(std::memory_order_relaxed);
+}
+
 void Scoreboard::reap(std::uint32_t index) {
     Slot& slot = slot_at(index);
     Lock lock(*this);

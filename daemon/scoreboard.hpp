@@ -58,8 +58,10 @@ public:
 
     // Master, before fork: reserves a slot (state running, active+1). nullopt when full.
     std::optional<std::uint32_t> claim(std::uint64_t id, const std::string& peer);
-    // Master, after fork: records the child's pid.
+    // Whoever forked the handler (the master for exec, the spawner for built-ins), after the
+    // fork: records its pid. pid() reads it back lock-free (0 before).
     void set_pid(std::uint32_t slot, pid_t pid);
+    pid_t pid(std::uint32_t slot) const;
     // Master, on reap (or after a failed fork): frees the slot; decrements active unless the child
     // already released it. Reaping a free slot does nothing.
     void reap(std::uint32_t slot);

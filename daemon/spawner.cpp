@@ -92,7 +92,6 @@ public:
     SpawnerLoop(UniqueFd control, Scoreboard& board)
         : control_(std::move(control)), board_(board), self_(getpid()),
           pid_entries_(PidTable::entries_for(board.capacity())), running_(pid_entries_.items()),
-          pid_by_slot_(board.capacity()),
           report_storage_(2 * board.capacity() + spawner::max_records),
           pending_(report_storage_.items()) {}
 
@@ -127,7 +126,6 @@ private:
         spawner::Encoded outgoing;
         struct Outcome {
             std::uint64_t id;
-            std::uint32_t slot;
             pid_t pid;
             int error;
         };
@@ -187,16 +185,15 @@ private:
             // No fd: the kernel dropped it (MSG_CTRUNC), which only happens when we are out of fds.
             const int connection = next_fd < datagram.fd_count ? datagram.fds[next_fd++].get() : -1;
             const pid_t pid = fork_handler(request, connection);
-            outcomes[count++] = {request.id, request.slot, pid, pid < 0 ? -pid : 0};
+            outcomes[count++] = {request.id, pid, pid < 0 ? -pid : 0};
             if (connection >= 0) ::close(connection);
         }
         for (std::size_t i = 0; i < next_fd; ++i) datagram.fds[i].release();  // closed above
         for (std::size_t i = 0; i < count; ++i) {
             const auto& o = outcomes[i];
             const bool kept = o.error ? pending_.push(Report{o.id, 0, o.error, ReportKind::spawn_failed, {}})
-                                      : running_.insert({o.pid, o.slot, o.id});
+                                      : running_.insert({o.pid, o.id});
             if (!kept) return overflowed();
-            if (!o.error) pid_by_slot_.items()[o.slot] = o.pid;
         }
         for (const Request& request : buffers_->requests)
             if (request.kind == RequestKind::signal) forward_signal(request);
@@ -220,11 +217,12 @@ private:
         return pid;
     }
 
-    // Only to a handler not yet reaped, so its pid cannot have been reused; and only if it
-    // still serves that connection (the master may have reused the slot since it sent this).
+    // The slot's pid (set_pid at the fork), if that handler is not reaped yet, so its pid cannot
+    // have been reused, and still serves that connection (the master may have reused the slot
+    // since it sent this).
     void forward_signal(const Request& request) {
         if (request.slot >= board_.capacity()) return;
-        const pid_t pid = pid_by_slot_.items()[request.slot];
+        const pid_t pid = board_.pid(request.slot);
         const PidTable::Entry* running = running_.find(pid);
         if (running && running->id == request.id) ::kill(pid, request.signo);
     }
@@ -240,7 +238,6 @@ private:
             if (pid <= 0) break;
             const auto handler = running_.take(pid);
             if (!handler) continue;
-            pid_by_slot_.items()[handler->slot] = 0;
             if (!pending_.push(Report{handler->id, pid, status, ReportKind::exited, {}})) return overflowed();
         }
         return true;
@@ -285,8 +282,7 @@ private:
     const pid_t self_;
     NotInherited<Buffers> buffers_;
     NotInherited<PidTable::Entry> pid_entries_;
-    PidTable running_;  // running handlers → connection id and slot
-    NotInherited<pid_t> pid_by_slot_;  // slot → its running handler, 0 if none
+    PidTable running_;  // running handlers → connection id
     NotInherited<Report> report_storage_;
     ReportQueue pending_;
 };

@@ -28,21 +28,19 @@ TEST(PidTable, SizedAtMostHalfFullAndAPowerOfTwo) {
 TEST(PidTable, InsertTakeAndLookUpById) {
     std::vector<PidTable::Entry> storage(PidTable::entries_for(4));
     PidTable table(storage);
-    EXPECT_TRUE(table.insert({100, 5, 1}));
-    EXPECT_TRUE(table.insert({101, 6, 2}));
-    EXPECT_FALSE(table.insert({100, 7, 3})) << "a pid is there once";
-    EXPECT_FALSE(table.insert({0, 8, 4}));
-    EXPECT_FALSE(table.insert({-5, 8, 4}));
+    EXPECT_TRUE(table.insert({100, 1}));
+    EXPECT_TRUE(table.insert({101, 2}));
+    EXPECT_FALSE(table.insert({100, 3})) << "a pid is there once";
+    EXPECT_FALSE(table.insert({0, 4}));
+    EXPECT_FALSE(table.insert({-5, 4}));
     EXPECT_EQ(table.size(), 2u);
     ASSERT_NE(table.find(101), nullptr);
     EXPECT_EQ(table.find(101)->id, 2u);
-    EXPECT_EQ(table.find(101)->slot, 6u);
     EXPECT_EQ(table.find(102), nullptr);
     EXPECT_EQ(table.find(0), nullptr);
     const auto taken = table.take(100);
     ASSERT_TRUE(taken);
     EXPECT_EQ(taken->id, 1u);
-    EXPECT_EQ(taken->slot, 5u);
     EXPECT_FALSE(table.take(100));
     EXPECT_FALSE(table.take(0));
     EXPECT_EQ(table.size(), 1u);
@@ -51,12 +49,12 @@ TEST(PidTable, InsertTakeAndLookUpById) {
 TEST(PidTable, RefusesTheLastFreeEntrySoEveryProbeEnds) {
     std::vector<PidTable::Entry> storage(16);
     PidTable table(storage);
-    for (pid_t pid = 1; pid <= 15; ++pid) EXPECT_TRUE(table.insert({pid, 0, std::uint64_t(pid)}));
-    EXPECT_FALSE(table.insert({16, 0, 16}));
+    for (pid_t pid = 1; pid <= 15; ++pid) EXPECT_TRUE(table.insert({pid, std::uint64_t(pid)}));
+    EXPECT_FALSE(table.insert({16, 16}));
     EXPECT_FALSE(table.take(99)) << "a miss in a full table ends";
     EXPECT_EQ(table.find(99), nullptr);
     EXPECT_EQ(table.take(7)->id, 7u);
-    EXPECT_TRUE(table.insert({16, 0, 16}));
+    EXPECT_TRUE(table.insert({16, 16}));
 }
 
 // Random inserts and removals in a small table, so that runs collide and wrap around its end:
@@ -75,7 +73,7 @@ TEST(PidTable, AgreesWithAReferenceMapUnderChurn) {
             ASSERT_EQ(taken->id, reference[pid]) << "step " << step;
             reference.erase(pid);
         } else if (reference.size() < 24) {
-            ASSERT_TRUE(table.insert({pid, 0, step}));
+            ASSERT_TRUE(table.insert({pid, step}));
             reference[pid] = step;
         }
         ASSERT_EQ(table.size(), reference.size());
@@ -92,7 +90,7 @@ TEST(PidTable, AgreesWithAReferenceMapUnderChurn) {
 TEST(PidTable, ForEachVisitsEveryEntryOnce) {
     std::vector<PidTable::Entry> storage(PidTable::entries_for(8));
     PidTable table(storage);
-    for (pid_t pid = 10; pid < 18; ++pid) table.insert({pid, 0, std::uint64_t(pid) * 2});
+    for (pid_t pid = 10; pid < 18; ++pid) table.insert({pid, std::uint64_t(pid) * 2});
     std::unordered_map<pid_t, std::uint64_t> seen;
     table.for_each([&](const PidTable::Entry& e) { EXPECT_TRUE(seen.emplace(e.pid, e.id).second); });
     ASSERT_EQ(seen.size(), 8u);
@@ -105,7 +103,7 @@ TEST(NotInherited, ValueInitialisedAndAbsentInAChild) {
     NotInherited<PidTable::Entry> entries(1000);
     ASSERT_EQ(entries.items().size(), 1000u);
     for (const auto& e : entries.items()) ASSERT_EQ(e.pid, 0);
-    entries.items()[999] = {42, 3, 7};
+    entries.items()[999] = {42, 7};
 
     const long page = sysconf(_SC_PAGESIZE);
     auto* first_page = reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(&*entries) & ~std::uintptr_t(page - 1));
