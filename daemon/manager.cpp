@@ -132,7 +132,8 @@ void Manager::open() {
     }
     // Always, whatever the handler: a reload may switch to a built-in one.
     spawner_ = std::make_unique<SpawnerProcess>(
-        event_.get(), scoreboard_, [this](const spawner::Report& report) { on_spawner_report(report); });
+        event_.get(), scoreboard_,
+        [this](std::span<const spawner::Report> reports) { on_spawner_reports(reports); });
     spawner_->start_and_wait();
     log::info("spawner-started", {{"pid", long(spawner_->pid())}});
     for (const auto& address : config_.listen)
@@ -409,7 +410,7 @@ void Manager::on_signal(int signo) {
 
 // SIGCHLD coalesces: one signal may stand for hundreds of exits, so reap until none is left.
 // The master's children are the spawner and exec'd handlers; built-in handlers are the
-// spawner's, which reaps them and reports each exit (on_spawner_report).
+// spawner's, which reaps them and reports each exit (on_spawner_reports).
 void Manager::reap_children() {
     for (;;) {
         int status = 0;
@@ -457,13 +458,16 @@ void Manager::finish_child(Child& child, pid_t pid, int wait_status) {
 
 // ---- the spawner -----------------------------------------------------------------------------
 
-void Manager::on_spawner_report(const spawner::Report& report) {
-    auto it = children_.find(report.id);
-    if (it == children_.end()) return;
-    Child& child = it->second;
-    if (report.kind == spawner::ReportKind::exited) {
-        finish_child(child, report.pid, report.value);
-    } else {
+// Accepting and stopping are looked at once per datagram, not once per report.
+void Manager::on_spawner_reports(std::span<const spawner::Report> reports) {
+    for (const spawner::Report& report : reports) {
+        auto it = children_.find(report.id);
+        if (it == children_.end()) continue;
+        Child& child = it->second;
+        if (report.kind == spawner::ReportKind::exited) {
+            finish_child(child, report.pid, report.value);
+            continue;
+        }
         refuse_fork(child.id, child.peer, std::strerror(report.value));
         scoreboard_.reap(child.slot);
         admission_.ended(child.source);

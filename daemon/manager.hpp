@@ -118,7 +118,7 @@ private:
     void finish_child(Child& child, pid_t pid, int wait_status);
 
     // The spawner (built-in handlers).
-    void on_spawner_report(const spawner::Report& report);
+    void on_spawner_reports(std::span<const spawner::Report> reports);
     void on_spawner_exit(int wait_status);
     void restart_spawner();
     void retry_spawner_later();

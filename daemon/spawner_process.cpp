@@ -172,10 +172,13 @@ bool SpawnerProcess::handle_datagram(const spawner::Datagram& datagram) {
         source_.reset();
         return false;
     }
-    for (const auto& report : reports) {
-        if (report.kind == spawner::ReportKind::hello) greeted_ = true;
-        else on_report_(report);
+    // Hello comes first and alone in practice; dropped in place all the same.
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < reports.count; ++i) {
+        if (reports.items[i].kind == spawner::ReportKind::hello) greeted_ = true;
+        else reports.items[kept++] = reports.items[i];
     }
+    if (kept) on_report_(std::span<const spawner::Report>(reports.items.data(), kept));
     return true;
 }
 

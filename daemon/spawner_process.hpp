@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -20,8 +21,9 @@ class Scoreboard;
 
 class SpawnerProcess {
 public:
-    // Every report but hello: exited and spawn_failed, in the order the spawner sent them.
-    using ReportHandler = std::function<void(const spawner::Report&)>;
+    // Every report but hello (exited and spawn_failed), one datagram's worth at a time, in the
+    // order the spawner sent them.
+    using ReportHandler = std::function<void(std::span<const spawner::Report>)>;
 
     SpawnerProcess(sd_event* event, const Scoreboard& board, ReportHandler on_report);
     // Closes the socket and SIGKILLs and reaps the process: by then the master has nothing left
