@@ -52,17 +52,13 @@ std::int64_t active_of(const Daemon& d) {
 
 // An echo connection that is known to be served (its handler runs).
 UniqueFd served_connection(const Daemon& d) {
-    UniqueFd fd = connect_tcp(d.port());
-    EXPECT_TRUE(fd.valid());
-    EXPECT_TRUE(echo_roundtrip(fd.get(), "ping"));
+    UniqueFd fd = served_client(d, "ping");
+    EXPECT_TRUE(fd.valid()) << "not connected, or not echoed";
     return fd;
 }
 
 // The daemon still does its job: a fresh connection is echoed.
-bool still_serving(const Daemon& d) {
-    UniqueFd fd = connect_tcp(d.port());
-    return fd.valid() && echo_roundtrip(fd.get(), "still there?");
-}
+bool still_serving(const Daemon& d) { return served_client(d, "still there?").valid(); }
 
 // One raw exchange on the control socket, as a script would do it.
 std::string raw_request(const Daemon& d, const std::string& bytes, Millis timeout = 5s) {
