@@ -138,6 +138,10 @@ void Manager::open() {
     log::info("spawner-started", {{"pid", long(spawner_->pid())}});
     for (const auto& address : config_.listen)
         add_listeners(open_listeners(address, config_.backlog));
+    if (spawner_accepts() && listeners_.size() > spawner::max_listeners)
+        throw ConfigError("listen: " + std::to_string(listeners_.size()) +
+                          " listening sockets; a built-in handler serves at most " +
+                          std::to_string(spawner::max_listeners));
 
     sd_event_source* tick = nullptr;
     check(sd_event_add_time_relative(event_.get(), &tick, CLOCK_MONOTONIC, housekeeping_usec, 0,
@@ -172,6 +176,7 @@ void Manager::add_listeners(std::vector<ListenSocket> sockets) {
     for (auto& socket : sockets) {
         auto listener = std::make_unique<Listener>();
         listener->owner = this;
+        listener->tag = next_listener_tag_++;
         listener->socket = std::move(socket);
         sd_event_source* source = nullptr;
         check(sd_event_add_io(event_.get(), &source, listener->socket.fd.get(), EPOLLIN,
@@ -200,10 +205,12 @@ bool Manager::room_for_more() const {
     return admission_.should_accept(active) && active < scoreboard_.capacity();
 }
 
+// With a built-in handler the spawner accepts, and the master's own listener sources stay off.
 void Manager::update_accepting() {
-    const bool on = accepting() && room_for_more();
+    const bool on = !spawner_accepts() && accepting() && room_for_more();
     for (auto& listener : listeners_)
         sd_event_source_set_enabled(listener->source.get(), on ? SD_EVENT_ON : SD_EVENT_OFF);
+    configure_spawner();
 }
 
 void Manager::pause_accepting_after(int err) {
@@ -239,38 +246,41 @@ void Manager::accept_batch(Listener& listener) {
                                                            {"error", std::strerror(errno)}});
         break;
     }
-    // One datagram for the whole batch of built-in handlers.
-    if (spawner_) spawner_->flush();
     update_accepting();
 }
 
 ConnectionInfo Manager::describe_connection(const Listener& listener, int fd,
                                             const sockaddr_storage& peer, socklen_t peer_len) {
     ConnectionInfo info;
-    info.id = next_id_++;
+    info.id = scoreboard_.next_id();
     info.peer = peer;
     info.peer_len = peer_len;
-    info.is_unix = peer.ss_family == AF_UNIX;
-    if (info.is_unix) {
-        ucred cred{};
-        socklen_t len = sizeof cred;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) info.peer_cred = cred;
-        info.peer_text = listener.socket.bound;
-        if (info.peer_cred) {
-            info.peer_text += " uid=" + std::to_string(info.peer_cred->uid) +
-                              " pid=" + std::to_string(info.peer_cred->pid);
-            info.source = "uid:" + std::to_string(info.peer_cred->uid);
-        }
-    } else {
-        const auto* sa = reinterpret_cast<const sockaddr*>(&peer);
-        info.peer_text = format_sockaddr(sa, peer_len);
-        info.source = host_of(sa, peer_len);
+    std::optional<ucred> cred;
+    if (peer.ss_family == AF_UNIX) {
+        ucred c{};
+        socklen_t len = sizeof c;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c, &len) == 0) cred = c;
     }
-    if (config_.handler == HandlerKind::exec) {
-        info.local_len = sizeof info.local;
-        getsockname(fd, reinterpret_cast<sockaddr*>(&info.local), &info.local_len);
-    }
+    describe_peer(listener.socket.bound, reinterpret_cast<const sockaddr*>(&peer), peer_len, cred, info);
+    info.local_len = sizeof info.local;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&info.local), &info.local_len);
     return info;
+}
+
+void Manager::describe_peer(const std::string& listener_address, const sockaddr* address,
+                            socklen_t length, const std::optional<ucred>& cred, ConnectionInfo& info) {
+    info.is_unix = address->sa_family == AF_UNIX || address->sa_family == AF_UNSPEC;
+    info.peer_cred = cred;
+    if (info.is_unix) {
+        info.peer_text = listener_address;
+        if (cred) {
+            info.peer_text += " uid=" + std::to_string(cred->uid) + " pid=" + std::to_string(cred->pid);
+            info.source = "uid:" + std::to_string(cred->uid);
+        }
+        return;
+    }
+    info.peer_text = format_sockaddr(address, length);
+    info.source = host_of(address, length);
 }
 
 void Manager::refuse(std::uint64_t id, const std::string& peer, Refusal reason) {
@@ -292,7 +302,8 @@ void Manager::refuse_fork(std::uint64_t id, const std::string& peer, const char*
 }
 
 // Every connection that passes admission and gets a slot counts as accepted, and ends as
-// completed, killed or failed (a handler that could not be started is failed).
+// completed, killed or failed (a handler that could not be started is failed). The master
+// accepts for exec'd handlers only; the spawner's connections arrive as reports.
 void Manager::handle_connection(const Listener& listener, UniqueFd fd,
                                 const sockaddr_storage& peer, socklen_t peer_len) {
     ConnectionInfo info = describe_connection(listener, fd.get(), peer, peer_len);
@@ -304,39 +315,38 @@ void Manager::handle_connection(const Listener& listener, UniqueFd fd,
     ++totals_.accepted;
 
     Child child;
-    child.owner = this;
-    child.id = info.id;
-    child.slot = info.slot;
-    child.peer = info.peer_text;
-    child.source = info.source;
-    child.started_ns = monotonic_ns();
     if (!start_handler(info, fd, child)) {
         scoreboard_.reap(info.slot);
         ++totals_.failed;
         return;
     }
+    Child& added = add_child(info, monotonic_ns());
+    added.pid = child.pid;
+    added.tcp_view = std::move(child.tcp_view);
+    added.stderr_log = std::move(child.stderr_log);
+    exec_pids_.emplace(added.pid, added.id);
+}
+
+// The master's record of a started connection: accounting, per-source, the connection-timeout.
+Manager::Child& Manager::add_child(const ConnectionInfo& info, std::int64_t started_ns) {
+    Child child;
+    child.owner = this;
+    child.id = info.id;
+    child.slot = info.slot;
+    child.peer = info.peer_text;
+    child.source = info.source;
+    child.started_ns = started_ns;
     admission_.started(child.source);
     if (log::enabled(log::Level::debug))
         log::debug("connection-start", {{"id", child.id}, {"peer", child.peer}});
     auto [it, inserted] = children_.emplace(child.id, std::move(child));
-    if (!it->second.in_spawner) exec_pids_.emplace(it->second.pid, it->second.id);
     if (config_.limits.connection_timeout_s)
         arm_deadline(it->second, config_.limits.connection_timeout_s * usec_per_sec);
+    return it->second;
 }
 
-// Built-in handlers: queued for the spawner (sent at the end of the accept batch). Exec'd
-// handlers: started here, with the master's vfork-style clone.
+// An exec'd handler, started with the master's vfork-style clone.
 bool Manager::start_handler(const ConnectionInfo& info, UniqueFd& fd, Child& child) {
-    if (config_.handler != HandlerKind::exec) {
-        if (!spawner_ || !spawner_->running()) {
-            refuse_fork(info.id, info.peer_text, "forkd-spawner is not running");
-            return false;
-        }
-        spawner_->spawn(info.id, info.slot, config_.handler, config_.limits.idle_timeout_s,
-                        std::move(fd));
-        child.in_spawner = true;
-        return true;
-    }
     auto spawned = spawn_exec_handler(*exec_plan_, info, fd.get());
     if (auto* error = std::get_if<std::string>(&spawned)) {
         if (error->starts_with("clone:")) refuse(info.id, info.peer_text, Refusal::fork_failed);
@@ -458,24 +468,146 @@ void Manager::finish_child(Child& child, pid_t pid, int wait_status) {
 
 // ---- the spawner -----------------------------------------------------------------------------
 
+// ---- the spawner: what it accepts ------------------------------------------------------------
+
+// It accepts while the daemon runs with a built-in handler; otherwise it is told to accept
+// nothing and so drops its copies of the listening sockets (a stop must close them for good).
+// Its per-source counts cover its own connections: after a reload from exec to a built-in
+// handler, the exec'd ones still running are not counted against their sources.
+void Manager::configure_spawner(bool force) {
+    if (!spawner_ || !spawner_->running()) return;
+    const bool on = spawner_accepts() && state_ == State::running;
+    spawner::Request settings;
+    settings.kind = spawner::RequestKind::configure;
+    settings.accepting = on;
+    settings.handler = spawner_accepts() ? config_.handler : HandlerKind::echo;
+    settings.idle_timeout_s = config_.limits.idle_timeout_s;
+    settings.max_connections = config_.limits.max_connections;
+    settings.max_per_source = config_.limits.max_per_source;
+    settings.reject_at_limit = config_.limits.overload == OverloadPolicy::reject;
+    std::vector<SpawnerProcess::ListenerRef> refs;
+    std::vector<std::uint32_t> tags;
+    if (on) {
+        for (const auto& listener : listeners_) {
+            refs.push_back({listener->socket.fd.get(), listener->tag});
+            tags.push_back(listener->tag);
+        }
+    }
+    settings.listeners = std::uint16_t(std::min(refs.size(), spawner::max_listeners));
+    const bool same = spawner_configured_ && tags == spawner_tags_ &&
+                      std::memcmp(&settings, &spawner_settings_, sizeof settings) == 0;
+    if (same && !force) return;
+    if (refs.size() > spawner::max_listeners)
+        log::err("listeners-unserved", {{"listeners", refs.size()}, {"served", spawner::max_listeners}});
+    spawner_settings_ = settings;
+    spawner_tags_ = std::move(tags);
+    spawner_configured_ = true;
+    spawner_->configure(settings, refs);
+}
+
+// Whether the spawner has applied the last configuration sent: after a stop's, it accepts
+// nothing more, so no connection can start behind the master's back.
+bool Manager::spawner_settled() const {
+    return !spawner_ || !spawner_->running() ||
+           spawner_->applied_generation() >= spawner_->sent_generation();
+}
+
+ConnectionInfo Manager::describe_spawner_peer(std::uint32_t tag, const spawner::Peer& peer) const {
+    ConnectionInfo info;
+    std::string listener_address = "unix";
+    for (const auto& listener : listeners_)
+        if (listener->tag == tag) listener_address = listener->socket.bound;
+    std::memcpy(&info.peer, peer.address, std::min<std::size_t>(peer.address_len, sizeof peer.address));
+    info.peer_len = socklen_t(peer.address_len);
+    std::optional<ucred> cred;
+    if (peer.has_cred) cred = ucred{peer.cred_pid, peer.cred_uid, 0};
+    describe_peer(listener_address, reinterpret_cast<const sockaddr*>(&info.peer), info.peer_len,
+                  cred, info);
+    return info;
+}
+
+// ---- the spawner: its reports ------------------------------------------------------------------
+
 // Accepting and stopping are looked at once per datagram, not once per report.
 void Manager::on_spawner_reports(std::span<const spawner::Report> reports) {
+    using spawner::ReportKind;
     for (const spawner::Report& report : reports) {
-        auto it = children_.find(report.id);
-        if (it == children_.end()) continue;
-        Child& child = it->second;
-        if (report.kind == spawner::ReportKind::exited) {
-            finish_child(child, report.pid, report.value);
-            continue;
+        switch (report.kind) {
+        case ReportKind::started: on_spawner_started(report); break;
+        case ReportKind::exited:
+            if (auto it = children_.find(report.id); it != children_.end())
+                finish_child(it->second, report.pid, report.value);
+            break;
+        case ReportKind::refused: on_spawner_refused(report); break;
+        case ReportKind::refusals_unlogged: {
+            const auto count = std::uint64_t(report.value);
+            if (report.refusal == spawner::RefusalKind::limit) totals_.refused_limit += count;
+            if (report.refusal == spawner::RefusalKind::per_source) totals_.refused_per_source += count;
+            if (report.refusal == spawner::RefusalKind::fork_failed) {
+                totals_.accepted += count;
+                totals_.refused_fork += count;
+                totals_.failed += count;
+            }
+            log::warning("refused-unlogged", {{"count", count}});
+            break;
         }
-        refuse_fork(child.id, child.peer, std::strerror(report.value));
-        scoreboard_.reap(child.slot);
-        admission_.ended(child.source);
-        ++totals_.failed;
-        children_.erase(it);
+        case ReportKind::accept_error: on_spawner_accept_error(report); break;
+        case ReportKind::configured:
+        case ReportKind::hello: break;
+        }
     }
     update_accepting();
     maybe_finish_stop();
+}
+
+void Manager::on_spawner_started(const spawner::Report& report) {
+    ConnectionInfo info = describe_spawner_peer(report.tag, report.peer);
+    info.id = report.id;
+    info.slot = report.slot;
+    ++totals_.accepted;
+    scoreboard_.set_peer(report.slot, info.peer_text);
+    Child& child = add_child(info, scoreboard_.start_ns(report.slot));
+    child.in_spawner = true;
+    child.pid = report.pid;
+}
+
+void Manager::on_spawner_refused(const spawner::Report& report) {
+    const ConnectionInfo info = describe_spawner_peer(report.tag, report.peer);
+    switch (report.refusal) {
+    case spawner::RefusalKind::limit: return refuse(report.id, info.peer_text, Refusal::limit);
+    case spawner::RefusalKind::per_source: return refuse(report.id, info.peer_text, Refusal::per_source);
+    case spawner::RefusalKind::fork_failed:
+        // It passed admission and had a slot: accepted, and failed.
+        ++totals_.accepted;
+        ++totals_.failed;
+        return refuse_fork(report.id, info.peer_text, std::strerror(report.value));
+    }
+}
+
+void Manager::on_spawner_accept_error(const spawner::Report& report) {
+    std::string address;
+    for (const auto& listener : listeners_)
+        if (listener->tag == report.tag) address = listener->socket.bound;
+    const int error = report.value;
+    if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM)
+        log::warning("accept-paused", {{"address", address}, {"error", std::strerror(error)},
+                                       {"resume_ms", accept_pause_usec / 1000}});
+    else
+        log::warning("accept-failed", {{"address", address}, {"error", std::strerror(error)}});
+}
+
+// Slots the spawner claimed for connections it had not reported yet when it died: their
+// handlers died with it (PDEATHSIG), and nobody else would ever free them.
+void Manager::reclaim_orphan_slots() {
+    std::vector<bool> owned(scoreboard_.capacity(), false);
+    for (const auto& [id, child] : children_) owned[child.slot] = true;
+    for (const SlotView& slot : scoreboard_.snapshot()) {
+        if (owned[slot.index]) continue;
+        scoreboard_.reap(slot.index);
+        ++totals_.accepted;
+        ++totals_.failed;
+        log::warning("connection-lost", {{"id", slot.id}, {"ended_by", ended_by_spawner_exit}});
+    }
 }
 
 // Its built-in handlers died with it (PDEATHSIG); those it had not forked yet never started.
@@ -493,6 +625,7 @@ void Manager::on_spawner_exit(int wait_status) {
         const auto slot = scoreboard_.slot(child.slot);
         finish_child(child, slot ? slot->pid : 0, W_EXITCODE(0, SIGKILL));
     }
+    reclaim_orphan_slots();
     log::err("spawner-exited", {{"pid", long(pid)}, {"exit", describe_wait_status(wait_status)},
                                 {"connections_lost", lost.size()}});
     if (state_ == State::stopping) return;
@@ -508,6 +641,7 @@ void Manager::restart_spawner() {
         return;
     }
     log::notice("spawner-started", {{"pid", long(spawner_->pid())}});
+    configure_spawner(true);
 }
 
 void Manager::retry_spawner_later() {
@@ -559,6 +693,7 @@ void Manager::begin_stop() {
                              {"shutdown_timeout_s", config_.shutdown_timeout_s}});
     for (auto& listener : listeners_) close_listener(*listener);
     listeners_.clear();
+    configure_spawner();
     publish_status();
     sd_event_source* source = nullptr;
     if (sd_event_add_time_relative(event_.get(), &source, CLOCK_MONOTONIC,
@@ -576,7 +711,8 @@ void Manager::signal_all_children(int signo, const char* reason) {
 }
 
 void Manager::maybe_finish_stop() {
-    if (state_ == State::stopping && children_.empty()) sd_event_exit(event_.get(), 0);
+    if (state_ == State::stopping && children_.empty() && spawner_settled())
+        sd_event_exit(event_.get(), 0);
 }
 
 } // namespace forkd

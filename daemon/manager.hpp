@@ -60,12 +60,13 @@ private:
 
     struct Listener {
         Manager* owner = nullptr;
+        std::uint32_t tag = 0;  // its name in the spawner's reports
         ListenSocket socket;
         EventSourcePtr source;
     };
 
-    // One connection being served. Built-in handlers are forked by the spawner (pid known from
-    // its exit report); exec'd ones by the master itself.
+    // One connection being served. Built-in handlers are accepted and forked by the spawner
+    // (the master learns of them from its reports); exec'd ones by the master itself.
     struct Child {
         Manager* owner = nullptr;
         bool in_spawner = false;
@@ -105,6 +106,11 @@ private:
                            socklen_t peer_len);
     ConnectionInfo describe_connection(const Listener& listener, int fd,
                                        const sockaddr_storage& peer, socklen_t peer_len);
+    // The peer's text and per-source key: an address, or on a UNIX listener its credentials.
+    static void describe_peer(const std::string& listener_address, const sockaddr* address,
+                              socklen_t length, const std::optional<ucred>& cred,
+                              ConnectionInfo& info);
+    Child& add_child(const ConnectionInfo& info, std::int64_t started_ns);
     void refuse(std::uint64_t id, const std::string& peer, Refusal reason);
     // A built-in handler that could not be forked: refused (fork-failed) and logged with why.
     void refuse_fork(std::uint64_t id, const std::string& peer, const char* error);
@@ -118,7 +124,16 @@ private:
     void finish_child(Child& child, pid_t pid, int wait_status);
 
     // The spawner (built-in handlers).
+    bool spawner_accepts() const { return config_.handler != HandlerKind::exec; }
+    // Tells the spawner what to accept on and how, if that changed (or always, after a restart).
+    void configure_spawner(bool force = false);
+    bool spawner_settled() const;
+    ConnectionInfo describe_spawner_peer(std::uint32_t tag, const spawner::Peer& peer) const;
     void on_spawner_reports(std::span<const spawner::Report> reports);
+    void on_spawner_started(const spawner::Report& report);
+    void on_spawner_refused(const spawner::Report& report);
+    void on_spawner_accept_error(const spawner::Report& report);
+    void reclaim_orphan_slots();
     void on_spawner_exit(int wait_status);
     void restart_spawner();
     void retry_spawner_later();
@@ -153,14 +168,18 @@ private:
     State state_ = State::running;
     pid_t master_pid_;
     std::int64_t started_ns_;
-    std::uint64_t next_id_ = 1;
     Totals totals_;
+    std::uint32_t next_listener_tag_ = 1;
     std::optional<gid_t> control_gid_;
 
     std::vector<std::unique_ptr<Listener>> listeners_;
     std::unordered_map<std::uint64_t, Child> children_;  // by connection id
     std::unordered_map<pid_t, std::uint64_t> exec_pids_; // the master's own children: pid → id
     std::unique_ptr<SpawnerProcess> spawner_;
+    // What the spawner was last told: the configure record (generation aside) and listener tags.
+    spawner::Request spawner_settings_;
+    std::vector<std::uint32_t> spawner_tags_;
+    bool spawner_configured_ = false;
     EventSourcePtr spawner_retry_;
     std::vector<std::unique_ptr<HandlerStderr>> lingering_stderr_;
     std::vector<EventSourcePtr> signal_sources_;

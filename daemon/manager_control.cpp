@@ -62,7 +62,8 @@ nlohmann::json Manager::status() const {
         {"version", FORKD_VERSION},
         {"instance", config_.instance ? nlohmann::json(*config_.instance) : nlohmann::json(nullptr)},
         {"state", state},
-        {"accepting", accepting() && room_for_more()},
+        {"accepting", accepting() && room_for_more() &&
+                          (!spawner_accepts() || (spawner_ && spawner_->running()))},
         {"active", scoreboard_.active()},
         {"uptime_s", (monotonic_ns() - started_ns_) / 1000000000},
         {"limits", limits_json(limits)},

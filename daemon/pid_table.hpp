@@ -1,5 +1,5 @@
 #pragma once
-// The spawner's running handlers: pid → connection id, in storage the caller provides (memory
+// The spawner's running handlers: pid → connection id and slot, in storage the caller provides (memory
 // its children do not inherit, see not_inherited.hpp), so that it never allocates. Open
 // addressing with linear probing; a removal shifts the entries behind it back, so there are no
 // tombstones and a lookup stops at the first empty entry.
@@ -17,6 +17,7 @@ public:
     struct Entry {
         pid_t pid = 0;  // 0: empty
         std::uint64_t id = 0;
+        std::uint32_t slot = 0;
     };
     // Entries needed to hold `handlers` pids with the table at most half full.
     static std::size_t entries_for(std::size_t handlers);

@@ -74,6 +74,7 @@ struct Scoreboard::Shared {
     std::atomic<std::uint32_t> active{0};  // written under the lock; read lock-free
     std::atomic<std::uint64_t> repairs{0};
     std::uint32_t next_free_hint = 0;       // under the lock
+    std::atomic<std::uint64_t> next_id{1};
 };
 
 namespace {
@@ -241,7 +242,27 @@ void Scoreboard::claim_back_locked(Slot& slot) const {
     shared_->active.fetch_add(1, std::memory_order_relaxed);
 }
 
-std::optional<std::uint32_t> Scoreboard::claim(std::uint64_t id, const std::string& peer) {
+std::uint64_t Scoreboard::next_id() {
+    return shared_->next_id.fetch_add(1, std::memory_order_relaxed);
+}
+
+namespace {
+
+void copy_peer(char (&to)[kPeerSize], std::string_view peer) {
+    const std::size_t length = std::min(peer.size(), kPeerSize - 1);
+    std::memcpy(to, peer.data(), length);
+    to[length] = '\0';
+}
+
+} // namespace
+
+void Scoreboard::set_peer(std::uint32_t index, std::string_view peer) {
+    Slot& slot = slot_at(index);
+    Lock lock(*this);
+    copy_peer(slot.peer, peer);
+}
+
+std::optional<std::uint32_t> Scoreboard::claim(std::uint64_t id, std::string_view peer) {
     const std::int64_t now = monotonic_ns();
     Lock lock(*this);
     for (std::uint32_t n = 0; n < capacity_; ++n) {
@@ -250,9 +271,7 @@ std::optional<std::uint32_t> Scoreboard::claim(std::uint64_t id, const std::stri
         if (slot.state.load(std::memory_order_relaxed) != as_byte(SlotState::free)) continue;
         slot.id = id;
         slot.start_ns = now;
-        const std::size_t length = std::min(peer.size(), kPeerSize - 1);
-        std::memcpy(slot.peer, peer.data(), length);
-        slot.peer[length] = '\0';
+        copy_peer(slot.peer, peer);
         slot.pid.store(0, std::memory_order_relaxed);
         slot.bytes_in.store(0, std::memory_order_relaxed);
         slot.bytes_out.store(0, std::memory_order_relaxed);
@@ -325,6 +344,8 @@ Scoreboard::Traffic Scoreboard::traffic(std::uint32_t index) const {
     return {slot.bytes_in.load(std::memory_order_relaxed),
             slot.bytes_out.load(std::memory_order_relaxed)};
 }
+
+std::int64_t Scoreboard::start_ns(std::uint32_t index) const { return slot_at(index).start_ns; }
 
 std::uint32_t Scoreboard::active() const {
     return shared_->active.load(std::memory_order_relaxed);

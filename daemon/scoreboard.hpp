@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace forkd {
@@ -56,8 +57,13 @@ public:
     // The memfd behind the mapping, to hand to the spawner (O_CLOEXEC).
     int memfd() const { return memfd_.get(); }
 
-    // Master, before fork: reserves a slot (state running, active+1). nullopt when full.
-    std::optional<std::uint32_t> claim(std::uint64_t id, const std::string& peer);
+    // A connection id, unique for the daemon's life: the master and the spawner both take them.
+    std::uint64_t next_id();
+    // Whoever accepted the connection, before fork: reserves a slot (state running, active+1).
+    // nullopt when full. Nothing here allocates (the spawner calls it between forks).
+    std::optional<std::uint32_t> claim(std::uint64_t id, std::string_view peer = {});
+    // The master: the peer as it shows in "forkctl list", for a slot the spawner claimed.
+    void set_peer(std::uint32_t slot, std::string_view peer);
     // Whoever forked the handler (the master for exec, the spawner for built-ins), after the
     // fork: records its pid. pid() reads it back lock-free (0 before).
     void set_pid(std::uint32_t slot, pid_t pid);
@@ -79,6 +85,8 @@ public:
         std::uint64_t in = 0, out = 0;
     };
     Traffic traffic(std::uint32_t slot) const;
+    // When the slot was claimed (CLOCK_MONOTONIC ns); read once its claim is known to be done.
+    std::int64_t start_ns(std::uint32_t slot) const;
 
     // Lock-free read; exact as of the last critical section (a reap or recount repairs it).
     std::uint32_t active() const;

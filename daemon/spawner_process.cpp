@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -175,23 +176,32 @@ bool SpawnerProcess::handle_datagram(const spawner::Datagram& datagram) {
     // Hello comes first and alone in practice; dropped in place all the same.
     std::size_t kept = 0;
     for (std::size_t i = 0; i < reports.count; ++i) {
-        if (reports.items[i].kind == spawner::ReportKind::hello) greeted_ = true;
-        else reports.items[kept++] = reports.items[i];
+        const spawner::Report& report = reports.items[i];
+        if (report.kind == spawner::ReportKind::hello) greeted_ = true;
+        if (report.kind == spawner::ReportKind::configured) applied_generation_ = report.id;
+        if (report.kind != spawner::ReportKind::hello) reports.items[kept++] = report;
     }
     if (kept) on_report_(std::span<const spawner::Report>(reports.items.data(), kept));
     return true;
 }
 
-void SpawnerProcess::spawn(std::uint64_t id, std::uint32_t slot, HandlerKind handler,
-                           unsigned idle_timeout_s, UniqueFd connection) {
-    spawner::Request request;
-    request.kind = spawner::RequestKind::spawn;
-    request.id = id;
-    request.slot = slot;
-    request.handler = handler;
-    request.idle_timeout_s = idle_timeout_s;
-    queue_.push_back(request);
-    queue_fds_.push_back(std::move(connection));
+std::uint64_t SpawnerProcess::configure(spawner::Request settings,
+                                        std::span<const ListenerRef> listeners) {
+    settings.kind = spawner::RequestKind::configure;
+    settings.generation = ++generation_;
+    settings.listeners = std::uint16_t(std::min(listeners.size(), spawner::max_listeners));
+    configuration_.assign(1, settings);
+    configuration_fds_.clear();
+    for (const ListenerRef& listener : listeners.first(settings.listeners)) {
+        spawner::Request record;
+        record.kind = spawner::RequestKind::listener;
+        record.tag = listener.tag;
+        configuration_.push_back(record);
+        // A dup, in case it waits for room: the master may close its listener meanwhile.
+        configuration_fds_.emplace_back(fcntl(listener.fd, F_DUPFD_CLOEXEC, 3));
+    }
+    flush();
+    return generation_;
 }
 
 void SpawnerProcess::signal(std::uint64_t id, std::uint32_t slot, int signo) {
@@ -200,40 +210,43 @@ void SpawnerProcess::signal(std::uint64_t id, std::uint32_t slot, int signo) {
     request.id = id;
     request.slot = slot;
     request.signo = signo;
-    queue_.push_back(request);
+    signals_.push_back(request);
     flush();
 }
 
-// Up to max_records requests per datagram, each spawn's connection in the same datagram. What
-// does not fit in the socket waits for EPOLLOUT.
+// The configuration first (one datagram, its listeners riding along), then signals, up to
+// max_records per datagram. What does not fit in the socket waits for EPOLLOUT.
 void SpawnerProcess::flush() {
     if (!socket_) return;
-    std::size_t sent = 0, sent_fds = 0;
-    int fds[spawner::max_records];
-    while (sent < queue_.size()) {
-        const std::size_t n = std::min(spawner::max_records, queue_.size() - sent);
+    if (!configuration_.empty()) {
+        int fds[spawner::max_records];
         std::size_t fd_count = 0;
-        for (std::size_t i = sent; i < sent + n; ++i) {
-            if (queue_[i].kind != spawner::RequestKind::spawn) continue;
-            fds[fd_count] = queue_fds_[sent_fds + fd_count].get();
-            ++fd_count;
-        }
-        const auto datagram =
-            spawner::encode_requests(std::span<const spawner::Request>(queue_).subspan(sent, n));
+        for (const UniqueFd& fd : configuration_fds_)
+            if (fd) fds[fd_count++] = fd.get();
+        const auto datagram = spawner::encode_requests(configuration_);
         const int rc = spawner::send_datagram(socket_.get(), datagram.view(), {fds, fd_count});
+        if (rc == 0) {
+            configuration_.clear();
+            configuration_fds_.clear();  // the kernel holds them now
+        } else if (rc != -EAGAIN) {
+            // The spawner is going away: its SIGCHLD brings exited(), then a restart.
+            log::debug("spawner-send-failed", {{"error", std::strerror(-rc)}});
+        }
+    }
+    std::size_t sent = 0;
+    while (configuration_.empty() && sent < signals_.size()) {
+        const std::size_t n = std::min(spawner::max_records, signals_.size() - sent);
+        const auto datagram =
+            spawner::encode_requests(std::span<const spawner::Request>(signals_).subspan(sent, n));
+        const int rc = spawner::send_datagram(socket_.get(), datagram.view());
         if (rc < 0) {
-            // EAGAIN: full, wait for room. Anything else: the spawner is going away, and its
-            // SIGCHLD brings exited(), which settles the queue.
             if (rc != -EAGAIN) log::debug("spawner-send-failed", {{"error", std::strerror(-rc)}});
             break;
         }
         sent += n;
-        sent_fds += fd_count;
     }
-    // The kernel holds the sent connections now; our copies close here.
-    queue_.erase(queue_.begin(), queue_.begin() + std::ptrdiff_t(sent));
-    queue_fds_.erase(queue_fds_.begin(), queue_fds_.begin() + std::ptrdiff_t(sent_fds));
-    watch_output(!queue_.empty());
+    signals_.erase(signals_.begin(), signals_.begin() + std::ptrdiff_t(sent));
+    watch_output(!configuration_.empty() || !signals_.empty());
 }
 
 void SpawnerProcess::watch_output(bool want) {
@@ -250,8 +263,10 @@ void SpawnerProcess::exited() {
 void SpawnerProcess::drop() {
     source_.reset();
     socket_.reset();
-    queue_.clear();
-    queue_fds_.clear();
+    configuration_.clear();
+    configuration_fds_.clear();
+    signals_.clear();
+    applied_generation_ = generation_ = 0;
     pid_ = 0;
     greeted_ = false;
     watching_output_ = false;

@@ -1,5 +1,5 @@
 #pragma once
-// The master's side of the spawner (spawner.hpp): starts forkd-spawner, hands it connections,
+// The master's side of the spawner (spawner.hpp): starts forkd-spawner, tells it what to accept,
 // forwards signals to handlers and turns its reports into callbacks, all from the event loop.
 #include "common/handler_kind.hpp"
 #include "common/unique_fd.hpp"
@@ -21,8 +21,7 @@ class Scoreboard;
 
 class SpawnerProcess {
 public:
-    // Every report but hello (exited and spawn_failed), one datagram's worth at a time, in the
-    // order the spawner sent them.
+    // Every report but hello, one datagram's worth at a time, in the order the spawner sent them.
     using ReportHandler = std::function<void(std::span<const spawner::Report>)>;
 
     SpawnerProcess(sd_event* event, const Scoreboard& board, ReportHandler on_report);
@@ -47,12 +46,20 @@ public:
     // Whether the current process has said hello (a spawner that dies before is broken).
     bool greeted() const { return greeted_; }
 
-    // Queues one connection for the spawner; queued spawns go out together at flush().
-    void spawn(std::uint64_t id, std::uint32_t slot, HandlerKind handler, unsigned idle_timeout_s,
-               UniqueFd connection);
+    // A listening socket for the spawner to accept on, and the tag its reports name it by.
+    struct ListenerRef {
+        int fd;
+        std::uint32_t tag;
+    };
+    // Replaces what the spawner accepts on and how (a configure request; its generation is
+    // set here, and returned). Sent at once, or once the socket has room; a newer
+    // configuration replaces one not sent yet. At most spawner::max_listeners listeners.
+    std::uint64_t configure(spawner::Request settings, std::span<const ListenerRef> listeners);
+    // The generation of the last configuration the spawner applied (its configured report).
+    std::uint64_t applied_generation() const { return applied_generation_; }
+    std::uint64_t sent_generation() const { return generation_; }
     // Signals the handler of connection `id` (if it is still running); sent at once.
     void signal(std::uint64_t id, std::uint32_t slot, int signo);
-    void flush();
 
     // The master reaped pid(): delivers what the spawner still had to say, drops what it never
     // got (those clients see their connection closed), and forgets the process.
@@ -63,6 +70,7 @@ private:
     std::string launch();
     void read_reports();
     bool handle_datagram(const spawner::Datagram& datagram);
+    void flush();
     void watch_output(bool want);
     void drop();
 
@@ -79,8 +87,12 @@ private:
     std::unique_ptr<spawner::Datagram> inbox_ = std::make_unique<spawner::Datagram>();
     std::unique_ptr<spawner::Records<spawner::Report>> decoded_ =
         std::make_unique<spawner::Records<spawner::Report>>();
-    std::vector<spawner::Request> queue_;
-    std::vector<UniqueFd> queue_fds_;  // one per spawn request in queue_, in order
+    std::uint64_t generation_ = 0;
+    std::uint64_t applied_generation_ = 0;
+    // A configuration not sent yet (the socket was full): its records and its listeners' dups.
+    std::vector<spawner::Request> configuration_;
+    std::vector<UniqueFd> configuration_fds_;
+    std::vector<spawner::Request> signals_;  // not sent yet
 };
 
 } // namespace forkd

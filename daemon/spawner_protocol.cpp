@@ -26,7 +26,7 @@ static_assert(std::is_trivially_copyable_v<Request>);
 static_assert(std::is_trivially_copyable_v<Report>);
 static_assert(std::has_unique_object_representations_v<Request>, "no padding in a record");
 static_assert(std::has_unique_object_representations_v<Report>, "no padding in a record");
-static_assert(sizeof(Header) == 8 && sizeof(Report) <= sizeof(Request));
+static_assert(sizeof(Header) == 8);
 
 template <typename Record>
 void encode(std::span<const Record> records, Encoded& out) {
@@ -60,17 +60,50 @@ bool valid_handler(HandlerKind h) {
 
 bool valid_request(const Request& r) {
     switch (r.kind) {
-    case RequestKind::spawn: return valid_handler(r.handler);
+    case RequestKind::configure:
+        return valid_handler(r.handler) && r.listeners <= max_listeners && r.accepting <= 1 &&
+               r.reject_at_limit <= 1;
+    case RequestKind::listener: return true;
     case RequestKind::signal: return r.signo > 0 && r.signo < 65;
     }
     return false;
 }
 
+// Each configure is followed by exactly its listener records, and a listener record follows
+// nothing else.
+bool valid_request_sequence(std::span<const Request> requests) {
+    std::size_t listeners_due = 0;
+    for (const Request& r : requests) {
+        if (r.kind == RequestKind::listener) {
+            if (listeners_due == 0) return false;
+            --listeners_due;
+            continue;
+        }
+        if (listeners_due) return false;
+        if (r.kind == RequestKind::configure) listeners_due = r.listeners;
+    }
+    return listeners_due == 0;
+}
+
+bool valid_refusal(RefusalKind k) {
+    return k == RefusalKind::limit || k == RefusalKind::per_source || k == RefusalKind::fork_failed;
+}
+
+bool valid_peer(const Peer& p) {
+    return p.address_len <= sizeof p.address && p.has_cred <= 1;
+}
+
 bool valid_report(const Report& r) {
     switch (r.kind) {
     case ReportKind::hello: return r.value == protocol_version && r.pid > 0;
+    case ReportKind::configured: return true;
+    case ReportKind::started: return r.pid > 0 && valid_peer(r.peer);
     case ReportKind::exited: return r.pid > 0;
-    case ReportKind::spawn_failed: return r.value > 0;
+    case ReportKind::refused:
+        return valid_refusal(r.refusal) && valid_peer(r.peer) &&
+               (r.refusal != RefusalKind::fork_failed || r.value > 0);
+    case ReportKind::refusals_unlogged: return valid_refusal(r.refusal) && r.value > 0;
+    case ReportKind::accept_error: return r.value > 0;
     }
     return false;
 }
@@ -94,7 +127,10 @@ Encoded encode_reports(std::span<const Report> reports) {
 }
 
 bool decode_requests(std::span<const std::byte> datagram, Records<Request>& out) {
-    return decode(datagram, out, valid_request);
+    if (!decode(datagram, out, valid_request)) return false;
+    if (valid_request_sequence({out.items.data(), out.count})) return true;
+    out.count = 0;
+    return false;
 }
 
 bool decode_reports(std::span<const std::byte> datagram, Records<Report>& out) {

@@ -1,15 +1,18 @@
 #pragma once
 // The master ↔ spawner protocol: datagrams on a SOCK_SEQPACKET socketpair. Each datagram is a
 // header and up to max_records fixed-size records of one direction:
-//   master → spawner: spawn (the connection rides along as SCM_RIGHTS, one fd per spawn record,
-//                     in record order) and signal (to the handler of a connection id);
-//   spawner → master: hello (once, after start), exited (wait status) and spawn_failed (errno).
+//   master → spawner: configure (what to serve and the limits), followed in the same datagram
+//                     by one listener record per listening socket, each socket riding along as
+//                     SCM_RIGHTS in record order; and signal (to the handler of a connection).
+//   spawner → master: hello (once, after start), configured (a configure was applied),
+//                     started, exited, refused, refusals_unlogged and accept_error.
 // Both ends are the same build, but every datagram is still checked: a bad one is refused whole.
 #include "common/handler_kind.hpp"
 #include "common/unique_fd.hpp"
 
 #include <sys/types.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <array>
@@ -17,34 +20,64 @@
 
 namespace forkd::spawner {
 
-constexpr std::uint16_t protocol_version = 1;
+constexpr std::uint16_t protocol_version = 2;
 // Records per datagram, and so fds per datagram (the kernel allows 253).
 constexpr std::size_t max_records = 64;
+// A configure datagram holds the configure record and one record per listening socket.
+constexpr std::size_t max_listeners = max_records - 1;
 // Where the master puts the socket and the scoreboard's memfd before it runs the spawner.
 constexpr int control_fd = 3;
 constexpr int scoreboard_fd = 4;
 
-enum class RequestKind : std::uint8_t { spawn = 1, signal = 2 };
+enum class RequestKind : std::uint8_t { configure = 1, listener = 2, signal = 3 };
+// Why the spawner did not serve a connection (the master's Refusal, on the wire).
+enum class RefusalKind : std::uint8_t { limit = 1, per_source = 2, fork_failed = 3 };
 
 // Fields ordered so that no byte is padding: records are sent as they are in memory.
 struct Request {
-    std::uint64_t id = 0;                     // the connection
-    std::uint32_t slot = 0;                   // the connection's scoreboard slot
-    std::uint32_t idle_timeout_s = 0;         // spawn
+    std::uint64_t id = 0;                     // signal: the connection
+    std::uint64_t generation = 0;             // configure: echoed back by configured
+    std::uint32_t slot = 0;                   // signal: the connection's scoreboard slot
+    std::uint32_t tag = 0;                    // listener: the master's name for it, in reports
     std::int32_t signo = 0;                   // signal
-    HandlerKind handler = HandlerKind::echo;  // spawn
-    RequestKind kind = RequestKind::spawn;
+    std::uint32_t idle_timeout_s = 0;         // configure
+    std::uint32_t max_connections = 0;        // configure: 0 = only the scoreboard's capacity
+    std::uint32_t max_per_source = 0;         // configure: 0 = unlimited
+    HandlerKind handler = HandlerKind::echo;  // configure
+    std::uint16_t listeners = 0;              // configure: listener records that follow it
+    RequestKind kind = RequestKind::signal;
+    std::uint8_t accepting = 0;               // configure: 0 = accept nothing
+    std::uint8_t reject_at_limit = 0;         // configure: overload=reject (else wait)
     std::uint8_t reserved[7] = {};
 };
 
-enum class ReportKind : std::uint8_t { hello = 1, exited = 2, spawn_failed = 3 };
+enum class ReportKind : std::uint8_t {
+    hello = 1, configured = 2, started = 3, exited = 4, refused = 5, refusals_unlogged = 6,
+    accept_error = 7
+};
+
+// The client, as accept(2) gave it: an IP address and port, or on a UNIX socket its
+// SO_PEERCRED (pid, uid).
+struct Peer {
+    std::uint8_t address[28] = {};  // sockaddr_in or sockaddr_in6; family 0 on UNIX sockets
+    std::uint32_t address_len = 0;
+    std::int32_t cred_pid = 0;
+    std::uint32_t cred_uid = 0;
+    std::uint8_t has_cred = 0;
+    std::uint8_t reserved[3] = {};
+};
 
 struct Report {
-    std::uint64_t id = 0;   // exited, spawn_failed
-    pid_t pid = 0;          // exited; hello: the spawner's own pid
-    std::int32_t value = 0; // exited: wait status; spawn_failed: errno; hello: protocol_version
+    std::uint64_t id = 0;   // started, exited, refused; configured: the generation
+    pid_t pid = 0;          // started, exited; hello: the spawner's own pid
+    std::int32_t value = 0; // exited: wait status; refused (fork_failed), accept_error: errno;
+                            // refusals_unlogged: how many; hello: protocol_version
+    std::uint32_t slot = 0; // started, exited
+    std::uint32_t tag = 0;  // started, refused, accept_error: the listener
+    Peer peer;              // started, refused
     ReportKind kind = ReportKind::exited;
-    std::uint8_t reserved[7] = {};
+    RefusalKind refusal = RefusalKind::limit;  // refused, refusals_unlogged
+    std::uint8_t reserved[2] = {};
 };
 
 // Nothing here allocates: the spawner forks between these calls, and every heap page it writes
@@ -52,7 +85,7 @@ struct Report {
 
 // One datagram's bytes.
 struct Encoded {
-    static constexpr std::size_t capacity = 8 + max_records * sizeof(Request);
+    static constexpr std::size_t capacity = 8 + max_records * std::max(sizeof(Request), sizeof(Report));
     std::array<std::byte, capacity> bytes;
     std::size_t size = 0;
     std::span<const std::byte> view() const { return {bytes.data(), size}; }
@@ -69,7 +102,8 @@ struct Records {
 
 // Pure encoding (unit-tested). At most max_records records per datagram. The decoders return
 // false for anything malformed: wrong magic or version, a size that is not header + count
-// records, a count of 0 or above max_records, an unknown kind or handler.
+// records, a count of 0 or above max_records, an unknown kind, handler or refusal, a configure
+// not followed by exactly its listener records.
 void encode_requests(std::span<const Request> requests, Encoded& out);
 void encode_reports(std::span<const Report> reports, Encoded& out);
 Encoded encode_requests(std::span<const Request> requests);

@@ -99,11 +99,13 @@ TEST(Lifecycle, GracefulStopLetsAnInFlightConnectionFinish) {
     // The connection in flight carries on...
     EXPECT_TRUE(echo_roundtrip(fd.get(), "during the stop"));
     EXPECT_TRUE(d.running());
-    // ...while nobody new is served.
+    // ...while nobody new is served: the listening socket is gone, the spawner's copy too.
     if (auto late = connect_tcp(port); late.valid()) {
         send_all(late.get(), "late");
         EXPECT_EQ(read_n(late.get(), 4, 1s), "") << "a new connection was served while stopping";
     }
+    EXPECT_TRUE(eventually([&] { return !connect_tcp(port).valid(); }, 3s))
+        << "the listening socket outlived the stop";
     EXPECT_FALSE(d.wait_exit(1s).has_value()) << "exited with a connection still open";
 
     fd.reset();

@@ -121,6 +121,35 @@ TEST(Limits, MaxPerSourceRejectsOnlyThatSource) {
     EXPECT_TRUE(echo_roundtrip(c.get(), "c")) << "the source's slot was not given back";
 }
 
+// On a UNIX listener the source is the client's uid (SO_PEERCRED): a second connection of the
+// same user is refused, and the log names the user.
+TEST(Limits, MaxPerSourceCountsUnixClientsByUid) {
+    TempDir sockets;
+    const std::string path = sockets.file("per-source.sock");
+    DaemonOptions o;
+    o.config_lines = {"listen = unix:" + path, "max-per-source = 1"};
+    Daemon d(o);
+    auto a = connect_unix(path);
+    ASSERT_TRUE(a.valid());
+    ASSERT_TRUE(echo_roundtrip(a.get(), "a")) << d.log();
+
+    auto b = connect_unix(path);
+    ASSERT_TRUE(b.valid());
+    EXPECT_TRUE(wait_closed(b.get(), 3s)) << "the same uid's second connection was served";
+    ASSERT_TRUE(d.wait_log("event=refused")) << d.log();
+    const std::string line = d.log_lines("event=refused").back();
+    EXPECT_NE(line.find("reason=per-source"), std::string::npos) << line;
+    EXPECT_NE(line.find("uid=" + std::to_string(::getuid())), std::string::npos) << line;
+    EXPECT_NE(line.find("unix:" + path), std::string::npos) << line;
+    expect_rejected_total(d, 1);
+
+    a.reset();
+    ASSERT_TRUE(eventually([&] { return d.children().empty(); }));
+    auto c = connect_unix(path);
+    ASSERT_TRUE(c.valid());
+    EXPECT_TRUE(echo_roundtrip(c.get(), "c")) << "the uid's count was not given back";
+}
+
 TEST(Timeouts, IdleTimeoutClosesASilentConnection) {
     Daemon d(config({"idle-timeout = 1"}));
     auto fd = connect_tcp(d.port());
@@ -166,9 +195,10 @@ TEST(Timeouts, NoTimeoutByDefault) {
     EXPECT_TRUE(echo_roundtrip(fd.get(), "still here"));
 }
 
-// Started with RLIMIT_NOFILE = 32 and offered 40 connections: whatever the master can hold,
-// it must not busy-loop on EMFILE, and it serves again once the connections are gone.
-TEST(Resources, LowNofileLimitDoesNotMakeTheMasterSpin) {
+// Started with RLIMIT_NOFILE = 32 and offered 40 connections: whatever the master and the
+// spawner can hold, neither may busy-loop on EMFILE, and they serve again once the connections
+// are gone.
+TEST(Resources, LowNofileLimitMakesNeitherProcessSpin) {
     DaemonOptions o = config({"max-connections = 0"});
     o.rlimit_nofile = 32;
     Daemon d(o);
@@ -179,11 +209,15 @@ TEST(Resources, LowNofileLimitDoesNotMakeTheMasterSpin) {
         ASSERT_TRUE(send_all(fd.get(), "x"));
         clients.push_back(std::move(fd));
     }
-    std::this_thread::sleep_for(500ms);  // let the master reach whatever state it settles in
-    const auto before = proc_cpu_ticks(d.pid());
+    std::this_thread::sleep_for(500ms);  // let the daemon reach whatever state it settles in
+    const pid_t spawner = d.spawner_pid();
+    ASSERT_GT(spawner, 0);
+    const auto before = proc_cpu_ticks(d.pid()), spawner_before = proc_cpu_ticks(spawner);
     std::this_thread::sleep_for(2s);
     const auto used = proc_cpu_ticks(d.pid()) - before;
+    const auto spawner_used = proc_cpu_ticks(spawner) - spawner_before;
     EXPECT_LT(used, kSpinTicks) << "master used " << used << " ticks in 2 s: spinning?";
+    EXPECT_LT(spawner_used, kSpinTicks) << "spawner used " << spawner_used << " ticks in 2 s: spinning?";
     EXPECT_TRUE(d.running());
 
     clients.clear();
@@ -196,8 +230,9 @@ TEST(Resources, LowNofileLimitDoesNotMakeTheMasterSpin) {
 
 // The same with no free descriptor at all: every accept() fails with EMFILE until the limit is
 // raised again (prlimit on the running master).
-TEST(Resources, NoFreeDescriptorPausesAcceptsThenRecovers) {
-    Daemon d;
+// Whoever accepts (the spawner for a built-in handler, the master for exec) pauses and
+// recovers; the master logs it either way.
+void expect_pause_at_emfile_then_recovery(Daemon& d, pid_t accepter, const char* who) {
     auto warm = connect_tcp(d.port());  // let the loop create whatever it creates lazily
     ASSERT_TRUE(warm.valid());
     ASSERT_TRUE(echo_roundtrip(warm.get(), "warm"));
@@ -205,10 +240,10 @@ TEST(Resources, NoFreeDescriptorPausesAcceptsThenRecovers) {
     ASSERT_TRUE(eventually([&] { return d.children().empty(); }));
 
     rlimit original{};
-    ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, nullptr, &original), 0);
+    ASSERT_EQ(::prlimit(accepter, RLIMIT_NOFILE, nullptr, &original), 0);
     rlimit tight = original;
-    tight.rlim_cur = static_cast<rlim_t>(lowest_free_fd(d.pid()));
-    ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, &tight, nullptr), 0);
+    tight.rlim_cur = static_cast<rlim_t>(lowest_free_fd(accepter));
+    ASSERT_EQ(::prlimit(accepter, RLIMIT_NOFILE, &tight, nullptr), 0);
 
     std::vector<UniqueFd> waiting;
     for (int i = 0; i < 5; ++i) {
@@ -218,17 +253,34 @@ TEST(Resources, NoFreeDescriptorPausesAcceptsThenRecovers) {
         waiting.push_back(std::move(fd));
     }
     std::this_thread::sleep_for(300ms);
-    const auto before = proc_cpu_ticks(d.pid());
+    const auto before = proc_cpu_ticks(accepter);
     std::this_thread::sleep_for(2s);
-    const auto used = proc_cpu_ticks(d.pid()) - before;
-    EXPECT_LT(used, kSpinTicks) << "master used " << used << " ticks in 2 s at EMFILE: spinning?";
+    const auto used = proc_cpu_ticks(accepter) - before;
+    EXPECT_LT(used, kSpinTicks) << who << " used " << used << " ticks in 2 s at EMFILE: spinning?";
     EXPECT_TRUE(d.running()) << d.log();
+    EXPECT_NE(d.log().find("event=accept-paused"), std::string::npos) << d.log();
     EXPECT_NE(d.log().find("Too many open files"), std::string::npos)
-        << "precondition: the master should have met EMFILE (and logged it):\n" << d.log();
+        << "precondition: the " << who << " should have met EMFILE (and the master logged it):\n"
+        << d.log();
 
-    ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, &original, nullptr), 0);
+    ASSERT_EQ(::prlimit(accepter, RLIMIT_NOFILE, &original, nullptr), 0);
     for (std::size_t i = 0; i < waiting.size(); ++i)
         EXPECT_EQ(read_n(waiting[i].get(), 1, 10s), "w") << "client " << i << " never served";
+}
+
+TEST(Resources, NoFreeDescriptorPausesTheSpawnersAcceptsThenRecovers) {
+    Daemon d;
+    const pid_t spawner = d.spawner_pid();
+    ASSERT_GT(spawner, 0);
+    expect_pause_at_emfile_then_recovery(d, spawner, "spawner");
+}
+
+TEST(Resources, NoFreeDescriptorPausesTheMastersAcceptsThenRecovers) {
+    DaemonOptions o;
+    o.config_lines = {"listen = 127.0.0.1:0",
+                      "exec = " + std::string(FORKD_TEST_HELPERS_DIR) + "/forkd_test_echo_loop"};
+    Daemon d(o);
+    expect_pause_at_emfile_then_recovery(d, d.pid(), "master");
 }
 
 // A fork that fails (here: RLIMIT_NPROC for an unprivileged forkd) refuses that one client,

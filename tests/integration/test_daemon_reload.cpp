@@ -163,6 +163,32 @@ TEST(Reload, NewHandlerForNewConnectionsOnly) {
     EXPECT_TRUE(echo_roundtrip(old_conn.get(), "old connection keeps echo"));
 }
 
+// A built-in handler's connections are the spawner's children, an exec'd handler's the
+// master's: a reload that switches between them moves the accepting from one to the other.
+TEST(Reload, SwitchingBetweenBuiltInAndExecMovesTheAccepting) {
+    const auto port = free_tcp_port();
+    const std::string exec_line =
+        "exec = " + std::string(FORKD_TEST_HELPERS_DIR) + "/forkd_test_echo_loop";
+    Daemon d(on_port(port, {"handler = echo"}));
+    const auto served_by = [&](const char* text) -> pid_t {
+        auto fd = served_client(d, text);
+        if (!fd.valid()) return -1;
+        const auto handlers = d.children();
+        return handlers.size() == 1 ? proc_ppid(handlers.front()) : -1;
+    };
+    EXPECT_EQ(served_by("built-in"), d.spawner_pid()) << d.log();
+    ASSERT_TRUE(eventually([&] { return d.children().empty(); }));
+
+    d.rewrite_config(with_listen(port, {exec_line}));
+    ASSERT_TRUE(wait_reloads(d, "ok", 1)) << d.log();
+    EXPECT_EQ(served_by("exec"), d.pid()) << d.log();
+    ASSERT_TRUE(eventually([&] { return d.children().empty(); }));
+
+    d.rewrite_config(with_listen(port, {"handler = echo"}));
+    ASSERT_TRUE(wait_reloads(d, "ok", 2)) << d.log();
+    EXPECT_EQ(served_by("built-in again"), d.spawner_pid()) << d.log();
+}
+
 TEST(Reload, NewIdleTimeoutAppliesToNewConnections) {
     const auto port = free_tcp_port();
     Daemon d(on_port(port, {}));

@@ -14,13 +14,33 @@
 namespace forkd::spawner {
 namespace {
 
-Request spawn_request(std::uint64_t id, std::uint32_t slot) {
+Request configure_request(std::uint64_t generation, std::uint16_t listeners) {
     Request r;
-    r.kind = RequestKind::spawn;
-    r.id = id;
-    r.slot = slot;
+    r.kind = RequestKind::configure;
+    r.generation = generation;
     r.handler = HandlerKind::chargen;
     r.idle_timeout_s = 30;
+    r.max_connections = 100;
+    r.max_per_source = 3;
+    r.accepting = 1;
+    r.reject_at_limit = 1;
+    r.listeners = listeners;
+    return r;
+}
+
+Request listener_request(std::uint32_t tag) {
+    Request r;
+    r.kind = RequestKind::listener;
+    r.tag = tag;
+    return r;
+}
+
+Report report(ReportKind kind, std::uint64_t id, pid_t pid, std::int32_t value) {
+    Report r;
+    r.kind = kind;
+    r.id = id;
+    r.pid = pid;
+    r.value = value;
     return r;
 }
 
@@ -35,47 +55,89 @@ Request signal_request(std::uint64_t id, int signo) {
 std::vector<std::byte> bytes_of(const Encoded& e) { return {e.view().begin(), e.view().end()}; }
 
 TEST(SpawnerProtocol, RequestsRoundTrip) {
-    const std::vector<Request> sent = {spawn_request(7, 3), signal_request(9, SIGTERM)};
+    const std::vector<Request> sent = {configure_request(7, 2), listener_request(11),
+                                       listener_request(12), signal_request(9, SIGTERM)};
     Records<Request> got;
     ASSERT_TRUE(decode_requests(encode_requests(sent).view(), got));
-    ASSERT_EQ(got.count, 2u);
-    EXPECT_EQ(got.items[0].kind, RequestKind::spawn);
-    EXPECT_EQ(got.items[0].id, 7u);
-    EXPECT_EQ(got.items[0].slot, 3u);
+    ASSERT_EQ(got.count, 4u);
+    EXPECT_EQ(got.items[0].kind, RequestKind::configure);
+    EXPECT_EQ(got.items[0].generation, 7u);
     EXPECT_EQ(got.items[0].handler, HandlerKind::chargen);
     EXPECT_EQ(got.items[0].idle_timeout_s, 30u);
-    EXPECT_EQ(got.items[1].kind, RequestKind::signal);
-    EXPECT_EQ(got.items[1].id, 9u);
-    EXPECT_EQ(got.items[1].signo, SIGTERM);
+    EXPECT_EQ(got.items[0].max_connections, 100u);
+    EXPECT_EQ(got.items[0].max_per_source, 3u);
+    EXPECT_EQ(got.items[0].accepting, 1u);
+    EXPECT_EQ(got.items[0].reject_at_limit, 1u);
+    EXPECT_EQ(got.items[0].listeners, 2u);
+    EXPECT_EQ(got.items[2].kind, RequestKind::listener);
+    EXPECT_EQ(got.items[2].tag, 12u);
+    EXPECT_EQ(got.items[3].kind, RequestKind::signal);
+    EXPECT_EQ(got.items[3].id, 9u);
+    EXPECT_EQ(got.items[3].signo, SIGTERM);
 }
 
 TEST(SpawnerProtocol, ReportsRoundTrip) {
-    const std::vector<Report> sent = {Report{0, 42, protocol_version, ReportKind::hello, {}},
-                                      Report{5, 1234, 0x0900, ReportKind::exited, {}},
-                                      Report{6, 0, EAGAIN, ReportKind::spawn_failed, {}}};
+    Report started = report(ReportKind::started, 5, 1234, 0);
+    started.slot = 17;
+    started.tag = 2;
+    started.peer.address_len = 16;
+    started.peer.address[0] = 2;
+    Report unix_started = report(ReportKind::started, 6, 1235, 0);
+    unix_started.peer.has_cred = 1;
+    unix_started.peer.cred_uid = 1000;
+    unix_started.peer.cred_pid = 77;
+    Report refused = report(ReportKind::refused, 8, 0, EAGAIN);
+    refused.refusal = RefusalKind::fork_failed;
+    const std::vector<Report> sent = {report(ReportKind::hello, 0, 42, protocol_version), started,
+                                      unix_started, report(ReportKind::exited, 5, 1234, 0x0900),
+                                      refused, report(ReportKind::configured, 3, 0, 0)};
     Records<Report> got;
     ASSERT_TRUE(decode_reports(encode_reports(sent).view(), got));
-    ASSERT_EQ(got.count, 3u);
+    ASSERT_EQ(got.count, 6u);
     EXPECT_EQ(got.items[0].kind, ReportKind::hello);
     EXPECT_EQ(got.items[0].pid, 42);
-    EXPECT_EQ(got.items[1].id, 5u);
-    EXPECT_EQ(got.items[1].pid, 1234);
-    EXPECT_EQ(got.items[1].value, 0x0900);
-    EXPECT_EQ(got.items[2].kind, ReportKind::spawn_failed);
-    EXPECT_EQ(got.items[2].value, EAGAIN);
+    EXPECT_EQ(got.items[1].slot, 17u);
+    EXPECT_EQ(got.items[1].tag, 2u);
+    EXPECT_EQ(got.items[1].peer.address_len, 16u);
+    EXPECT_EQ(got.items[1].peer.address[0], 2u);
+    EXPECT_EQ(got.items[2].peer.cred_uid, 1000u);
+    EXPECT_EQ(got.items[2].peer.cred_pid, 77);
+    EXPECT_EQ(got.items[3].id, 5u);
+    EXPECT_EQ(got.items[3].pid, 1234);
+    EXPECT_EQ(got.items[3].value, 0x0900);
+    EXPECT_EQ(got.items[4].refusal, RefusalKind::fork_failed);
+    EXPECT_EQ(got.items[4].value, EAGAIN);
+    EXPECT_EQ(got.items[5].kind, ReportKind::configured);
+    EXPECT_EQ(got.items[5].id, 3u);
 }
 
 TEST(SpawnerProtocol, AFullDatagramHoldsMaxRecords) {
     std::vector<Request> sent;
-    for (std::uint32_t i = 0; i < max_records + 5; ++i) sent.push_back(spawn_request(i, i));
+    for (std::uint32_t i = 0; i < max_records + 5; ++i) sent.push_back(signal_request(i, SIGTERM));
     Records<Request> got;
     ASSERT_TRUE(decode_requests(encode_requests(sent).view(), got));
     EXPECT_EQ(got.count, max_records) << "the encoder takes at most max_records";
     EXPECT_EQ(got.items[max_records - 1].id, max_records - 1);
 }
 
+TEST(SpawnerProtocol, AConfigureIsFollowedByExactlyItsListeners) {
+    Records<Request> out;
+    auto decodes = [&](std::vector<Request> records) {
+        return decode_requests(encode_requests(records).view(), out);
+    };
+    EXPECT_TRUE(decodes({configure_request(1, 0)}));
+    EXPECT_TRUE(decodes({configure_request(1, 1), listener_request(1), signal_request(2, SIGKILL)}));
+    EXPECT_FALSE(decodes({configure_request(1, 2), listener_request(1)})) << "one listener short";
+    EXPECT_FALSE(decodes({configure_request(1, 1), signal_request(2, SIGKILL), listener_request(1)}))
+        << "interrupted";
+    EXPECT_FALSE(decodes({listener_request(1)})) << "a listener after nothing";
+    EXPECT_FALSE(decodes({configure_request(1, 0), listener_request(1)})) << "one too many";
+    EXPECT_FALSE(decodes({configure_request(1, max_listeners + 1)}));
+    EXPECT_EQ(out.count, 0u);
+}
+
 TEST(SpawnerProtocol, MalformedDatagramsAreRefusedWhole) {
-    const auto good = bytes_of(encode_requests(std::vector<Request>{spawn_request(1, 1)}));
+    const auto good = bytes_of(encode_requests(std::vector<Request>{configure_request(1, 0)}));
     Records<Request> out;
     ASSERT_TRUE(decode_requests(good, out));
 
@@ -99,10 +161,13 @@ TEST(SpawnerProtocol, MalformedDatagramsAreRefusedWhole) {
     zero[6] = zero[7] = std::byte{0};
     refused(std::vector<std::byte>(zero.begin(), zero.begin() + 8), "no record");
 
-    Request bad_handler = spawn_request(1, 1);
+    Request bad_handler = configure_request(1, 0);
     bad_handler.handler = HandlerKind::exec;  // never the spawner's
     refused(bytes_of(encode_requests(std::vector<Request>{bad_handler})), "exec handler");
-    Request bad_kind = spawn_request(1, 1);
+    Request bad_flag = configure_request(1, 0);
+    bad_flag.accepting = 2;
+    refused(bytes_of(encode_requests(std::vector<Request>{bad_flag})), "accepting 2");
+    Request bad_kind = configure_request(1, 0);
     bad_kind.kind = static_cast<RequestKind>(77);
     refused(bytes_of(encode_requests(std::vector<Request>{bad_kind})), "unknown kind");
     refused(bytes_of(encode_requests(std::vector<Request>{signal_request(1, 0)})), "signal 0");
@@ -111,8 +176,18 @@ TEST(SpawnerProtocol, MalformedDatagramsAreRefusedWhole) {
     // Reports are requests' size-mismatched cousins: one never decodes as the other.
     Records<Report> reports;
     EXPECT_FALSE(decode_reports(good, reports));
-    const Report wrong_hello{0, 42, protocol_version + 1, ReportKind::hello, {}};
+    const Report wrong_hello = report(ReportKind::hello, 0, 42, protocol_version + 1);
     EXPECT_FALSE(decode_reports(encode_reports(std::vector<Report>{wrong_hello}).view(), reports));
+    Report long_peer = report(ReportKind::started, 1, 2, 0);
+    long_peer.peer.address_len = sizeof long_peer.peer.address + 1;
+    EXPECT_FALSE(decode_reports(encode_reports(std::vector<Report>{long_peer}).view(), reports));
+    Report bad_refusal = report(ReportKind::refused, 1, 0, 0);
+    bad_refusal.refusal = static_cast<RefusalKind>(9);
+    EXPECT_FALSE(decode_reports(encode_reports(std::vector<Report>{bad_refusal}).view(), reports));
+    Report no_errno = report(ReportKind::refused, 1, 0, 0);
+    no_errno.refusal = RefusalKind::fork_failed;
+    EXPECT_FALSE(decode_reports(encode_reports(std::vector<Report>{no_errno}).view(), reports))
+        << "fork_failed names its errno";
 }
 
 class SocketPair : public ::testing::Test {
@@ -130,7 +205,7 @@ TEST_F(SocketPair, FdsTravelWithTheirRequestsAndArriveCloseOnExec) {
     int p[2];
     ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
     UniqueFd read_end(p[0]), write_end(p[1]);
-    const std::vector<Request> sent = {spawn_request(1, 1), spawn_request(2, 2)};
+    const std::vector<Request> sent = {configure_request(1, 2), listener_request(1), listener_request(2)};
     const int fds[] = {read_end.get(), write_end.get()};
     ASSERT_EQ(send_datagram(a_.get(), encode_requests(sent).view(), fds), 0);
 
@@ -138,7 +213,7 @@ TEST_F(SocketPair, FdsTravelWithTheirRequestsAndArriveCloseOnExec) {
     ASSERT_EQ(receive_datagram(b_.get(), datagram), ReceiveStatus::ok);
     Records<Request> got;
     ASSERT_TRUE(decode_requests(datagram.view(), got));
-    EXPECT_EQ(got.count, 2u);
+    EXPECT_EQ(got.count, 3u);
     ASSERT_EQ(datagram.fd_count, 2u);
     EXPECT_FALSE(datagram.fds_truncated);
     for (std::size_t i = 0; i < 2; ++i) EXPECT_EQ(fcntl(datagram.fds[i].get(), F_GETFD), FD_CLOEXEC);
