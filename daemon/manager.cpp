@@ -489,7 +489,7 @@ void Manager::configure_spawner(bool force) {
     std::vector<std::uint32_t> tags;
     if (on) {
         for (const auto& listener : listeners_) {
-            refs.push_back({listener->socket.fd.get(), listener->tag});
+            refs.push_back({listener->socket.fd.get(), listener->tag, listener->socket.bound});
             tags.push_back(listener->tag);
         }
     }

@@ -189,17 +189,23 @@ std::uint64_t SpawnerProcess::configure(spawner::Request settings,
                                         std::span<const ListenerRef> listeners) {
     settings.kind = spawner::RequestKind::configure;
     settings.generation = ++generation_;
-    settings.listeners = std::uint16_t(std::min(listeners.size(), spawner::max_listeners));
     configuration_.assign(1, settings);
     configuration_fds_.clear();
-    for (const ListenerRef& listener : listeners.first(settings.listeners)) {
+    for (const ListenerRef& listener : listeners.first(std::min(listeners.size(), spawner::max_listeners))) {
+        // A dup, in case it waits for room: the master may close its listener meanwhile.
+        UniqueFd copy(fcntl(listener.fd, F_DUPFD_CLOEXEC, 3));
+        if (!copy) {
+            log::err("spawner-listener-lost", {{"address", std::string(listener.address)},
+                                               {"error", std::strerror(errno)}});
+            continue;
+        }
         spawner::Request record;
         record.kind = spawner::RequestKind::listener;
         record.tag = listener.tag;
         configuration_.push_back(record);
-        // A dup, in case it waits for room: the master may close its listener meanwhile.
-        configuration_fds_.emplace_back(fcntl(listener.fd, F_DUPFD_CLOEXEC, 3));
+        configuration_fds_.push_back(std::move(copy));
     }
+    configuration_.front().listeners = std::uint16_t(configuration_fds_.size());
     flush();
     return generation_;
 }
@@ -221,8 +227,7 @@ void SpawnerProcess::flush() {
     if (!configuration_.empty()) {
         int fds[spawner::max_records];
         std::size_t fd_count = 0;
-        for (const UniqueFd& fd : configuration_fds_)
-            if (fd) fds[fd_count++] = fd.get();
+        for (const UniqueFd& fd : configuration_fds_) fds[fd_count++] = fd.get();
         const auto datagram = spawner::encode_requests(configuration_);
         const int rc = spawner::send_datagram(socket_.get(), datagram.view(), {fds, fd_count});
         if (rc == 0) {

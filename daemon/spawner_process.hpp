@@ -13,6 +13,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace forkd {
@@ -50,6 +51,7 @@ public:
     struct ListenerRef {
         int fd;
         std::uint32_t tag;
+        std::string_view address;  // for the log line if it cannot be handed over
     };
     // Replaces what the spawner accepts on and how (a configure request; its generation is
     // set here, and returned). Sent at once, or once the socket has room; a newer
