@@ -1,5 +1,6 @@
 #include "daemon/spawner.hpp"
 
+#include "common/monotonic_clock.hpp"
 #include "daemon/builtin_handlers.hpp"
 #include "daemon/child_setup.hpp"
 #include "daemon/not_inherited.hpp"
@@ -15,13 +16,11 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <climits>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -34,6 +33,7 @@ namespace {
 using spawner::RefusalKind;
 using spawner::Report;
 using spawner::ReportKind;
+using spawner::make_report;
 using spawner::Request;
 using spawner::RequestKind;
 
@@ -79,16 +79,6 @@ struct HandlerStart {
     _exit(code);
 }
 
-// A report's fields; the others zero.
-Report report(ReportKind kind, std::uint64_t id = 0, pid_t pid = 0, std::int32_t value = 0) {
-    Report r;
-    r.kind = kind;
-    r.id = id;
-    r.pid = pid;
-    r.value = value;
-    return r;
-}
-
 // Reports not sent yet (the master's socket was full), oldest first, in storage the caller
 // provides. Reports of connections that got a slot (started, exited) always fit: a slot has at
 // most those two outstanding, since the master frees it only once its exit report arrived.
@@ -125,11 +115,7 @@ constexpr int accepts_per_wakeup = 16;
 // After EMFILE/ENFILE: a pause rather than a spin on a listener that stays readable.
 constexpr int accept_pause_ms = 250;
 
-std::int64_t now_ms() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return std::int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
+std::int64_t now_ms() { return monotonic_ns() / 1000000; }
 
 class SpawnerLoop {
 public:
@@ -143,7 +129,7 @@ public:
 
     int run() {
         if (!set_up_signals()) return 1;
-        pending_.push(report(ReportKind::hello, 0, self_, spawner::protocol_version));
+        pending_.push(make_report(ReportKind::hello, 0, self_, spawner::protocol_version));
         for (;;) {
             if (!flush()) break;
             pollfd fds[2 + spawner::max_listeners];
@@ -250,7 +236,7 @@ private:
             if (errno == EAGAIN) return true;
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
                 pause_until_ms_ = now_ms() + accept_pause_ms;
-            Report error = report(ReportKind::accept_error, 0, 0, errno);
+            Report error = make_report(ReportKind::accept_error, 0, 0, errno);
             error.tag = listener.tag;
             pending_.push_optional(error);
             return true;
@@ -303,7 +289,7 @@ private:
         // A full table (more sources than twice the slots) cannot happen; the connection is
         // served regardless, uncounted.
         if (sources_.add(source)) slot_sources_.items()[*slot] = source;
-        Report started = report(ReportKind::started, id, pid);
+        Report started = make_report(ReportKind::started, id, pid);
         started.slot = *slot;
         started.tag = tag;
         started.peer = peer;
@@ -312,7 +298,7 @@ private:
 
     // Refusals are counted even when a flood leaves no room to report each one.
     bool refuse(std::uint64_t id, std::uint32_t tag, const spawner::Peer& peer, RefusalKind why, int error) {
-        Report refused = report(ReportKind::refused, id, 0, error);
+        Report refused = make_report(ReportKind::refused, id, 0, error);
         refused.tag = tag;
         refused.peer = peer;
         refused.refusal = why;
@@ -379,7 +365,7 @@ private:
         for (std::size_t i = 0; i < listener_count_; ++i) listeners_[i].fd.reset();
         listener_count_ = 0;
         pause_until_ms_ = 0;
-        return pending_.push(report(ReportKind::configured, request.generation)) ||
+        return pending_.push(make_report(ReportKind::configured, request.generation)) ||
                overflowed();
     }
 
@@ -409,7 +395,7 @@ private:
             SourceKey& source = slot_sources_.items()[handler->slot];
             sources_.remove(source);
             source = {};
-            Report exited = report(ReportKind::exited, handler->id, pid, status);
+            Report exited = make_report(ReportKind::exited, handler->id, pid, status);
             exited.slot = handler->slot;
             if (!pending_.push(exited)) return overflowed();
         }
@@ -427,7 +413,7 @@ private:
     void queue_unlogged() {
         for (std::size_t why = 0; why < unlogged_.size(); ++why) {
             if (!unlogged_[why]) continue;
-            Report summary = report(ReportKind::refusals_unlogged, 0, 0,
+            Report summary = make_report(ReportKind::refusals_unlogged, 0, 0,
                                     int(std::min<std::uint64_t>(unlogged_[why], INT32_MAX)));
             summary.refusal = RefusalKind(why);
             if (!pending_.push_optional(summary)) return;

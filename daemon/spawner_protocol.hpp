@@ -80,6 +80,16 @@ struct Report {
     std::uint8_t reserved[2] = {};
 };
 
+// A report of `kind` with these fields, the others zero.
+inline Report make_report(ReportKind kind, std::uint64_t id = 0, pid_t pid = 0, std::int32_t value = 0) {
+    Report r;
+    r.kind = kind;
+    r.id = id;
+    r.pid = pid;
+    r.value = value;
+    return r;
+}
+
 // Nothing here allocates: the spawner forks between these calls, and every heap page it writes
 // after a fork is a copy-on-write fault.
 

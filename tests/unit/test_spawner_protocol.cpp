@@ -35,15 +35,6 @@ Request listener_request(std::uint32_t tag) {
     return r;
 }
 
-Report report(ReportKind kind, std::uint64_t id, pid_t pid, std::int32_t value) {
-    Report r;
-    r.kind = kind;
-    r.id = id;
-    r.pid = pid;
-    r.value = value;
-    return r;
-}
-
 Request signal_request(std::uint64_t id, int signo) {
     Request r;
     r.kind = RequestKind::signal;
@@ -77,20 +68,20 @@ TEST(SpawnerProtocol, RequestsRoundTrip) {
 }
 
 TEST(SpawnerProtocol, ReportsRoundTrip) {
-    Report started = report(ReportKind::started, 5, 1234, 0);
+    Report started = make_report(ReportKind::started, 5, 1234, 0);
     started.slot = 17;
     started.tag = 2;
     started.peer.address_len = 16;
     started.peer.address[0] = 2;
-    Report unix_started = report(ReportKind::started, 6, 1235, 0);
+    Report unix_started = make_report(ReportKind::started, 6, 1235, 0);
     unix_started.peer.has_cred = 1;
     unix_started.peer.cred_uid = 1000;
     unix_started.peer.cred_pid = 77;
-    Report refused = report(ReportKind::refused, 8, 0, EAGAIN);
+    Report refused = make_report(ReportKind::refused, 8, 0, EAGAIN);
     refused.refusal = RefusalKind::fork_failed;
-    const std::vector<Report> sent = {report(ReportKind::hello, 0, 42, protocol_version), started,
-                                      unix_started, report(ReportKind::exited, 5, 1234, 0x0900),
-                                      refused, report(ReportKind::configured, 3, 0, 0)};
+    const std::vector<Report> sent = {make_report(ReportKind::hello, 0, 42, protocol_version), started,
+                                      unix_started, make_report(ReportKind::exited, 5, 1234, 0x0900),
+                                      refused, make_report(ReportKind::configured, 3, 0, 0)};
     Records<Report> got;
     ASSERT_TRUE(decode_reports(encode_reports(sent).view(), got));
     ASSERT_EQ(got.count, 6u);
@@ -176,15 +167,15 @@ TEST(SpawnerProtocol, MalformedDatagramsAreRefusedWhole) {
     // Reports are requests' size-mismatched cousins: one never decodes as the other.
     Records<Report> reports;
     EXPECT_FALSE(decode_reports(good, reports));
-    const Report wrong_hello = report(ReportKind::hello, 0, 42, protocol_version + 1);
+    const Report wrong_hello = make_report(ReportKind::hello, 0, 42, protocol_version + 1);
     EXPECT_FALSE(decode_reports(encode_reports(std::vector<Report>{wrong_hello}).view(), reports));
-    Report long_peer = report(ReportKind::started, 1, 2, 0);
+    Report long_peer = make_report(ReportKind::started, 1, 2, 0);
     long_peer.peer.address_len = sizeof long_peer.peer.address + 1;
     EXPECT_FALSE(decode_reports(encode_reports(std::vector<Report>{long_peer}).view(), reports));
-    Report bad_refusal = report(ReportKind::refused, 1, 0, 0);
+    Report bad_refusal = make_report(ReportKind::refused, 1, 0, 0);
     bad_refusal.refusal = static_cast<RefusalKind>(9);
     EXPECT_FALSE(decode_reports(encode_reports(std::vector<Report>{bad_refusal}).view(), reports));
-    Report no_errno = report(ReportKind::refused, 1, 0, 0);
+    Report no_errno = make_report(ReportKind::refused, 1, 0, 0);
     no_errno.refusal = RefusalKind::fork_failed;
     EXPECT_FALSE(decode_reports(encode_reports(std::vector<Report>{no_errno}).view(), reports))
         << "fork_failed names its errno";
