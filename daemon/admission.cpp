@@ -21,19 +21,25 @@ bool at_limit(const RuntimeLimits& limits, std::uint32_t active) {
 
 } // namespace
 
-bool Admission::should_accept(std::uint32_t active) const {
+bool admits_more(const RuntimeLimits& limits, std::uint32_t active) {
     // With overload=reject the listeners stay polled: the refusal happens after accept.
-    return !(limits_.overload == OverloadPolicy::wait && at_limit(limits_, active));
+    return !(limits.overload == OverloadPolicy::wait && at_limit(limits, active));
 }
 
-Refusal Admission::decide(std::uint32_t active, const std::string& source) const {
-    // overload=wait never refuses here: the master stops accepting at the limit instead, and a
+Refusal admission_refusal(const RuntimeLimits& limits, std::uint32_t active,
+                          std::uint32_t active_from_source) {
+    // overload=wait never refuses here: the acceptor stops accepting at the limit instead, and a
     // connection already accepted (a lowered limit, a batch of accepts) is better served than dropped.
-    if (limits_.overload == OverloadPolicy::reject && at_limit(limits_, active)) return Refusal::limit;
-    if (limits_.max_per_source > 0 && active_from(source) >= limits_.max_per_source) {
+    if (limits.overload == OverloadPolicy::reject && at_limit(limits, active)) return Refusal::limit;
+    if (limits.max_per_source > 0 && active_from_source >= limits.max_per_source)
         return Refusal::per_source;
-    }
     return Refusal::none;
+}
+
+bool Admission::should_accept(std::uint32_t active) const { return admits_more(limits_, active); }
+
+Refusal Admission::decide(std::uint32_t active, const std::string& source) const {
+    return admission_refusal(limits_, active, active_from(source));
 }
 
 void Admission::started(const std::string& source) { ++per_source_[source]; }

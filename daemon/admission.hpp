@@ -13,6 +13,14 @@ namespace forkd {
 enum class Refusal { none, limit, per_source, fork_failed, draining };
 std::string_view refusal_name(Refusal reason);
 
+// The rules themselves, for whoever admits: the master (exec'd handlers, through Admission) and
+// forkd-spawner (built-in handlers, which counts its own connections per source).
+// Whether the listeners should be polled at all (overload=wait holds accepts at the limit).
+bool admits_more(const RuntimeLimits& limits, std::uint32_t active);
+// For an accepted connection: none, limit (overload=reject at the limit) or per_source.
+Refusal admission_refusal(const RuntimeLimits& limits, std::uint32_t active,
+                          std::uint32_t active_from_source);
+
 class Admission {
 public:
     explicit Admission(RuntimeLimits limits) : limits_(limits) {}

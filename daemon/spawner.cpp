@@ -1,6 +1,7 @@
 #include "daemon/spawner.hpp"
 
 #include "common/monotonic_clock.hpp"
+#include "daemon/admission.hpp"
 #include "daemon/builtin_handlers.hpp"
 #include "daemon/child_setup.hpp"
 #include "daemon/not_inherited.hpp"
@@ -169,11 +170,8 @@ private:
     // What the master last configured. Written only when it says so, rarely.
     struct Settings {
         bool accepting = false;
-        bool reject_at_limit = false;
         HandlerKind handler = HandlerKind::echo;
-        std::uint32_t idle_timeout_s = 0;
-        std::uint32_t max_connections = 0;
-        std::uint32_t max_per_source = 0;
+        RuntimeLimits limits;  // admission's and idle-timeout; not connection-timeout (the master's)
     };
     struct Listener {
         UniqueFd fd;
@@ -211,9 +209,7 @@ private:
     // overload=wait holds accepts at max-connections; the scoreboard's capacity always does.
     bool room_for_more() const {
         const std::uint32_t active = board_.active();
-        if (active >= board_.capacity()) return false;
-        return settings_.reject_at_limit || !settings_.max_connections ||
-               active < settings_.max_connections;
+        return active < board_.capacity() && admits_more(settings_.limits, active);
     }
 
     bool accept_open() {
@@ -272,11 +268,9 @@ private:
         const std::uint64_t id = board_.next_id();
         const spawner::Peer peer = describe(connection.get(), address, length);
         const SourceKey source = source_of(peer);
-        if (settings_.reject_at_limit && settings_.max_connections &&
-            board_.active() >= settings_.max_connections)
-            return refuse(id, tag, peer, RefusalKind::limit, 0);
-        if (settings_.max_per_source && sources_.count(source) >= settings_.max_per_source)
-            return refuse(id, tag, peer, RefusalKind::per_source, 0);
+        const Refusal refusal = admission_refusal(settings_.limits, board_.active(), sources_.count(source));
+        if (refusal == Refusal::per_source) return refuse(id, tag, peer, RefusalKind::per_source, 0);
+        if (refusal != Refusal::none) return refuse(id, tag, peer, RefusalKind::limit, 0);
         const auto slot = board_.claim(id);
         if (!slot) return refuse(id, tag, peer, RefusalKind::limit, 0);
         const pid_t pid = fork_handler(*slot, connection.get());
@@ -309,7 +303,7 @@ private:
 
     // The handler's pid, or -errno.
     pid_t fork_handler(std::uint32_t slot, int connection) {
-        const HandlerStart start{settings_.handler, slot, settings_.idle_timeout_s};
+        const HandlerStart start{settings_.handler, slot, settings_.limits.idle_timeout_s};
         ProcessName name;
         std::strncpy(name.text, process_name(start.handler), sizeof name.text - 1);
         // _Fork: no atfork handlers and no re-initialisation of glibc's locks in the child,
@@ -360,8 +354,12 @@ private:
 
     // Replaces the settings and the listeners (which follow the request in its datagram).
     bool configure(const Request& request) {
-        settings_ = {request.accepting != 0, request.reject_at_limit != 0, request.handler,
-                     request.idle_timeout_s, request.max_connections, request.max_per_source};
+        settings_.accepting = request.accepting != 0;
+        settings_.handler = request.handler;
+        settings_.limits.max_connections = request.max_connections;
+        settings_.limits.max_per_source = request.max_per_source;
+        settings_.limits.overload = request.reject_at_limit ? OverloadPolicy::reject : OverloadPolicy::wait;
+        settings_.limits.idle_timeout_s = request.idle_timeout_s;
         for (std::size_t i = 0; i < listener_count_; ++i) listeners_[i].fd.reset();
         listener_count_ = 0;
         pause_until_ms_ = 0;
