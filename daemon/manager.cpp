@@ -76,7 +76,7 @@ int Manager::housekeeping_tick(sd_event_source* source, uint64_t now, void* user
 int Manager::accept_pause_over(sd_event_source*, uint64_t, void* userdata) {
     auto& self = *static_cast<Manager*>(userdata);
     self.accept_pause_.reset();
-    self.update_accepting();
+    self.update_master_accepting();
     return 0;
 }
 
@@ -205,12 +205,18 @@ bool Manager::room_for_more() const {
     return admission_.should_accept(active) && active < scoreboard_.capacity();
 }
 
-// With a built-in handler the spawner accepts, and the master's own listener sources stay off.
+// After a change of state, limits, handler or listeners: both the master and the spawner.
 void Manager::update_accepting() {
+    update_master_accepting();
+    configure_spawner();
+}
+
+// On the per-connection path (a slot freed, an accept pause): only what the master polls. With a
+// built-in handler the spawner accepts, and the master's own listener sources stay off.
+void Manager::update_master_accepting() {
     const bool on = !spawner_accepts() && accepting() && room_for_more();
     for (auto& listener : listeners_)
         sd_event_source_set_enabled(listener->source.get(), on ? SD_EVENT_ON : SD_EVENT_OFF);
-    configure_spawner();
 }
 
 void Manager::pause_accepting_after(int err) {
@@ -221,7 +227,7 @@ void Manager::pause_accepting_after(int err) {
     if (sd_event_add_time_relative(event_.get(), &source, CLOCK_MONOTONIC, accept_pause_usec, 0,
                                    accept_pause_over, this) >= 0)
         accept_pause_.reset(source);
-    update_accepting();
+    update_master_accepting();
 }
 
 // ---- accepting -------------------------------------------------------------------------------
@@ -246,7 +252,7 @@ void Manager::accept_batch(Listener& listener) {
                                                            {"error", std::strerror(errno)}});
         break;
     }
-    update_accepting();
+    update_master_accepting();
 }
 
 ConnectionInfo Manager::describe_connection(const Listener& listener, int fd,
@@ -437,7 +443,7 @@ void Manager::reap_children() {
         if (auto child = children_.find(id); child != children_.end())
             finish_child(child->second, pid, status);
     }
-    update_accepting();
+    update_master_accepting();
     maybe_finish_stop();
 }
 
@@ -474,7 +480,7 @@ void Manager::finish_child(Child& child, pid_t pid, int wait_status) {
 // nothing and so drops its copies of the listening sockets (a stop must close them for good).
 // Its per-source counts cover its own connections: after a reload from exec to a built-in
 // handler, the exec'd ones still running are not counted against their sources.
-void Manager::configure_spawner(bool force) {
+void Manager::configure_spawner() {
     if (!spawner_ || !spawner_->running()) return;
     const bool on = spawner_accepts() && state_ == State::running;
     spawner::Request settings;
@@ -486,22 +492,10 @@ void Manager::configure_spawner(bool force) {
     settings.max_per_source = config_.limits.max_per_source;
     settings.reject_at_limit = config_.limits.overload == OverloadPolicy::reject;
     std::vector<SpawnerProcess::ListenerRef> refs;
-    std::vector<std::uint32_t> tags;
     if (on) {
-        for (const auto& listener : listeners_) {
+        for (const auto& listener : listeners_)
             refs.push_back({listener->socket.fd.get(), listener->tag, listener->socket.bound});
-            tags.push_back(listener->tag);
-        }
     }
-    settings.listeners = std::uint16_t(std::min(refs.size(), spawner::max_listeners));
-    const bool same = spawner_configured_ && tags == spawner_tags_ &&
-                      std::memcmp(&settings, &spawner_settings_, sizeof settings) == 0;
-    if (same && !force) return;
-    if (refs.size() > spawner::max_listeners)
-        log::err("listeners-unserved", {{"listeners", refs.size()}, {"served", spawner::max_listeners}});
-    spawner_settings_ = settings;
-    spawner_tags_ = std::move(tags);
-    spawner_configured_ = true;
     spawner_->configure(settings, refs);
 }
 
@@ -556,7 +550,7 @@ void Manager::on_spawner_reports(std::span<const spawner::Report> reports) {
         case ReportKind::hello: break;
         }
     }
-    update_accepting();
+    update_master_accepting();
     maybe_finish_stop();
 }
 
@@ -641,7 +635,7 @@ void Manager::restart_spawner() {
         return;
     }
     log::notice("spawner-started", {{"pid", long(spawner_->pid())}});
-    configure_spawner(true);
+    configure_spawner();
 }
 
 void Manager::retry_spawner_later() {

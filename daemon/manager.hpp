@@ -125,8 +125,8 @@ private:
 
     // The spawner (built-in handlers).
     bool spawner_accepts() const { return config_.handler != HandlerKind::exec; }
-    // Tells the spawner what to accept on and how, if that changed (or always, after a restart).
-    void configure_spawner(bool force = false);
+    // Tells the spawner what to accept on and how (SpawnerProcess sends it only if it changed).
+    void configure_spawner();
     bool spawner_settled() const;
     ConnectionInfo describe_spawner_peer(std::uint32_t tag, const spawner::Peer& peer) const;
     void on_spawner_reports(std::span<const spawner::Report> reports);
@@ -140,6 +140,7 @@ private:
 
     // Accepting on/off and pauses.
     void update_accepting();
+    void update_master_accepting();
     void pause_accepting_after(int err);
     bool accepting() const;
     bool room_for_more() const;
@@ -176,10 +177,6 @@ private:
     std::unordered_map<std::uint64_t, Child> children_;  // by connection id
     std::unordered_map<pid_t, std::uint64_t> exec_pids_; // the master's own children: pid → id
     std::unique_ptr<SpawnerProcess> spawner_;
-    // What the spawner was last told: the configure record (generation aside) and listener tags.
-    spawner::Request spawner_settings_;
-    std::vector<std::uint32_t> spawner_tags_;
-    bool spawner_configured_ = false;
     EventSourcePtr spawner_retry_;
     std::vector<std::unique_ptr<HandlerStderr>> lingering_stderr_;
     std::vector<EventSourcePtr> signal_sources_;

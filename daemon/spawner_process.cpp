@@ -185,9 +185,20 @@ bool SpawnerProcess::handle_datagram(const spawner::Datagram& datagram) {
     return true;
 }
 
-std::uint64_t SpawnerProcess::configure(spawner::Request settings,
-                                        std::span<const ListenerRef> listeners) {
+void SpawnerProcess::configure(spawner::Request settings, std::span<const ListenerRef> listeners) {
     settings.kind = spawner::RequestKind::configure;
+    settings.generation = 0;
+    settings.listeners = 0;
+    std::vector<std::uint32_t> tags;
+    for (const ListenerRef& listener : listeners) tags.push_back(listener.tag);
+    if (last_settings_ && tags == last_tags_ &&
+        std::memcmp(&settings, &*last_settings_, sizeof settings) == 0)
+        return;
+    last_settings_ = settings;
+    last_tags_ = std::move(tags);
+    if (listeners.size() > spawner::max_listeners)
+        log::err("listeners-unserved", {{"listeners", listeners.size()}, {"served", spawner::max_listeners}});
+
     settings.generation = ++generation_;
     configuration_.assign(1, settings);
     configuration_fds_.clear();
@@ -207,7 +218,6 @@ std::uint64_t SpawnerProcess::configure(spawner::Request settings,
     }
     configuration_.front().listeners = std::uint16_t(configuration_fds_.size());
     flush();
-    return generation_;
 }
 
 void SpawnerProcess::signal(std::uint64_t id, std::uint32_t slot, int signo) {
@@ -272,6 +282,8 @@ void SpawnerProcess::drop() {
     configuration_fds_.clear();
     signals_.clear();
     applied_generation_ = generation_ = 0;
+    last_settings_.reset();
+    last_tags_.clear();
     pid_ = 0;
     greeted_ = false;
     watching_output_ = false;

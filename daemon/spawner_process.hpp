@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -53,10 +54,11 @@ public:
         std::uint32_t tag;
         std::string_view address;  // for the log line if it cannot be handed over
     };
-    // Replaces what the spawner accepts on and how (a configure request; its generation is
-    // set here, and returned). Sent at once, or once the socket has room; a newer
-    // configuration replaces one not sent yet. At most spawner::max_listeners listeners.
-    std::uint64_t configure(spawner::Request settings, std::span<const ListenerRef> listeners);
+    // Replaces what the spawner accepts on and how (a configure request; its generation and
+    // listener count are set here). Nothing is sent if it is what this process was last told;
+    // otherwise at once, or once the socket has room, and a newer configuration replaces one not
+    // sent yet. At most spawner::max_listeners listeners are handed over.
+    void configure(spawner::Request settings, std::span<const ListenerRef> listeners);
     // The generation of the last configuration the spawner applied (its configured report).
     std::uint64_t applied_generation() const { return applied_generation_; }
     std::uint64_t sent_generation() const { return generation_; }
@@ -91,6 +93,9 @@ private:
         std::make_unique<spawner::Records<spawner::Report>>();
     std::uint64_t generation_ = 0;
     std::uint64_t applied_generation_ = 0;
+    // What this process was last told (generation and count aside), to send only changes.
+    std::optional<spawner::Request> last_settings_;
+    std::vector<std::uint32_t> last_tags_;
     // A configuration not sent yet (the socket was full): its records and its listeners' dups.
     std::vector<spawner::Request> configuration_;
     std::vector<UniqueFd> configuration_fds_;
