@@ -506,17 +506,22 @@ bool Manager::spawner_settled() const {
            spawner_->applied_generation() >= spawner_->sent_generation();
 }
 
+// The address of the listener a spawner report names; `gone` if a reload closed it since.
+std::string Manager::listener_address(std::uint32_t tag, const char* gone) const {
+    for (const auto& listener : listeners_)
+        if (listener->tag == tag) return listener->socket.bound;
+    return gone;
+}
+
 ConnectionInfo Manager::describe_spawner_peer(std::uint32_t tag, const spawner::Peer& peer) const {
     ConnectionInfo info;
-    std::string listener_address = "unix";
-    for (const auto& listener : listeners_)
-        if (listener->tag == tag) listener_address = listener->socket.bound;
     std::memcpy(&info.peer, peer.address, std::min<std::size_t>(peer.address_len, sizeof peer.address));
     info.peer_len = socklen_t(peer.address_len);
     std::optional<ucred> cred;
     if (peer.has_cred) cred = ucred{peer.cred_pid, peer.cred_uid, 0};
-    describe_peer(listener_address, reinterpret_cast<const sockaddr*>(&info.peer), info.peer_len,
-                  cred, info);
+    // Only a UNIX peer is named after its listener.
+    const std::string where = peer.address_len ? std::string() : listener_address(tag, "unix");
+    describe_peer(where, reinterpret_cast<const sockaddr*>(&info.peer), info.peer_len, cred, info);
     return info;
 }
 
@@ -579,9 +584,7 @@ void Manager::on_spawner_refused(const spawner::Report& report) {
 }
 
 void Manager::on_spawner_accept_error(const spawner::Report& report) {
-    std::string address;
-    for (const auto& listener : listeners_)
-        if (listener->tag == report.tag) address = listener->socket.bound;
+    const std::string address = listener_address(report.tag, "");
     const int error = report.value;
     if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM)
         log::warning("accept-paused", {{"address", address}, {"error", std::strerror(error)},

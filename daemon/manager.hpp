@@ -128,6 +128,7 @@ private:
     // Tells the spawner what to accept on and how (SpawnerProcess sends it only if it changed).
     void configure_spawner();
     bool spawner_settled() const;
+    std::string listener_address(std::uint32_t tag, const char* gone) const;
     ConnectionInfo describe_spawner_peer(std::uint32_t tag, const spawner::Peer& peer) const;
     void on_spawner_reports(std::span<const spawner::Report> reports);
     void on_spawner_started(const spawner::Report& report);
