@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Listen addresses (as admins write them) and socket addresses (as logs print them).
 #include "common/address.hpp"
 

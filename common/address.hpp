@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Listen addresses as written by admins, and peer addresses as printed in logs and status.
 #include <sys/socket.h>

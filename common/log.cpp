@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The log sinks. Every line leaves in one write() (stderr) or one syslog() call, so lines from
 // the master and its children never interleave.
 #include "common/log.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // One line per event, stable key=value shape:  event=NAME key=value key="value with spaces"
 // Sinks: stderr (foreground; "<N>" priority prefixes when JOURNAL_STREAM is set) or syslog.

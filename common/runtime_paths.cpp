@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Default run-time paths (see the contract): root uses /run/forkd, other users their
 // XDG runtime directory, else a per-uid directory under /tmp.
 #include "common/runtime_paths.hpp"

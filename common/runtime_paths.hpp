@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Default run-time paths from the contract: RUNDIR is /run/forkd for root, else
 // $XDG_RUNTIME_DIR/forkd, else /tmp/forkd-UID; an instance NAME names NAME.pid / NAME.sock.

@@ -1,10 +1,11 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // forkctl's command line, parsed without side effects:
 //   forkctl [-s SOCKET | -i NAME] [--json] [--timeout S] COMMAND [ARGS]
 // Global options (Boost.ProgramOptions) come before the command; the command word and its
 // arguments go through a relayctl-style table: unique prefixes are accepted, and a mistake says
 // unknown, ambiguous or missing argument and lists the valid words.
-#include "common/control_protocol.hpp"
+#include "common/control/control_protocol.hpp"
 
 #include <chrono>
 #include <optional>

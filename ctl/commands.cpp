@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "ctl/commands.hpp"
 
 #include "common/runtime_paths.hpp"

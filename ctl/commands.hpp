@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Carrying out one parsed forkctl invocation against the daemon; returns the exit code.
 #include "ctl/command_line.hpp"

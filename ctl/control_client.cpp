@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "ctl/control_client.hpp"
 
 #include <poll.h>

@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // forkctl's side of the control socket: connect, send one request line, read one reply line,
 // and (for stop) wait for the EOF that means the daemon has exited. Every wait has a deadline.
-#include "common/control_protocol.hpp"
-#include "common/unique_fd.hpp"
+#include "common/control/control_protocol.hpp"
+#include "common/base/unique_fd.hpp"
 
 #include <chrono>
 #include <optional>

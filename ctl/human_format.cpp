@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "ctl/human_format.hpp"
 
 #include <algorithm>

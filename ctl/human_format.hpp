@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // forkctl's output for people: status like `systemctl status`, list as an aligned table.
 // Pure functions of the daemon's JSON; fields the daemon does not send are shown as "-".

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "ctl/commands.hpp"
 
 int main(int argc, char** argv) { return forkd::ctl::run_forkctl(argc, argv); }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "daemon/daemonize.hpp"
 
 #include <dirent.h>

@@ -1,6 +1,7 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Classic detach with a readiness pipe: the launcher exits only once the daemon serves.
-#include "common/unique_fd.hpp"
+#include "common/base/unique_fd.hpp"
 
 #include <string_view>
 #include <vector>

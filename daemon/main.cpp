@@ -1,6 +1,7 @@
+// SPDX-License-Identifier: MIT
 // forkd: the fork-per-connection super-server. Parse, check, then hand over to run_daemon().
-#include "common/config.hpp"
-#include "daemon/exec_plan.hpp"
+#include "common/config/config.hpp"
+#include "daemon/exec/exec_plan.hpp"
 #include "daemon/startup.hpp"
 
 #include <cstdio>

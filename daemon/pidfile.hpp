@@ -1,7 +1,8 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // A pidfile locked for the daemon's whole life (flock on an O_CLOEXEC fd). A stale file left by
 // a killed daemon is unlocked, so it never blocks a start; it is simply rewritten.
-#include "common/unique_fd.hpp"
+#include "common/base/unique_fd.hpp"
 
 #include <sys/types.h>
 #include <stdexcept>

@@ -1,10 +1,11 @@
+// SPDX-License-Identifier: MIT
 #include "daemon/startup.hpp"
 
 #include "common/log.hpp"
-#include "daemon/child_setup.hpp"
+#include "daemon/core/child_setup.hpp"
 #include "daemon/daemonize.hpp"
-#include "daemon/listener.hpp"
-#include "daemon/manager.hpp"
+#include "daemon/master/listen_sockets.hpp"
+#include "daemon/master/manager.hpp"
 #include "daemon/pidfile.hpp"
 
 #include <signal.h>

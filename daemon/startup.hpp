@@ -1,6 +1,7 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // forkd's run() shape: logging, detach (or not), signals, pidfile, bind, ready, loop, tear down.
-#include "common/config.hpp"
+#include "common/config/config.hpp"
 
 namespace forkd {
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Shared by forkd's bench scripts (sourced, not run). Bash 5; needs ss (iproute2) and jq.
 # Every process is started in the background, recorded by pid and stopped by pid on exit.
 

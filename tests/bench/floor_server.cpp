@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // forkd_bench_floor: the leanest fork-per-connection servers, as a floor for forkd's benchmarks.
 // No event loop, no limits, no logging, no shared state: block in accept, start one process per
 // connection, reap what has exited, repeat. Whatever forkd adds costs relative to this.
@@ -8,7 +9,7 @@
 //                       (glibc: clone(CLONE_VM|CLONE_VFORK), i.e. vfork + exec)
 // Prints "listening HOST:PORT" on stdout once bound (port 0 picks one). Loopback only.
 // Stop it with SIGTERM.
-#include "common/unique_fd.hpp"
+#include "common/base/unique_fd.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

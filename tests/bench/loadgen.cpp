@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // forkd_loadgen: bounded load and latency measurement for forkd's benchmarks.
 //
 // Modes (each of C worker threads loops until --duration passes or --count operations are done):
@@ -9,7 +10,7 @@
 //   command  run the program after "--" (stdout/stderr to /dev/null) and wait; success = exit 0.
 // Latency is one operation's wall time (connect to close, or spawn to reap).
 // Targets are restricted to loopback addresses and UNIX sockets.
-#include "common/unique_fd.hpp"
+#include "common/base/unique_fd.hpp"
 
 #include <boost/program_options.hpp>
 

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Latency of `forkctl status` (and of the bare control request) while 64 clients run short echo
 # connections flat out against the same forkd; the same measured on an idle forkd for contrast.
 # Issue 4's target: p99 of `forkctl status` at most 10 ms under that load. See README.md.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Short echo connections per second and p99 latency at several concurrencies, for forkd's built-in
 # echo and, in the same run, xinetd's internal echo, tcpserver running /bin/cat and a bare
 # fork-per-accept echo server (the floor). See README.md for the method.

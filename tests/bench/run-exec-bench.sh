@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Short connections per second and p99 latency with /bin/cat exec'd per connection, for forkd
 # (handler exec) and, in the same run, xinetd, tcpserver, socat, systemd-socket-activate and two
 # bare floors (fork+exec and posix_spawn, i.e. vfork+exec). See README.md for the method.

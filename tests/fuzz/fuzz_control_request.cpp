@@ -1,6 +1,7 @@
+// SPDX-License-Identifier: MIT
 // libFuzzer target: the control request parser (and the reply parser forkctl uses) must never
 // crash, hang or leak on any input, and whatever it accepts must survive an encode round trip.
-#include "common/control_protocol.hpp"
+#include "common/control/control_protocol.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Builds the control-request fuzzer with clang in its own build directory and runs it for a
 # bounded time (default 60 s). Exit status 0: no crash, leak or timeout found.
 #   tests/fuzz/run-fuzz.sh [SECONDS] [BUILD_DIR]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The integration harness: real processes, temp dirs, loopback sockets, /proc inspection.
 #include "harness.hpp"
 

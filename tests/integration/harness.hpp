@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The integration harness: starts the real forkd/forkctl binaries in a temp dir, on loopback
 // with port 0 (the daemon logs "event=listening address=HOST:PORT"), and synchronises on
 // readiness (READY=1 on a test NOTIFY_SOCKET, the pidfile, the control socket), never on sleeps.
 // Every process it starts is stopped by pid in the destructor.
-#include "common/unique_fd.hpp"
+#include "common/base/unique_fd.hpp"
 
 #include <nlohmann/json.hpp>
 

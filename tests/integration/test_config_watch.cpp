@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // watch-config = yes: the daemon reloads by itself when its config file changes, whether the
 // file is rewritten in place or replaced by rename (as editors and config managers do); a
 // broken edit is logged and the running configuration kept.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // listen = systemd: sockets passed by socket activation (LISTEN_FDS), driven by systemd's own
 // systemd-socket-activate, which binds, waits for the first client, then execs forkd with fd 3.
 #include "harness.hpp"

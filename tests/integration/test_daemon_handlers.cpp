@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The built-in handlers' bytes on the wire, over every kind of listener.
 #include "harness.hpp"
 

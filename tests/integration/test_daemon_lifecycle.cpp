@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Start-up and stop: readiness, pidfile, daemon mode, exit codes, graceful and abrupt ends.
 #include "harness.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Limits and timeouts: max-connections (wait and reject), max-per-source, idle and connection
 // timeouts, and a master that runs out of file descriptors without spinning.
 #include "harness.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // SIGHUP reload: new settings for new connections, live ones untouched, bad files rejected,
 // listeners added and removed. Listeners use fixed free ports so that the same line names the
 // same listener before and after.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The shared connection counter under pressure: hundreds of simultaneous closes, handlers
 // SIGKILLed at any instant, and a burst of connects larger than the connection limit.
 // The counter is checked two ways: through forkctl (marked "[needs forkctl]") and, without it,

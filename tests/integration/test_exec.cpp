@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Exec'd handlers through the real forkd: what the handler inherits (environment, fds, signal
 // state, argv, identity, limits), timeouts, failures, stderr and accounting. The handler programs
 // are tests/integration/handlers/*.cpp, built as forkd_test_NAME next to this binary.

@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: MIT
 // forkctl against the real forkd: every command and its exit code, the live counters, runtime
 // limits, drain/resume, reload, stop, kill, authorisation by SO_PEERCRED, and a control socket
 // that shrugs off garbage, oversize and slow clients.
 #include "harness.hpp"
 
-#include "common/control_protocol.hpp"
+#include "common/control/control_protocol.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Packaging check for forkd (ctest label "packaging"):
 #   1. build the binary package from a copy of the source tree (the tree stays clean),
 #   2. lint it: lintian --fail-on error,warning, and the unit's systemd-analyze security score,

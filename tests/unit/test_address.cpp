@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Listen addresses as admins write them; socket addresses as logs print them.
 #include "common/address.hpp"
 
@@ -10,7 +11,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "common/unique_fd.hpp"
+#include "common/base/unique_fd.hpp"
 
 namespace forkd {
 namespace {

@@ -1,4 +1,5 @@
-#include "daemon/admission.hpp"
+// SPDX-License-Identifier: MIT
+#include "daemon/admission/admission.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,8 @@
+// SPDX-License-Identifier: MIT
 // forkd's configuration: command line + file, line-numbered errors, validation, forkd -t output.
-#include "common/config.hpp"
+#include "common/config/config.hpp"
 
-#include "common/config_file.hpp"
+#include "common/config/config_file.hpp"
 #include "common/runtime_paths.hpp"
 
 #include <gtest/gtest.h>

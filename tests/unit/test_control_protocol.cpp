@@ -1,5 +1,6 @@
+// SPDX-License-Identifier: MIT
 // The control protocol: request parsing and validation, encodings, garbage and oversize input.
-#include "common/control_protocol.hpp"
+#include "common/control/control_protocol.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: MIT
 // The control server and dispatcher with a fake daemon: authorisation, audit, and the socket
 // rules (stale path, garbage, oversize, slow clients, client limit, stop clients kept open).
-#include "common/control_protocol.hpp"
-#include "daemon/control_dispatch.hpp"
-#include "daemon/control_server.hpp"
+#include "common/control/control_protocol.hpp"
+#include "daemon/control/control_dispatch.hpp"
+#include "daemon/control/control_server.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // forkctl's command line (global options, command table, per-command arguments) and its
 // human formatters: pure, no daemon.
 #include "ctl/command_line.hpp"

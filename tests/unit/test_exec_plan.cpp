@@ -1,6 +1,7 @@
-#include "daemon/exec_plan.hpp"
+// SPDX-License-Identifier: MIT
+#include "daemon/exec/exec_plan.hpp"
 
-#include "common/unique_fd.hpp"
+#include "common/base/unique_fd.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,6 @@
-#include "daemon/exec_spawner.hpp"
-#include "daemon/tcp_activity.hpp"
+// SPDX-License-Identifier: MIT
+#include "daemon/exec/exec_launcher.hpp"
+#include "daemon/exec/tcp_activity.hpp"
 
 #include <gtest/gtest.h>
 

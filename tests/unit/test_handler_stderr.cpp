@@ -1,7 +1,8 @@
-#include "daemon/handler_stderr.hpp"
+// SPDX-License-Identifier: MIT
+#include "daemon/master/handler_stderr.hpp"
 
 #include "common/log.hpp"
-#include "daemon/event_source.hpp"
+#include "daemon/event_loop/sd_event_ptr.hpp"
 
 #include <gtest/gtest.h>
 

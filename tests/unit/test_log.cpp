@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Log lines: the key=value format, level filtering, and the stderr sink (prefixes, one write per line).
 #include "common/log.hpp"
 

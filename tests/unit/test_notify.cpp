@@ -1,4 +1,5 @@
-#include "daemon/notify.hpp"
+// SPDX-License-Identifier: MIT
+#include "daemon/master/notify.hpp"
 
 #include <gtest/gtest.h>
 

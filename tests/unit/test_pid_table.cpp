@@ -1,7 +1,8 @@
+// SPDX-License-Identifier: MIT
 // The spawner's pid → connection id table, against std::unordered_map as the reference, and the
 // not-inherited memory it lives in.
-#include "daemon/not_inherited.hpp"
-#include "daemon/pid_table.hpp"
+#include "daemon/core/not_inherited.hpp"
+#include "daemon/spawner/pid_table.hpp"
 
 #include <gtest/gtest.h>
 

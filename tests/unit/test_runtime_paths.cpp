@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Default run-time paths: /run/forkd for root, $XDG_RUNTIME_DIR/forkd or /tmp/forkd-UID otherwise.
 #include "common/runtime_paths.hpp"
 

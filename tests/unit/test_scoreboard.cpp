@@ -1,7 +1,8 @@
+// SPDX-License-Identifier: MIT
 // The scoreboard across real processes: forked children share the mapping, release their slots,
 // and get SIGKILLed inside the critical section; the master must never deadlock and the counter
 // must stay exact.
-#include "daemon/scoreboard.hpp"
+#include "daemon/core/scoreboard.hpp"
 
 #include <gtest/gtest.h>
 

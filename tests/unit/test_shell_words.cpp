@@ -1,5 +1,6 @@
+// SPDX-License-Identifier: MIT
 // exec = "PROG ARGS": words split the way a POSIX shell would, with no shell running.
-#include "common/shell_words.hpp"
+#include "common/config/shell_words.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,7 @@
+// SPDX-License-Identifier: MIT
 // The spawner's live connections per source (max-per-source), against std::map as the
 // reference, and the keys it counts by.
-#include "daemon/source_counts.hpp"
+#include "daemon/admission/source_counts.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,7 @@
+// SPDX-License-Identifier: MIT
 // The master ↔ spawner datagrams: encoding, the checks on decoding, and fds over a real
 // SOCK_SEQPACKET socketpair.
-#include "daemon/spawner_protocol.hpp"
+#include "daemon/spawner/spawner_protocol.hpp"
 
 #include <gtest/gtest.h>
 

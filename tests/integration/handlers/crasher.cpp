@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Test handler: dies of SIGSEGV at once, without a core file.
 #include <signal.h>
 #include <sys/resource.h>

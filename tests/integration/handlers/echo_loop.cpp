@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Test handler: echoes what it reads until EOF, like /bin/cat but without buffering surprises.
 #include <unistd.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Test handler: reports what an exec'd handler inherits, one "key value" per line on stdout
 // (the connection), then exits 0:
 //   argv N TEXT / env NAME=VALUE / fd N TARGET / status SigBlk:... / rlimit-nofile SOFT/HARD /

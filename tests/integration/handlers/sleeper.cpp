@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Test handler: says "ready" and then sleeps until killed. With --ignore-term it ignores
 // SIGTERM, so only the master's SIGKILL after the grace period ends it.
 #include <signal.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Test handler: one line to the client, two to stderr (which must reach forkd's log, tagged
 // with the connection id, and never the client).
 #include <cstdio>

@@ -1,0 +1,549 @@
+// SPDX-License-Identifier: MIT
+// forkd's configuration: Boost.ProgramOptions parses the command line and merges it with the
+// config file (read line by line by config_file.cpp, so that errors carry line numbers).
+//
+// How a load works:
+//   1. The command line's options (kept in CommandLine::options) are stored first, then the
+//      file's; Boost keeps the first value of a single option (the command line wins) and
+//      appends repeatable ones (listen, env, pass-env accumulate: command line first).
+//   2. Every value, the overridden ones included, is checked where it was written, so an error
+//      reads "FILE:LINE: option 'NAME': REASON" and all of them are reported together.
+//   3. The merged values become one Config; cross-option rules are checked last.
+#include "common/config/config.hpp"
+
+#include "common/config/config_file.hpp"
+#include "common/config/config_options.hpp"
+#include "common/config/config_values.hpp"
+#include "common/runtime_paths.hpp"
+#include "common/config/shell_words.hpp"
+
+#include <boost/program_options.hpp>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <algorithm>
+#include <climits>
+#include <functional>
+#include <set>
+
+namespace forkd {
+namespace po = boost::program_options;
+namespace cv = config_values;
+
+namespace {
+
+constexpr const char* kCommandLine = "command line";
+constexpr unsigned kMaxConnections = 65536;
+constexpr unsigned kMaxSeconds = 365u * 24 * 3600;
+
+// ---------------------------------------------------------------- option values
+// (appliers() below is the one place where each option's value is checked and stored.)
+
+using Apply = std::function<void(Config&, const std::string&)>;
+
+template <class T>
+T required(std::optional<T> value, std::string_view text, std::string_view choices) {
+    if (!value) throw std::invalid_argument("'" + std::string(text) + "' is not one of " + std::string(choices));
+    return *value;
+}
+
+const std::map<std::string_view, Apply>& appliers() {
+    static const std::map<std::string_view, Apply> table{
+        {"config", [](Config& c, const std::string& v) { c.config_file = v; }},
+        {"instance", [](Config& c, const std::string& v) { cv::check_instance_name(v); c.instance = v; }},
+        {"foreground", [](Config& c, const std::string& v) { c.foreground = cv::parse_bool(v); }},
+        {"check-config", [](Config&, const std::string&) {}},
+        {"version", [](Config&, const std::string&) {}},
+        {"help", [](Config&, const std::string&) {}},
+        {"pidfile", [](Config& c, const std::string& v) { cv::check_absolute_path(v); c.pidfile = v; }},
+        {"control-socket",
+         [](Config& c, const std::string& v) { cv::check_unix_socket_path(v); c.control_socket = v; }},
+        {"control-group",
+         [](Config& c, const std::string& v) { cv::check_group_exists(v); c.control_group = v; }},
+        {"listen", [](Config& c, const std::string& v) { c.listen.push_back(parse_listen_address(v)); }},
+        {"backlog",
+         [](Config& c, const std::string& v) { c.backlog = static_cast<int>(cv::parse_count(v, INT_MAX)); }},
+        {"handler",
+         [](Config& c, const std::string& v) {
+             c.handler = required(parse_handler(v), v, "echo, discard, daytime, chargen, exec");
+         }},
+        {"exec", [](Config& c, const std::string& v) { c.exec_argv = cv::parse_exec(v); }},
+        {"user", [](Config& c, const std::string& v) { cv::check_account_name(v); c.user = v; }},
+        {"group", [](Config& c, const std::string& v) { cv::check_account_name(v); c.group = v; }},
+        {"env", [](Config& c, const std::string& v) { cv::check_env_assignment(v); c.env.push_back(v); }},
+        {"pass-env",
+         [](Config& c, const std::string& v) { cv::check_variable_name(v); c.pass_env.push_back(v); }},
+        {"max-connections",
+         [](Config& c, const std::string& v) { c.limits.max_connections = cv::parse_count(v, kMaxConnections); }},
+        {"max-per-source",
+         [](Config& c, const std::string& v) { c.limits.max_per_source = cv::parse_count(v, kMaxConnections); }},
+        {"overload",
+         [](Config& c, const std::string& v) { c.limits.overload = required(parse_overload(v), v, "wait, reject"); }},
+        {"connection-timeout",
+         [](Config& c, const std::string& v) { c.limits.connection_timeout_s = cv::parse_count(v, kMaxSeconds); }},
+        {"idle-timeout",
+         [](Config& c, const std::string& v) { c.limits.idle_timeout_s = cv::parse_count(v, kMaxSeconds); }},
+        {"shutdown-timeout",
+         [](Config& c, const std::string& v) { c.shutdown_timeout_s = cv::parse_count(v, kMaxSeconds); }},
+        {"log-level",
+         [](Config& c, const std::string& v) {
+             c.log_level = required(log::parse_level(v), v, "debug, info, notice, warning, err");
+         }},
+        {"umask", [](Config& c, const std::string& v) { c.umask = cv::parse_umask(v); }},
+        {"chdir", [](Config& c, const std::string& v) { cv::check_absolute_path(v); c.chdir = v; }},
+        {"rlimit-cpu", [](Config& c, const std::string& v) { c.rlimits.cpu = cv::parse_rlimit(v); }},
+        {"rlimit-as", [](Config& c, const std::string& v) { c.rlimits.as = cv::parse_rlimit(v); }},
+        {"rlimit-nofile", [](Config& c, const std::string& v) { c.rlimits.nofile = cv::parse_rlimit(v); }},
+        {"rlimit-nproc", [](Config& c, const std::string& v) { c.rlimits.nproc = cv::parse_rlimit(v); }},
+        {"rlimit-fsize", [](Config& c, const std::string& v) { c.rlimits.fsize = cv::parse_rlimit(v); }},
+        {"rlimit-core", [](Config& c, const std::string& v) { c.rlimits.core = cv::parse_rlimit(v); }},
+        {"watch-config", [](Config& c, const std::string& v) { c.watch_config = cv::parse_bool(v); }},
+    };
+    return table;
+}
+
+void apply_option(Config& config, const std::string& name, const std::string& value) {
+    appliers().at(name)(config, value);
+}
+
+// ---------------------------------------------------------------- Boost descriptions
+
+// Command line: flags take no value ("-f"). File: every option takes one ("foreground = yes").
+po::options_description describe(bool for_file) {
+    po::options_description desc;
+    for (const OptionSpec& spec : option_specs()) {
+        if (for_file && spec.command_line_only) continue;
+        std::string names(spec.name);
+        if (!for_file && spec.short_name) names += std::string(",") + spec.short_name;
+        const std::string help(spec.help);
+        po::value_semantic* semantic = nullptr;
+        switch (spec.arity) {
+        case OptionSpec::Arity::single:
+            semantic = po::value<std::string>();
+            break;
+        case OptionSpec::Arity::repeatable:
+            semantic = po::value<std::vector<std::string>>()->composing();
+            break;
+        case OptionSpec::Arity::flag:
+            semantic = for_file ? po::value<std::string>()
+                                : po::value<std::string>()->zero_tokens()->implicit_value("yes");
+            break;
+        }
+        desc.add_options()(names.c_str(), semantic, help.c_str());
+    }
+    return desc;
+}
+
+po::option make_option(const std::string& name, const std::string& value) {
+    po::option option(name, std::vector<std::string>{value});
+    option.original_tokens = {name, value};
+    return option;
+}
+
+std::string boost_error_text(const po::error& error) {
+    if (const auto* syntax = dynamic_cast<const po::invalid_command_line_syntax*>(&error)) {
+        std::string name = syntax->get_option_name();
+        name.erase(0, name.find_first_not_of('-'));
+        switch (syntax->kind()) {
+        case po::invalid_syntax::missing_parameter: return "option '" + name + "': missing value";
+        case po::invalid_syntax::extra_parameter: return "option '" + name + "': takes no value";
+        default: break;
+        }
+    }
+    return error.what();
+}
+
+std::string absolute_path(const std::string& path) {
+    if (path.empty() || path.front() == '/') return path;
+    std::vector<char> cwd(PATH_MAX);
+    if (!::getcwd(cwd.data(), cwd.size())) return path;
+    return std::string(cwd.data()) + "/" + path;
+}
+
+bool file_exists(const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0;
+}
+
+// ---------------------------------------------------------------- the loader
+
+struct Problem {
+    int order;  // 0: command line, N: file line N, INT_MAX: the configuration as a whole
+    std::string message;
+};
+
+class ConfigLoader {
+public:
+    explicit ConfigLoader(const CommandLine& command_line) : command_line_(command_line) {}
+
+    Config load() {
+        store_command_line();
+        locate_config_file();
+        if (!config_.config_file.empty()) store_config_file();
+        build();
+        check_combinations();
+        if (!problems_.empty()) throw ConfigError(joined_problems());
+        return std::move(config_);
+    }
+
+private:
+    void problem(int order, const std::string& where, std::string_view name, const std::string& reason) {
+        problems_.push_back({order, where + ": option '" + std::string(name) + "': " + reason});
+    }
+
+    // Checks one value where it was written; false (and a problem) when it is bad.
+    bool check_value(int order, const std::string& where, const std::string& name,
+                     const std::string& value) {
+        try {
+            Config scratch;
+            apply_option(scratch, name, value);
+            return true;
+        } catch (const std::invalid_argument& error) {
+            problem(order, where, name, error.what());
+            return false;
+        }
+    }
+
+    void store_command_line() {
+        const po::options_description desc = describe(false);
+        po::parsed_options parsed(&desc);
+        for (const auto& [name, value] : command_line_.options) {
+            given_.insert(name);
+            if (!find_option(name) || !check_value(0, kCommandLine, name, value)) continue;
+            parsed.options.push_back(make_option(name, value));
+            origins_[name].push_back(kCommandLine);
+        }
+        store(parsed, kCommandLine);
+    }
+
+    void locate_config_file() {
+        if (vm_.count("instance")) config_.instance = vm_["instance"].as<std::string>();
+        if (vm_.count("config")) {
+            config_.config_file = vm_["config"].as<std::string>();
+            return;
+        }
+        if (auto path = default_config_file(config_.instance)) {
+            if (file_exists(*path))
+                config_.config_file = *path;
+            else
+                missing_default_ = *path;  // no file at all is fine; say so if listen is missing
+        }
+    }
+
+    void store_config_file() {
+        const std::string& path = config_.config_file;
+        ConfigFileContent content;
+        try {
+            content = read_config_file(path);
+        } catch (const ConfigError& error) {
+            problems_.push_back({0, error.what()});
+            return;
+        }
+        for (auto& error : content.errors) problems_.push_back({error.line, error.message});
+
+        const po::options_description desc = describe(true);
+        po::parsed_options parsed(&desc);
+        std::map<std::string, int> first_line;
+        for (const ConfigFileEntry& entry : content.entries) {
+            const std::string where = path + ":" + std::to_string(entry.line);
+            if (!accept_file_entry(entry, where, first_line)) continue;
+            if (!check_value(entry.line, where, entry.name, entry.value)) continue;
+            const OptionSpec* spec = find_option(entry.name);
+            bool overridden = spec->arity != OptionSpec::Arity::repeatable && origins_.count(entry.name);
+            if (overridden) continue;  // the command line wins
+            parsed.options.push_back(make_option(entry.name, entry.value));
+            origins_[entry.name].push_back(where);
+        }
+        store(parsed, path);
+    }
+
+    bool accept_file_entry(const ConfigFileEntry& entry, const std::string& where,
+                           std::map<std::string, int>& first_line) {
+        const OptionSpec* spec = find_option(entry.name);
+        if (!spec) {
+            problem(entry.line, where, entry.name, "unknown option");
+            return false;
+        }
+        if (spec->command_line_only) {
+            problem(entry.line, where, entry.name, "only valid on the command line");
+            return false;
+        }
+        given_.insert(entry.name);
+        if (spec->arity == OptionSpec::Arity::repeatable) return true;
+        auto [it, first] = first_line.emplace(entry.name, entry.line);
+        if (!first) {
+            problem(entry.line, where, entry.name,
+                    "given more than once (first on line " + std::to_string(it->second) + ")");
+            return false;
+        }
+        return true;
+    }
+
+    void store(const po::parsed_options& parsed, const std::string& where) {
+        try {
+            po::store(parsed, vm_);
+        } catch (const po::error& error) {  // not expected: names and counts are checked above
+            problems_.push_back({INT_MAX, where + ": " + error.what()});
+        }
+    }
+
+    // The merged values, in table order, into the real Config.
+    void build() {
+        for (const OptionSpec& spec : option_specs()) {
+            const std::string name(spec.name);
+            if (!vm_.count(name) || name == "config" || name == "instance") continue;
+            if (spec.arity == OptionSpec::Arity::repeatable) {
+                for (const auto& value : vm_[name].as<std::vector<std::string>>()) apply_checked(name, value);
+            } else {
+                apply_checked(name, vm_[name].as<std::string>());
+            }
+        }
+        if (config_.pidfile.empty()) config_.pidfile = default_pidfile(config_.instance);
+        if (config_.control_socket.empty()) config_.control_socket = default_control_socket(config_.instance);
+        config_.env = first_per_name(config_.env);
+        config_.pass_env = first_per_name(config_.pass_env);
+    }
+
+    void apply_checked(const std::string& name, const std::string& value) {
+        try {
+            apply_option(config_, name, value);
+        } catch (const std::invalid_argument& error) {  // e.g. a file that changed in between
+            problem(INT_MAX, origin_of(name), name, error.what());
+        }
+    }
+
+    // The command line's env/pass-env come first, so its value for a NAME wins.
+    static std::vector<std::string> first_per_name(const std::vector<std::string>& items) {
+        std::vector<std::string> kept;
+        std::set<std::string> names;
+        for (const auto& item : items)
+            if (names.insert(item.substr(0, item.find('='))).second) kept.push_back(item);
+        return kept;
+    }
+
+    std::string origin_of(const std::string& name, std::size_t index = 0) const {
+        auto it = origins_.find(name);
+        if (it != origins_.end() && index < it->second.size()) return it->second[index];
+        return config_.config_file.empty() ? kCommandLine : config_.config_file;
+    }
+
+    void check_combinations() {
+        check_listen();
+        check_handler();
+    }
+
+    void check_listen() {
+        if (config_.listen.empty()) {
+            if (given_.count("listen")) return;  // its bad values are reported already
+            std::string reason = "required: at least one listen address";
+            if (!missing_default_.empty()) reason += " (no config file: " + missing_default_ + " does not exist)";
+            problem(INT_MAX, origin_of("listen"), "listen", reason);
+            return;
+        }
+        std::map<std::string, std::size_t> seen;
+        for (std::size_t i = 0; i < config_.listen.size(); ++i) {
+            const auto& address = config_.listen[i];
+            const auto* tcp = std::get_if<TcpAddress>(&address);
+            if (tcp && tcp->port == 0) continue;  // several ephemeral ports are fine
+            auto [it, first] = seen.emplace(to_string(address), i);
+            if (!first)
+                problem(INT_MAX, origin_of("listen", i), "listen",
+                        "duplicate address " + it->first + " (also at " + origin_of("listen", it->second) + ")");
+        }
+    }
+
+    // exec implies handler = exec; when both are given from different places the command line wins.
+    void check_handler() {
+        const bool has_exec = vm_.count("exec") > 0;
+        const bool has_handler = vm_.count("handler") > 0;
+        if (has_exec && !has_handler) config_.handler = HandlerKind::exec;
+        if (has_exec && has_handler && config_.handler != HandlerKind::exec) {
+            const std::string handler_at = origin_of("handler"), exec_at = origin_of("exec");
+            if (handler_at == kCommandLine && exec_at != kCommandLine) {
+                config_.exec_argv.clear();
+            } else if (exec_at == kCommandLine && handler_at != kCommandLine) {
+                config_.handler = HandlerKind::exec;
+            } else {
+                problem(INT_MAX, handler_at, "handler",
+                        "'" + std::string(handler_name(config_.handler)) + "' conflicts with exec (at " +
+                            exec_at + ")");
+            }
+        }
+        if (config_.handler == HandlerKind::exec && !given_.count("exec"))
+            problem(INT_MAX, origin_of("handler"), "handler", "exec needs the exec option (exec = PROG ARGS)");
+    }
+
+    std::string joined_problems() {
+        std::stable_sort(problems_.begin(), problems_.end(),
+                         [](const Problem& a, const Problem& b) { return a.order < b.order; });
+        std::string text;
+        for (const auto& p : problems_) {
+            if (!text.empty()) text += '\n';
+            text += p.message;
+        }
+        return text;
+    }
+
+    const CommandLine& command_line_;
+    po::variables_map vm_;
+    std::map<std::string, std::vector<std::string>> origins_;  // name -> where each value came from
+    std::vector<Problem> problems_;
+    Config config_;
+    std::set<std::string> given_;  // every option written somewhere, valid or not
+    std::string missing_default_;
+};
+
+// ---------------------------------------------------------------- rendering
+
+// The values of one option as a config file would hold them; empty: not set.
+std::vector<std::string> rendered_values(const Config& c, std::string_view name) {
+    auto optional = [](const auto& value) {
+        return value ? std::vector<std::string>{*value} : std::vector<std::string>{};
+    };
+    auto rlimit = [](const std::optional<std::uint64_t>& value) {
+        return value ? std::vector<std::string>{cv::format_rlimit(*value)} : std::vector<std::string>{};
+    };
+    auto number = [](auto value) { return std::vector<std::string>{std::to_string(value)}; };
+    if (name == "config") return c.config_file.empty() ? std::vector<std::string>{} : std::vector{c.config_file};
+    if (name == "instance") return optional(c.instance);
+    if (name == "foreground") return {cv::format_bool(c.foreground)};
+    if (name == "pidfile") return {c.pidfile};
+    if (name == "control-socket") return {c.control_socket};
+    if (name == "control-group") return optional(c.control_group);
+    if (name == "listen") {
+        std::vector<std::string> out;
+        for (const auto& address : c.listen) out.push_back(to_string(address));
+        return out;
+    }
+    if (name == "backlog") return number(c.backlog);
+    if (name == "handler") return {std::string(handler_name(c.handler))};
+    if (name == "exec") return c.exec_argv.empty() ? std::vector<std::string>{} : std::vector{join_shell_words(c.exec_argv)};
+    if (name == "user") return optional(c.user);
+    if (name == "group") return optional(c.group);
+    if (name == "env") return c.env;
+    if (name == "pass-env") return c.pass_env;
+    if (name == "max-connections") return number(c.limits.max_connections);
+    if (name == "max-per-source") return number(c.limits.max_per_source);
+    if (name == "overload") return {std::string(overload_name(c.limits.overload))};
+    if (name == "connection-timeout") return number(c.limits.connection_timeout_s);
+    if (name == "idle-timeout") return number(c.limits.idle_timeout_s);
+    if (name == "shutdown-timeout") return number(c.shutdown_timeout_s);
+    if (name == "log-level") return {std::string(log::level_name(c.log_level))};
+    if (name == "umask") return {cv::format_umask(c.umask)};
+    if (name == "chdir") return {c.chdir};
+    if (name == "rlimit-cpu") return rlimit(c.rlimits.cpu);
+    if (name == "rlimit-as") return rlimit(c.rlimits.as);
+    if (name == "rlimit-nofile") return rlimit(c.rlimits.nofile);
+    if (name == "rlimit-nproc") return rlimit(c.rlimits.nproc);
+    if (name == "rlimit-fsize") return rlimit(c.rlimits.fsize);
+    if (name == "rlimit-core") return rlimit(c.rlimits.core);
+    if (name == "watch-config") return {cv::format_bool(c.watch_config)};
+    return {};
+}
+
+bool is_action(std::string_view name) { return name == "check-config" || name == "version" || name == "help"; }
+
+} // namespace
+
+// ---------------------------------------------------------------- public interface
+
+std::string_view handler_name(HandlerKind kind) {
+    switch (kind) {
+    case HandlerKind::echo: return "echo";
+    case HandlerKind::discard: return "discard";
+    case HandlerKind::daytime: return "daytime";
+    case HandlerKind::chargen: return "chargen";
+    case HandlerKind::exec: return "exec";
+    }
+    return "echo";
+}
+
+std::string_view overload_name(OverloadPolicy policy) {
+    return policy == OverloadPolicy::reject ? "reject" : "wait";
+}
+
+std::optional<HandlerKind> parse_handler(std::string_view name) {
+    for (auto kind : {HandlerKind::echo, HandlerKind::discard, HandlerKind::daytime, HandlerKind::chargen,
+                      HandlerKind::exec})
+        if (handler_name(kind) == name) return kind;
+    return std::nullopt;
+}
+
+std::optional<OverloadPolicy> parse_overload(std::string_view name) {
+    if (name == "wait") return OverloadPolicy::wait;
+    if (name == "reject") return OverloadPolicy::reject;
+    return std::nullopt;
+}
+
+CommandLine parse_command_line(int argc, const char* const* argv) {
+    CommandLine command_line;
+    command_line.help_text = usage_text();
+    const po::options_description desc = describe(false);
+    const int style = po::command_line_style::unix_style & ~po::command_line_style::allow_guessing;
+    std::vector<po::option> parsed;
+    try {
+        parsed = po::command_line_parser(argc, argv).options(desc).style(style).allow_unregistered().run().options;
+    } catch (const po::error& error) {
+        throw ConfigError(std::string(kCommandLine) + ": " + boost_error_text(error));
+    }
+
+    std::vector<std::string> errors;
+    std::set<std::string> seen;
+    for (const po::option& option : parsed) {
+        const std::string token = option.original_tokens.empty() ? "" : option.original_tokens.front();
+        if (option.unregistered) {
+            errors.push_back(std::string(kCommandLine) + ": unknown option '" + token.substr(0, token.find('=')) + "'");
+            continue;
+        }
+        if (option.string_key.empty()) {
+            errors.push_back(std::string(kCommandLine) + ": unexpected argument '" + token + "'");
+            continue;
+        }
+        const OptionSpec* spec = find_option(option.string_key);
+        if (spec->arity != OptionSpec::Arity::repeatable && !seen.insert(option.string_key).second) {
+            errors.push_back(std::string(kCommandLine) + ": option '" + option.string_key + "': given more than once");
+            continue;
+        }
+        std::string value = option.value.empty() ? "" : option.value.front();
+        if (spec->arity == OptionSpec::Arity::flag) value = "yes";
+        // A reload runs in "/": a relative -c must keep naming the same file.
+        if (option.string_key == "config") value = absolute_path(value);
+        command_line.options.emplace_back(option.string_key, value);
+    }
+    if (!errors.empty()) {
+        std::string text;
+        for (const auto& e : errors) text += (text.empty() ? "" : "\n") + e;
+        throw ConfigError(text);
+    }
+    if (seen.count("help"))
+        command_line.action = CommandLine::Action::help;
+    else if (seen.count("version"))
+        command_line.action = CommandLine::Action::version;
+    else if (seen.count("check-config"))
+        command_line.action = CommandLine::Action::check_config;
+    return command_line;
+}
+
+Config load_config(const CommandLine& command_line) { return ConfigLoader(command_line).load(); }
+
+std::string render_config(const Config& config) {
+    std::string text;
+    for (const OptionSpec& spec : option_specs()) {
+        if (is_action(spec.name)) continue;
+        const std::string name(spec.name);
+        const auto values = rendered_values(config, spec.name);
+        // config and instance exist only on the command line: shown, but as comments.
+        const std::string prefix = spec.command_line_only ? "# " : "";
+        if (values.empty()) text += "# " + name + " = (not set)\n";
+        for (const auto& value : values) text += prefix + name + " = " + quote_config_value(value) + "\n";
+    }
+    return text;
+}
+
+void apply_option(Config& config, std::string_view name, const std::string& value) {
+    const auto& table = appliers();
+    auto it = table.find(name);
+    if (it == table.end()) throw std::invalid_argument("unknown option '" + std::string(name) + "'");
+    it->second(config, value);
+}
+
+} // namespace forkd

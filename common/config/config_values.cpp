@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: MIT
+// Parsers for config values; reasons only, the caller knows the option and where it came from.
+#include "common/config/config_values.hpp"
+
+#include "common/config/shell_words.hpp"
+
+#include <grp.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+
+namespace forkd::config_values {
+namespace {
+
+bool all_digits(std::string_view text) {
+    if (text.empty()) return false;
+    for (char c : text)
+        if (c < '0' || c > '9') return false;
+    return true;
+}
+
+[[noreturn]] void fail(const std::string& reason) { throw std::invalid_argument(reason); }
+
+std::string quoted(std::string_view text) {
+    // Appended piecewise: GCC 12 warns falsely (-Wrestrict) on "'" + std::string&&.
+    std::string out(1, '\'');
+    out.append(text);
+    out += '\'';
+    return out;
+}
+
+} // namespace
+
+unsigned parse_count(std::string_view text, unsigned max) {
+    if (!all_digits(text)) fail(quoted(text) + " is not a non-negative integer");
+    std::uint64_t value = 0;
+    for (char c : text) {
+        value = value * 10 + static_cast<unsigned>(c - '0');
+        if (value > max) fail(quoted(text) + " is out of range (at most " + std::to_string(max) + ")");
+    }
+    return static_cast<unsigned>(value);
+}
+
+bool parse_bool(std::string_view text) {
+    if (text == "yes" || text == "true" || text == "on" || text == "1") return true;
+    if (text == "no" || text == "false" || text == "off" || text == "0") return false;
+    fail(quoted(text) + " is not yes or no");
+}
+
+mode_t parse_umask(std::string_view text) {
+    bool octal = !text.empty() && text.size() <= 4;
+    for (char c : text) octal = octal && c >= '0' && c <= '7';
+    if (!octal) fail(quoted(text) + " is not an octal mode such as 027");
+    mode_t mask = 0;
+    for (char c : text) mask = static_cast<mode_t>(mask * 8 + static_cast<mode_t>(c - '0'));
+    if (mask > 0777) fail(quoted(text) + " is out of range (at most 0777)");
+    return mask;
+}
+
+std::uint64_t parse_rlimit(std::string_view text) {
+    if (text == "unlimited" || text == "infinity") return RLIM_INFINITY;
+    if (!all_digits(text)) fail(quoted(text) + " is not a non-negative integer or 'unlimited'");
+    std::uint64_t value = 0;
+    for (char c : text) {
+        auto digit = static_cast<std::uint64_t>(c - '0');
+        if (value > (RLIM_INFINITY - 1 - digit) / 10) fail(quoted(text) + " is out of range");
+        value = value * 10 + digit;
+    }
+    return value;
+}
+
+std::vector<std::string> parse_exec(std::string_view text) {
+    std::vector<std::string> argv = split_shell_words(text);
+    if (argv.empty()) fail("empty command");
+    const std::string& program = argv.front();
+    if (program.front() != '/') fail("program " + quoted(program) + " is not an absolute path");
+    struct stat st {};
+    if (::stat(program.c_str(), &st) != 0)
+        fail("program " + quoted(program) + ": " + std::strerror(errno));
+    if (!S_ISREG(st.st_mode)) fail("program " + quoted(program) + " is not a regular file");
+    if (::access(program.c_str(), X_OK) != 0)
+        fail("program " + quoted(program) + " is not executable: " + std::strerror(errno));
+    return argv;
+}
+
+void check_variable_name(std::string_view name) {
+    bool valid = !name.empty() && !(name.front() >= '0' && name.front() <= '9');
+    for (char c : name)
+        valid = valid && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                          (c >= '0' && c <= '9') || c == '_');
+    if (!valid) fail(quoted(name) + " is not a valid variable name");
+}
+
+void check_env_assignment(std::string_view text) {
+    auto equals = text.find('=');
+    if (equals == std::string_view::npos) fail(quoted(text) + " is not NAME=VALUE");
+    check_variable_name(text.substr(0, equals));
+    if (text.find('\n') != std::string_view::npos) fail("value contains a newline");
+}
+
+void check_absolute_path(std::string_view path) {
+    if (path.empty() || path.front() != '/') fail(quoted(path) + " is not an absolute path");
+}
+
+void check_unix_socket_path(std::string_view path) {
+    check_absolute_path(path);
+    constexpr std::size_t max = sizeof(sockaddr_un{}.sun_path) - 1;
+    if (path.size() > max) fail("UNIX socket path too long (at most " + std::to_string(max) + " bytes)");
+}
+
+void check_instance_name(std::string_view name) {
+    bool valid = !name.empty() && name.front() != '.' && name.size() <= 64;
+    for (char c : name)
+        valid = valid && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                          (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.' || c == '@');
+    if (!valid) fail(quoted(name) + " is not a valid instance name (letters, digits, _ - . @)");
+}
+
+void check_account_name(std::string_view name) {
+    bool valid = !name.empty() && name.front() != '-';
+    for (char c : name) valid = valid && c > ' ' && c != ':' && c != '/' && c != 0x7f;
+    if (!valid) fail(quoted(name) + " is not a valid user or group name");
+}
+
+void check_group_exists(std::string_view name) {
+    check_account_name(name);
+    const std::string text(name);
+    if (::getgrnam(text.c_str()) != nullptr) return;
+    if (all_digits(name)) return;  // a numeric gid needs no entry in the group database
+    fail("no such group " + quoted(name));
+}
+
+std::string format_umask(mode_t mask) {
+    char text[8];
+    std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mask));
+    return text;
+}
+
+std::string format_bool(bool value) { return value ? "yes" : "no"; }
+
+std::string format_rlimit(std::uint64_t value) {
+    return value == RLIM_INFINITY ? "unlimited" : std::to_string(value);
+}
+
+} // namespace forkd::config_values

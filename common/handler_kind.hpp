@@ -1,8 +1,0 @@
-#pragma once
-// What serves a connection. Its own header so that the spawner, which links nothing of the
-// configuration code, can name the built-in handlers.
-namespace forkd {
-
-enum class HandlerKind { echo, discard, daytime, chargen, exec };
-
-} // namespace forkd

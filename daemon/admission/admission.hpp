@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// Pure admission policy: may a new connection from SOURCE start now? No syscalls, no clocks.
+#include "common/base/runtime_limits.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace forkd {
+
+enum class Refusal { none, limit, per_source, fork_failed, draining };
+std::string_view refusal_name(Refusal reason);
+
+// The rules themselves, for whoever admits: the master (exec'd handlers, through Admission) and
+// forkd-spawner (built-in handlers, which counts its own connections per source).
+// Whether the listeners should be polled at all (overload=wait holds accepts at the limit).
+bool admits_more(const RuntimeLimits& limits, std::uint32_t active);
+// For an accepted connection: none, limit (overload=reject at the limit) or per_source.
+Refusal admission_refusal(const RuntimeLimits& limits, std::uint32_t active,
+                          std::uint32_t active_from_source);
+
+class Admission {
+public:
+    explicit Admission(RuntimeLimits limits) : limits_(limits) {}
+
+    void set_limits(const RuntimeLimits& limits) { limits_ = limits; }
+    const RuntimeLimits& limits() const { return limits_; }
+
+    // Whether the listeners should be polled at all (overload=wait holds accepts at the limit).
+    bool should_accept(std::uint32_t active) const;
+    // For an accepted connection: none, limit (overload=reject at the limit) or per_source.
+    Refusal decide(std::uint32_t active, const std::string& source) const;
+
+    // Per-source bookkeeping: call on start and on end of every admitted connection.
+    void started(const std::string& source);
+    void ended(const std::string& source);
+    std::uint32_t active_from(const std::string& source) const;
+    // Sources with at least one live connection (entries at zero are dropped).
+    std::size_t tracked_sources() const { return per_source_.size(); }
+
+private:
+    RuntimeLimits limits_;
+    std::unordered_map<std::string, std::uint32_t> per_source_;
+};
+
+} // namespace forkd

@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// From one request line and its peer to one reply line: authorisation, the call into the
+// daemon (ControlTarget) and the audit log. No sockets here, so it is tested with a fake target.
+#include "daemon/control/control_target.hpp"
+
+#include <sys/types.h>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace forkd {
+
+// Who is on the other end of a control connection (SO_PEERCRED, SO_PEERGROUPS).
+struct PeerCredentials {
+    pid_t pid = 0;
+    uid_t uid = static_cast<uid_t>(-1);
+    gid_t gid = static_cast<gid_t>(-1);
+    std::vector<gid_t> groups;  // supplementary groups
+};
+
+// The contract's rule for state-changing commands: uid 0, the daemon's uid, or membership
+// (primary or supplementary) of the control group. status and list are open to every peer.
+bool may_change_state(const PeerCredentials& peer, uid_t daemon_uid, std::optional<gid_t> control_gid);
+
+struct ControlOutcome {
+    std::string reply;  // one line, "\n" included
+    bool stop = false;  // an accepted stop: the caller sends the reply, then calls target.stop()
+};
+
+// Parses, authorises and carries out one request. Never throws: a bad request, a refusal and
+// an exception from the target all become error replies. Logs
+//   event=control-audit uid=U pid=P command=C result=ok|denied|failed
+// for every denied request and every state-changing one.
+ControlOutcome dispatch_control_request(ControlTarget& target, const PeerCredentials& peer,
+                                        std::string_view line);
+
+} // namespace forkd

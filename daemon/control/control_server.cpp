@@ -1,0 +1,347 @@
+// SPDX-License-Identifier: MIT
+#include "daemon/control/control_server.hpp"
+
+#include "common/control/control_protocol.hpp"
+#include "common/log.hpp"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <utility>
+
+namespace forkd {
+
+namespace {
+
+using control::ErrorCode;
+
+constexpr int listen_backlog = 64;
+constexpr int accepts_per_wakeup = 16;  // the loop has listeners to serve too
+constexpr std::size_t read_chunk = 4096;
+
+std::runtime_error socket_error(const std::string& what, const std::string& path, int error) {
+    return std::runtime_error(what + " " + path + ": " + std::strerror(error));
+}
+
+sockaddr_un unix_address(const std::string& path) {
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    if (path.size() >= sizeof(address.sun_path))
+        throw std::runtime_error("control socket path " + path + " is too long");
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    return address;
+}
+
+void make_parent_dirs(const std::string& path) {
+    for (auto slash = path.find('/', 1); slash != std::string::npos; slash = path.find('/', slash + 1)) {
+        std::string dir = path.substr(0, slash);
+        if (::mkdir(dir.c_str(), 0755) < 0 && errno != EEXIST)
+            throw socket_error("cannot create directory for control socket", dir, errno);
+    }
+}
+
+// A socket file is stale when nothing accepts on it; then (and only then) it may be replaced.
+void remove_stale_socket(const std::string& path, const sockaddr_un& address) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) < 0) {
+        if (errno == ENOENT) return;
+        throw socket_error("cannot inspect control socket", path, errno);
+    }
+    if (!S_ISSOCK(st.st_mode))
+        throw std::runtime_error("control socket " + path + " exists and is not a socket");
+    UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!probe) throw socket_error("cannot create socket for", path, errno);
+    if (::connect(probe.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0 ||
+        errno == EAGAIN)
+        throw std::runtime_error("control socket " + path + " is in use");
+    if (errno != ECONNREFUSED)
+        throw socket_error("cannot probe control socket", path, errno);
+    if (::unlink(path.c_str()) < 0 && errno != ENOENT)
+        throw socket_error("cannot remove stale control socket", path, errno);
+}
+
+std::vector<gid_t> groups_from_proc(pid_t pid) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::vector<gid_t> groups;
+    for (std::string line; std::getline(status, line);) {
+        if (!line.starts_with("Groups:")) continue;
+        std::istringstream words(line.substr(7));
+        for (gid_t gid; words >> gid;) groups.push_back(gid);
+    }
+    return groups;
+}
+
+// SO_PEERGROUPS gives the groups the peer had when it connected (no race with a recycled pid);
+// /proc is the fallback for kernels without it.
+std::vector<gid_t> peer_groups(int fd, pid_t pid) {
+    std::vector<gid_t> groups(64);
+    for (int attempt = 0; attempt < 4; ++attempt) {
+        socklen_t len = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+        if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) == 0) {
+            groups.resize(len / sizeof(gid_t));
+            return groups;
+        }
+        if (errno != ERANGE) break;
+        groups.resize(len / sizeof(gid_t) + 1);
+    }
+    return groups_from_proc(pid);
+}
+
+std::optional<PeerCredentials> peer_credentials(int fd) {
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return std::nullopt;
+    return PeerCredentials{cred.pid, cred.uid, cred.gid, peer_groups(fd, cred.pid)};
+}
+
+std::uint64_t usec(std::chrono::milliseconds ms) {
+    return static_cast<std::uint64_t>(ms.count()) * 1000;
+}
+
+} // namespace
+
+void ControlServer::SourceRelease::operator()(sd_event_source* source) const {
+    sd_event_source_disable_unref(source);
+}
+
+// One control connection: read one request line, write one reply, close. A client that asked
+// to stop stays open (phase stopping) until it hangs up or the process exits.
+struct ControlServer::Client {
+    enum class Phase { reading, writing, stopping };
+
+    Client(ControlServer& server, UniqueFd fd, PeerCredentials peer)
+        : server(server), fd(std::move(fd)), peer(std::move(peer)) {}
+
+    ControlServer& server;
+    UniqueFd fd;
+    PeerCredentials peer;
+    Phase phase = Phase::reading;
+    bool stays_open = false;  // a stop client
+    std::string in, out;
+    std::unique_ptr<sd_event_source, SourceRelease> io, timer;
+
+    static int on_io(sd_event_source*, int, uint32_t, void* userdata) {
+        static_cast<Client*>(userdata)->handle_io();
+        return 0;
+    }
+    static int on_timeout(sd_event_source*, uint64_t, void* userdata) {
+        static_cast<Client*>(userdata)->handle_timeout();
+        return 0;
+    }
+
+    // Each of these may end with server.close_client(this): nothing may touch *this after.
+    void handle_io() {
+        switch (phase) {
+        case Phase::reading: return read_request();
+        case Phase::writing: return flush();
+        case Phase::stopping: return watch_hangup();
+        }
+    }
+
+    void read_request() {
+        char buffer[read_chunk];
+        for (;;) {
+            ssize_t n = ::recv(fd.get(), buffer, sizeof buffer, MSG_DONTWAIT);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && errno == EAGAIN) return;
+            if (n < 0) return server.close_client(this);
+            if (n == 0) {  // a request may also end at the writer's shutdown instead of "\n"
+                if (in.empty()) return server.close_client(this);
+                return answer(in);
+            }
+            in.append(buffer, static_cast<std::size_t>(n));
+            if (auto newline = in.find('\n'); newline != std::string::npos)
+                return answer(in.substr(0, newline));
+            if (in.size() > control::max_request_size + 1)
+                return respond(control::encode_error(
+                    ErrorCode::bad_request, "request too large (limit " +
+                                                std::to_string(control::max_request_size) + " bytes)"));
+        }
+    }
+
+    void answer(const std::string& line) {
+        ControlServer& owner = server;
+        auto [reply, stop] = dispatch_control_request(owner.target_, peer, line);
+        stays_open = stop;
+        respond(std::move(reply));  // may destroy *this
+        if (stop) owner.begin_stop();
+    }
+
+    void respond(std::string reply) {
+        in.clear();
+        in.shrink_to_fit();
+        out = std::move(reply);
+        phase = Phase::writing;
+        flush();
+    }
+
+    void flush() {
+        while (!out.empty()) {
+            ssize_t n = ::send(fd.get(), out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && errno == EAGAIN) {
+                sd_event_source_set_io_events(io.get(), EPOLLOUT);
+                return;
+            }
+            if (n < 0) return server.close_client(this);
+            out.erase(0, static_cast<std::size_t>(n));
+        }
+        if (!stays_open) return server.close_client(this);
+        // The stop client waits for the process to exit; only its hang-up is still of interest.
+        phase = Phase::stopping;
+        timer.reset();
+        sd_event_source_set_io_events(io.get(), EPOLLIN);
+    }
+
+    void watch_hangup() {
+        char buffer[read_chunk];
+        ssize_t n = ::recv(fd.get(), buffer, sizeof buffer, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) server.close_client(this);
+    }
+
+    void handle_timeout() {
+        if (phase == Phase::reading) {
+            std::string reply = control::encode_error(ErrorCode::bad_request, "request timed out");
+            (void)!::send(fd.get(), reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
+        log::debug("control-timeout", {{"pid", static_cast<std::int64_t>(peer.pid)}});
+        server.close_client(this);
+    }
+};
+
+ControlServer::ControlServer(sd_event* event, const std::string& path, ControlTarget& target,
+                             ControlServerLimits limits)
+    : event_(event), path_(path), target_(target), limits_(limits) {
+    bind_socket();
+    sd_event_source* source = nullptr;
+    int r = sd_event_add_io(event_, &source, listener_.get(), EPOLLIN, on_listener, this);
+    if (r < 0) {
+        ::unlink(path_.c_str());
+        throw socket_error("cannot watch control socket", path_, -r);
+    }
+    listener_source_.reset(source);
+    // An admin's request goes ahead of a flood of client connections waiting to be forked.
+    sd_event_source_set_priority(source, SD_EVENT_PRIORITY_IMPORTANT);
+}
+
+ControlServer::~ControlServer() {
+    listener_source_.reset();
+    resume_timer_.reset();
+    listener_.reset();
+    struct stat st {};
+    if (::lstat(path_.c_str(), &st) == 0 && st.st_dev == socket_dev_ && st.st_ino == socket_ino_)
+        ::unlink(path_.c_str());
+    for (auto& client : clients_) {
+        client->io.reset();
+        client->timer.reset();
+        // Deliberately leaked: the kernel closes it at exit, and that EOF is forkctl's signal.
+        if (client->phase == Client::Phase::stopping) (void)client->fd.release();
+    }
+}
+
+void ControlServer::bind_socket() {
+    sockaddr_un address = unix_address(path_);
+    make_parent_dirs(path_);
+    remove_stale_socket(path_, address);
+    listener_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!listener_) throw socket_error("cannot create control socket", path_, errno);
+    mode_t old_umask = ::umask(0117);  // the socket is never visible with a wider mode
+    int r = ::bind(listener_.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address);
+    int bind_errno = errno;
+    ::umask(old_umask);
+    if (r < 0) throw socket_error("cannot bind control socket", path_, bind_errno);
+    struct stat st {};
+    if (::lstat(path_.c_str(), &st) == 0) {
+        socket_dev_ = st.st_dev;
+        socket_ino_ = st.st_ino;
+    }
+    if (::chmod(path_.c_str(), 0660) < 0) throw socket_error("cannot chmod control socket", path_, errno);
+    uid_t uid = target_.daemon_uid() == ::geteuid() ? static_cast<uid_t>(-1) : target_.daemon_uid();
+    gid_t gid = target_.control_gid().value_or(static_cast<gid_t>(-1));
+    if ((uid != static_cast<uid_t>(-1) || gid != static_cast<gid_t>(-1)) && ::chown(path_.c_str(), uid, gid) < 0)
+        log::warning("control-socket-owner", {{"path", path_}, {"error", std::strerror(errno)}});
+    if (::listen(listener_.get(), listen_backlog) < 0) throw socket_error("cannot listen on control socket", path_, errno);
+}
+
+int ControlServer::on_listener(sd_event_source*, int, uint32_t, void* userdata) {
+    static_cast<ControlServer*>(userdata)->accept_clients();
+    return 0;
+}
+
+int ControlServer::on_accept_resume(sd_event_source*, uint64_t, void* userdata) {
+    auto* server = static_cast<ControlServer*>(userdata);
+    server->resume_timer_.reset();
+    sd_event_source_set_enabled(server->listener_source_.get(), SD_EVENT_ON);
+    return 0;
+}
+
+void ControlServer::accept_clients() {
+    for (int i = 0; i < accepts_per_wakeup; ++i) {
+        UniqueFd fd(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+        if (fd) {
+            if (clients_.size() >= limits_.max_clients) refuse_client(std::move(fd));
+            else add_client(std::move(fd));
+            continue;
+        }
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+            return pause_accepting();
+        if (errno != EAGAIN) log::warning("control-accept-failed", {{"error", std::strerror(errno)}});
+        return;
+    }
+}
+
+// Out of descriptors: the pending connection cannot be taken, so level-triggered epoll would
+// wake us at once again. Stop listening for a while instead of spinning.
+void ControlServer::pause_accepting() {
+    log::warning("control-accept-paused", {{"error", std::strerror(errno)}});
+    sd_event_source_set_enabled(listener_source_.get(), SD_EVENT_OFF);
+    sd_event_source* timer = nullptr;
+    if (sd_event_add_time_relative(event_, &timer, CLOCK_MONOTONIC, usec(limits_.accept_pause), 0,
+                                   on_accept_resume, this) < 0) {
+        sd_event_source_set_enabled(listener_source_.get(), SD_EVENT_ON);
+        return;
+    }
+    resume_timer_.reset(timer);
+}
+
+void ControlServer::refuse_client(UniqueFd fd) {
+    std::string reply = control::encode_error(
+        ErrorCode::failed, "too many control connections (limit " + std::to_string(limits_.max_clients) + ")");
+    (void)!::send(fd.get(), reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    log::notice("control-refused", {{"reason", "too-many-clients"}});
+}
+
+void ControlServer::add_client(UniqueFd fd) {
+    auto peer = peer_credentials(fd.get());
+    if (!peer) {
+        log::warning("control-peercred-failed", {{"error", std::strerror(errno)}});
+        return;
+    }
+    auto client = std::make_unique<Client>(*this, std::move(fd), std::move(*peer));
+    sd_event_source* io = nullptr;
+    sd_event_source* timer = nullptr;
+    if (sd_event_add_io(event_, &io, client->fd.get(), EPOLLIN, Client::on_io, client.get()) < 0) return;
+    client->io.reset(io);
+    sd_event_source_set_priority(io, SD_EVENT_PRIORITY_IMPORTANT);
+    if (sd_event_add_time_relative(event_, &timer, CLOCK_MONOTONIC, usec(limits_.client_timeout), 0,
+                                   Client::on_timeout, client.get()) < 0)
+        return;
+    client->timer.reset(timer);
+    clients_.push_back(std::move(client));
+}
+
+// Every stop request reaches the target: a second one means what a second SIGTERM means.
+void ControlServer::begin_stop() { target_.stop(); }
+
+void ControlServer::close_client(Client* client) {
+    clients_.remove_if([client](const std::unique_ptr<Client>& c) { return c.get() == client; });
+}
+
+} // namespace forkd

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// The control socket inside the master's sd-event loop (protocol: common/control/control_protocol.hpp).
+// Never blocks the loop: non-blocking accept and I/O, requests bounded in size and time, at most
+// max_clients connections at once, EMFILE/ENFILE pauses accepting for a second. Every request's
+// peer is checked with SO_PEERCRED (see control_dispatch.hpp, which also audit-logs).
+#include "common/base/unique_fd.hpp"
+#include "daemon/control/control_dispatch.hpp"
+#include "daemon/control/control_target.hpp"
+
+#include <systemd/sd-event.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace forkd {
+
+struct ControlServerLimits {
+    std::size_t max_clients = 32;
+    std::chrono::milliseconds client_timeout{5000};
+    std::chrono::milliseconds accept_pause{1000};  // after EMFILE/ENFILE
+};
+
+class ControlServer {
+public:
+    // Binds PATH (parent directories created, mode 0755; a stale socket replaced only if nothing
+    // listens on it), mode 0660, owned by the daemon's uid and the control group. Throws
+    // std::runtime_error with a one-line reason at start-up ("control socket PATH is in use").
+    ControlServer(sd_event* event, const std::string& path, ControlTarget& target,
+                  ControlServerLimits limits = {});
+    // Closes the listener and ordinary clients and unlinks the path (if it is still ours).
+    // Clients that asked to stop are NOT closed: their descriptors are released on purpose and
+    // left for the kernel to close when the process exits, which is the EOF that tells
+    // "forkctl stop" the daemon is gone. Destroy the server only on the way out of the process.
+    // target.stop() is called from inside a client's callback, after its reply was sent: it may
+    // begin the stop but must not destroy the server there and then.
+    ~ControlServer();
+    ControlServer(const ControlServer&) = delete;
+    ControlServer& operator=(const ControlServer&) = delete;
+
+    const std::string& path() const { return path_; }
+    std::size_t client_count() const { return clients_.size(); }
+
+    struct Client;  // one control connection (control_server.cpp)
+
+private:
+    static int on_listener(sd_event_source* source, int fd, uint32_t events, void* userdata);
+    static int on_accept_resume(sd_event_source* source, uint64_t usec, void* userdata);
+    void bind_socket();
+    void accept_clients();
+    void pause_accepting();
+    void refuse_client(UniqueFd fd);
+    void add_client(UniqueFd fd);
+    void close_client(Client* client);
+
+    // A stop client's reply is on its way: begin the daemon's stop.
+    void begin_stop();
+
+    sd_event* event_;
+    std::string path_;
+    ControlTarget& target_;
+    ControlServerLimits limits_;
+    UniqueFd listener_;
+    dev_t socket_dev_ = 0;  // what we bound, so the destructor never unlinks a successor's socket
+    ino_t socket_ino_ = 0;
+    struct SourceRelease { void operator()(sd_event_source* s) const; };
+    std::unique_ptr<sd_event_source, SourceRelease> listener_source_, resume_timer_;
+    std::list<std::unique_ptr<Client>> clients_;
+};
+
+} // namespace forkd

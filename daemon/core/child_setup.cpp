@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: MIT
+#include "daemon/core/child_setup.hpp"
+
+#include <linux/close_range.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdint>
+
+namespace forkd {
+
+namespace {
+
+// The kernel's sigaction layout, for rt_sigaction called directly.
+struct KernelSigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)();
+    std::uint64_t mask;
+};
+constexpr int max_signal = 64;
+
+long kernel_sigaction(int sig, const KernelSigaction* act, KernelSigaction* old) {
+    return syscall(SYS_rt_sigaction, sig, act, old, sizeof(std::uint64_t));
+}
+
+// Written once by the forking process before its first fork; children only read their copy.
+struct ChangedSignals {
+    bool recorded = false;
+    int count = 0;
+    int signals[max_signal] = {};
+};
+ChangedSignals changed_signals;
+
+} // namespace
+
+void record_signal_dispositions() {
+    ChangedSignals found;
+    for (int sig = 1; sig <= max_signal; ++sig) {
+        KernelSigaction current{};
+        if (sig == SIGKILL || sig == SIGSTOP || kernel_sigaction(sig, nullptr, &current) != 0)
+            continue;
+        if (current.handler != SIG_DFL) found.signals[found.count++] = sig;
+    }
+    found.recorded = true;
+    changed_signals = found;
+}
+
+void reset_signal_dispositions() {
+    KernelSigaction dfl{};
+    dfl.handler = SIG_DFL;
+    if (changed_signals.recorded) {
+        for (int i = 0; i < changed_signals.count; ++i)
+            kernel_sigaction(changed_signals.signals[i], &dfl, nullptr);
+        return;
+    }
+    for (int sig = 1; sig <= max_signal; ++sig) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        kernel_sigaction(sig, &dfl, nullptr);
+    }
+}
+
+void clear_signal_mask() {
+    const std::uint64_t empty = 0;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, nullptr, sizeof(std::uint64_t));
+}
+
+void reset_signal_state() {
+    reset_signal_dispositions();
+    clear_signal_mask();
+}
+
+bool die_with_parent(pid_t parent_pid) {
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return false;
+    // The parent may have died between fork and prctl: then nobody would send the signal.
+    return getppid() == parent_pid;
+}
+
+bool connection_to_stdio(int connection_fd) {
+    if (dup2(connection_fd, 0) < 0 || dup2(connection_fd, 1) < 0) return false;
+    return syscall(SYS_close_range, 3U, ~0U, 0U) == 0;
+}
+
+} // namespace forkd

@@ -1,0 +1,415 @@
+// SPDX-License-Identifier: MIT
+#include "daemon/core/scoreboard.hpp"
+
+#include "common/base/monotonic_clock.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+namespace forkd {
+
+namespace {
+
+// The mapping is shared by separate address spaces: an atomic that needed a hidden lock (kept in
+// process-private memory) would not be atomic across processes. Lock-free is what makes them
+// address-free on this ABI.
+static_assert(std::atomic<std::uint8_t>::is_always_lock_free);
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
+static_assert(std::atomic<std::int64_t>::is_always_lock_free);
+static_assert(std::atomic<pid_t>::is_always_lock_free);
+
+constexpr std::size_t kPeerSize = 128;  // "[v6%scope]:port" fits; long UNIX paths are truncated
+
+constexpr std::uint8_t as_byte(SlotState state) { return static_cast<std::uint8_t>(state); }
+
+// A broken invariant in shared state is a crash with a message, never a silent continue.
+[[noreturn]] void die(const char* what, const char* why) {
+    std::fprintf(stderr, "forkd: scoreboard: %s: %s\n", what, why);
+    std::abort();
+}
+
+constexpr std::size_t round_up(std::size_t n, std::size_t align) {
+    return (n + align - 1) / align * align;
+}
+
+} // namespace
+
+struct Scoreboard::Slot {
+    // Written under the lock only.
+    std::atomic<std::uint8_t> state{as_byte(SlotState::free)};
+    std::atomic<std::uint8_t> released{0};  // the child already gave its count back
+    std::uint64_t id = 0;
+    std::int64_t start_ns = 0;
+    char peer[kPeerSize] = {};
+    // Written without the lock, each by its one writer (the master, or the slot's own child).
+    std::atomic<pid_t> pid{0};
+    std::atomic<std::uint64_t> bytes_in{0}, bytes_out{0};
+    std::atomic<std::uint8_t> bytes_known{0};
+
+    // The accounting truth that `active` mirrors and the repair rebuilds it from.
+    bool counted() const {
+        return state.load(std::memory_order_relaxed) == as_byte(SlotState::running) &&
+               released.load(std::memory_order_relaxed) == 0;
+    }
+};
+
+struct Scoreboard::Shared {
+    std::uint64_t capacity = 0;             // written once, before any other process maps it
+    pthread_mutex_t mutex;
+    std::atomic<std::uint32_t> active{0};  // written under the lock; read lock-free
+    std::atomic<std::uint64_t> repairs{0};
+    std::uint32_t next_free_hint = 0;       // under the lock
+    std::atomic<std::uint64_t> next_id{1};
+};
+
+namespace {
+
+// Plain copy of one slot, taken under the lock and turned into a SlotView after it.
+struct SlotCopy {
+    std::uint32_t index;
+    std::uint64_t id;
+    pid_t pid;
+    std::int64_t start_ns;
+    std::uint8_t state, released, bytes_known;
+    std::uint64_t bytes_in, bytes_out;
+    char peer[kPeerSize];
+};
+
+SlotView to_view(const SlotCopy& copy) {
+    SlotView view;
+    view.index = copy.index;
+    view.id = copy.id;
+    view.pid = copy.pid;
+    view.peer.assign(copy.peer, strnlen(copy.peer, kPeerSize));
+    view.start_monotonic_ns = copy.start_ns;
+    // A child killed between its two stores may leave "running" with the release flag set.
+    view.state = copy.released ? SlotState::closing : static_cast<SlotState>(copy.state);
+    view.bytes_in = copy.bytes_in;
+    view.bytes_out = copy.bytes_out;
+    view.bytes_known = copy.bytes_known != 0;
+    return view;
+}
+
+} // namespace
+
+// Holds the robust mutex for one critical section. On EOWNERDEAD (the previous holder died holding
+// it) it rebuilds `active` from the slots, then marks the mutex consistent. Every critical section
+// is written so that the slots are the truth at every instruction: killing its holder anywhere
+// leaves at worst a stale `active`, which this repair recomputes. A holder killed during the
+// repair itself leaves the mutex inconsistent, and the next locker repairs again.
+//
+// No signal is blocked around a section: nobody who takes the lock has a signal handler that
+// could re-enter it (the master reads its signals through signalfd; handler children run with
+// default dispositions). A signal that arrives inside a section either does nothing or kills the
+// holder, which the robust mutex turns into a repair. Only a deliberate SIGSTOP or a debugger
+// can hold the lock longer than a few instructions.
+class Scoreboard::Lock {
+public:
+    explicit Lock(const Scoreboard& board) : board_(board) {
+        int rc = pthread_mutex_lock(&board_.shared_->mutex);
+        if (rc == EOWNERDEAD) {
+            board_.rebuild_active();
+            board_.shared_->repairs.fetch_add(1, std::memory_order_relaxed);
+            rc = pthread_mutex_consistent(&board_.shared_->mutex);
+            if (rc != 0) die("pthread_mutex_consistent", std::strerror(rc));
+        } else if (rc != 0) {
+            die("pthread_mutex_lock", std::strerror(rc));
+        }
+    }
+    ~Lock() { pthread_mutex_unlock(&board_.shared_->mutex); }
+    Lock(const Lock&) = delete;
+    Lock& operator=(const Lock&) = delete;
+
+private:
+    const Scoreboard& board_;
+};
+
+// The mapping's layout: the shared header, then `capacity` slots.
+std::size_t Scoreboard::mapping_size_for(std::size_t capacity) {
+    return slots_offset() + capacity * sizeof(Slot);
+}
+
+std::size_t Scoreboard::slots_offset() { return round_up(sizeof(Shared), alignof(Slot)); }
+
+Scoreboard::Scoreboard(std::size_t capacity) : capacity_(capacity) {
+    if (capacity > UINT32_MAX) throw std::invalid_argument("scoreboard: capacity too large");
+    mapping_size_ = mapping_size_for(capacity);
+    // A memfd rather than a named object: it is handed to the spawner (which runs another
+    // binary, so it cannot inherit an anonymous mapping), it is invisible to ipcs and /dev/shm,
+    // and the kernel frees it with the last process that maps it or holds the fd.
+    memfd_.reset(memfd_create("forkd-scoreboard", MFD_CLOEXEC));
+    if (!memfd_) throw std::system_error(errno, std::generic_category(), "scoreboard: memfd_create");
+    if (ftruncate(memfd_.get(), off_t(mapping_size_)) != 0) {
+        throw std::system_error(errno, std::generic_category(),
+                                "scoreboard: ftruncate to " + std::to_string(mapping_size_) + " bytes");
+    }
+    void* memory = map(memfd_.get(), mapping_size_);
+    shared_ = new (memory) Shared{};
+    shared_->capacity = capacity;
+    for (std::size_t i = 0; i < capacity; ++i) {
+        new (static_cast<char*>(memory) + slots_offset() + i * sizeof(Slot)) Slot{};
+    }
+
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+    const int rc = pthread_mutex_init(&shared_->mutex, &attr);
+    pthread_mutexattr_destroy(&attr);
+    if (rc != 0) {
+        munmap(memory, mapping_size_);
+        throw std::system_error(rc, std::generic_category(), "scoreboard: pthread_mutex_init");
+    }
+}
+
+Scoreboard::Scoreboard(UniqueFd memfd) : memfd_(std::move(memfd)) {
+    struct stat st {};
+    if (fstat(memfd_.get(), &st) != 0)
+        throw std::system_error(errno, std::generic_category(), "scoreboard: fstat");
+    if (std::size_t(st.st_size) < slots_offset())
+        throw std::invalid_argument("scoreboard: mapping too small for its header");
+    mapping_size_ = std::size_t(st.st_size);
+    shared_ = std::launder(static_cast<Shared*>(map(memfd_.get(), mapping_size_)));
+    capacity_ = shared_->capacity;
+    if (capacity_ > UINT32_MAX || mapping_size_for(capacity_) != mapping_size_) {
+        munmap(shared_, mapping_size_);
+        shared_ = nullptr;
+        throw std::invalid_argument("scoreboard: size does not match its capacity");
+    }
+}
+
+void* Scoreboard::map(int fd, std::size_t size) {
+    void* memory = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (memory == MAP_FAILED) {
+        throw std::system_error(errno, std::generic_category(),
+                                "scoreboard: mmap of " + std::to_string(size) + " bytes");
+    }
+    return memory;
+}
+
+Scoreboard::~Scoreboard() {
+    // No pthread_mutex_destroy: other processes (children) may still hold this mapping and use
+    // the mutex. Unmapping only drops this process's view.
+    if (shared_) munmap(shared_, mapping_size_);
+}
+
+std::size_t Scoreboard::capacity() const { return capacity_; }
+
+Scoreboard::Slot& Scoreboard::slot_at(std::uint32_t index) const {
+    if (index >= capacity_) die("slot index out of range", std::to_string(index).c_str());
+    char* base = reinterpret_cast<char*>(shared_) + slots_offset();
+    return *std::launder(reinterpret_cast<Slot*>(base + std::size_t{index} * sizeof(Slot)));
+}
+
+void Scoreboard::rebuild_active() const {
+    std::uint32_t count = 0;
+    for (std::uint32_t i = 0; i < capacity_; ++i) count += slot_at(i).counted() ? 1 : 0;
+    shared_->active.store(count, std::memory_order_relaxed);
+}
+
+// The child's critical section, in numbered steps so that a test can stop it after any of them
+// (the real path runs them all). The release flag is the commit point: once it is stored the slot
+// no longer counts, whatever happens to the stores after it.
+void Scoreboard::release_locked(Slot& slot, unsigned steps) const {
+    if (!slot.counted()) return;
+    if (steps < 1) return;
+    slot.released.store(1, std::memory_order_relaxed);
+    if (steps < 2) return;
+    slot.state.store(as_byte(SlotState::closing), std::memory_order_relaxed);
+    if (steps < 3) return;
+    shared_->active.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Scoreboard::claim_back_locked(Slot& slot) const {
+    if (slot.counted()) return;
+    slot.state.store(as_byte(SlotState::running), std::memory_order_relaxed);
+    slot.released.store(0, std::memory_order_relaxed);
+    shared_->active.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::uint64_t Scoreboard::next_id() {
+    return shared_->next_id.fetch_add(1, std::memory_order_relaxed);
+}
+
+namespace {
+
+void copy_peer(char (&to)[kPeerSize], std::string_view peer) {
+    const std::size_t length = std::min(peer.size(), kPeerSize - 1);
+    std::memcpy(to, peer.data(), length);
+    to[length] = '\0';
+}
+
+} // namespace
+
+void Scoreboard::set_peer(std::uint32_t index, std::string_view peer) {
+    Slot& slot = slot_at(index);
+    Lock lock(*this);
+    copy_peer(slot.peer, peer);
+}
+
+std::optional<std::uint32_t> Scoreboard::claim(std::uint64_t id, std::string_view peer) {
+    const std::int64_t now = monotonic_ns();
+    Lock lock(*this);
+    for (std::uint32_t n = 0; n < capacity_; ++n) {
+        const std::uint32_t index = static_cast<std::uint32_t>((shared_->next_free_hint + n) % capacity_);
+        Slot& slot = slot_at(index);
+        if (slot.state.load(std::memory_order_relaxed) != as_byte(SlotState::free)) continue;
+        slot.id = id;
+        slot.start_ns = now;
+        copy_peer(slot.peer, peer);
+        slot.pid.store(0, std::memory_order_relaxed);
+        slot.bytes_in.store(0, std::memory_order_relaxed);
+        slot.bytes_out.store(0, std::memory_order_relaxed);
+        slot.bytes_known.store(0, std::memory_order_relaxed);
+        slot.released.store(0, std::memory_order_relaxed);
+        slot.state.store(as_byte(SlotState::running), std::memory_order_relaxed);
+        shared_->active.fetch_add(1, std::memory_order_relaxed);
+        shared_->next_free_hint = static_cast<std::uint32_t>((index + 1) % capacity_);
+        return index;
+    }
+    return std::nullopt;
+}
+
+void Scoreboard::set_pid(std::uint32_t index, pid_t pid) {
+    slot_at(index).pid.store(pid, std::memory_order_relaxed);
+}
+
+pid_t Scoreboard::pid(std::uint32_t index) const {
+    return slot_at(index).pid.load(std::memory_order_relaxed);
+}
+
+void Scoreboard::reap(std::uint32_t index) {
+    Slot& slot = slot_at(index);
+    Lock lock(*this);
+    if (slot.counted()) shared_->active.fetch_sub(1, std::memory_order_relaxed);
+    slot.state.store(as_byte(SlotState::free), std::memory_order_relaxed);
+    slot.released.store(0, std::memory_order_relaxed);
+    slot.pid.store(0, std::memory_order_relaxed);
+}
+
+void Scoreboard::release_from_child(std::uint32_t index) {
+    Slot& slot = slot_at(index);
+    Lock lock(*this);
+    release_locked(slot);
+}
+
+void Scoreboard::test_die_inside_release(std::uint32_t index, unsigned steps) {
+    Slot& slot = slot_at(index);
+    Lock lock(*this);
+    release_locked(slot, steps);
+    kill(getpid(), SIGKILL);
+    for (;;) pause();  // not reached: SIGKILL cannot be blocked
+}
+
+void Scoreboard::test_cycle_release(std::uint32_t index, unsigned rounds) {
+    Slot& slot = slot_at(index);
+    Lock lock(*this);
+    for (unsigned i = 0; i < rounds; ++i) {
+        release_locked(slot);
+        claim_back_locked(slot);
+    }
+}
+
+void Scoreboard::add_bytes(std::uint32_t index, std::uint64_t in, std::uint64_t out) {
+    Slot& slot = slot_at(index);
+    slot.bytes_in.fetch_add(in, std::memory_order_relaxed);
+    slot.bytes_out.fetch_add(out, std::memory_order_relaxed);
+    slot.bytes_known.store(1, std::memory_order_relaxed);
+}
+
+void Scoreboard::set_bytes(std::uint32_t index, std::uint64_t in, std::uint64_t out) {
+    Slot& slot = slot_at(index);
+    slot.bytes_in.store(in, std::memory_order_relaxed);
+    slot.bytes_out.store(out, std::memory_order_relaxed);
+    slot.bytes_known.store(1, std::memory_order_relaxed);
+}
+
+Scoreboard::Traffic Scoreboard::traffic(std::uint32_t index) const {
+    const Slot& slot = slot_at(index);
+    return {slot.bytes_in.load(std::memory_order_relaxed),
+            slot.bytes_out.load(std::memory_order_relaxed)};
+}
+
+std::int64_t Scoreboard::start_ns(std::uint32_t index) const { return slot_at(index).start_ns; }
+
+std::uint32_t Scoreboard::active() const {
+    return shared_->active.load(std::memory_order_relaxed);
+}
+
+std::uint32_t Scoreboard::recount() {
+    Lock lock(*this);
+    rebuild_active();
+    return shared_->active.load(std::memory_order_relaxed);
+}
+
+std::uint64_t Scoreboard::repairs() const {
+    return shared_->repairs.load(std::memory_order_relaxed);
+}
+
+namespace {
+
+SlotCopy copy_of(std::uint32_t index, const auto& slot) {
+    SlotCopy copy{};
+    copy.index = index;
+    copy.id = slot.id;
+    copy.pid = slot.pid.load(std::memory_order_relaxed);
+    copy.start_ns = slot.start_ns;
+    copy.state = slot.state.load(std::memory_order_relaxed);
+    copy.released = slot.released.load(std::memory_order_relaxed);
+    copy.bytes_known = slot.bytes_known.load(std::memory_order_relaxed);
+    copy.bytes_in = slot.bytes_in.load(std::memory_order_relaxed);
+    copy.bytes_out = slot.bytes_out.load(std::memory_order_relaxed);
+    std::memcpy(copy.peer, slot.peer, kPeerSize);
+    return copy;
+}
+
+} // namespace
+
+std::optional<SlotView> Scoreboard::slot(std::uint32_t index) const {
+    if (index >= capacity_) return std::nullopt;
+    SlotCopy copy;
+    {
+        Lock lock(*this);
+        const Slot& slot = slot_at(index);
+        if (slot.state.load(std::memory_order_relaxed) == as_byte(SlotState::free)) return std::nullopt;
+        copy = copy_of(index, slot);
+    }
+    return to_view(copy);
+}
+
+std::vector<SlotView> Scoreboard::snapshot() const {
+    // Copy plain bytes under the lock (no allocation there), build the views after releasing it.
+    std::vector<SlotCopy> copies;
+    copies.reserve(capacity_);
+    {
+        Lock lock(*this);
+        for (std::uint32_t i = 0; i < capacity_; ++i) {
+            const Slot& slot = slot_at(i);
+            if (slot.state.load(std::memory_order_relaxed) != as_byte(SlotState::free)) {
+                copies.push_back(copy_of(i, slot));
+            }
+        }
+    }
+    std::vector<SlotView> views;
+    views.reserve(copies.size());
+    for (const SlotCopy& copy : copies) views.push_back(to_view(copy));
+    return views;
+}
+
+} // namespace forkd

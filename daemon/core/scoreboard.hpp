@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// The scoreboard: the active-connection counter and one slot per connection, in a MAP_SHARED
+// mapping of a memfd. The master creates it; the spawner maps the same memfd, and the built-in
+// handler children it forks inherit the mapping.
+//
+// Lock: a process-shared *robust* mutex (a binary semaphore the kernel releases when its holder
+// dies). A child SIGKILLed inside the critical section therefore cannot deadlock anyone: the next
+// locker gets EOWNERDEAD and rebuilds the counter from the slots, which are the truth.
+// A memfd has no name in any namespace (not in /dev/shm, not in ipcs): nothing outlives the last
+// process that maps it.
+//
+// Accounting truth: a slot counts towards `active` while it is in state running and its child has
+// not released it. Every critical section keeps `active` equal to that count at its end, and the
+// repair recomputes it from the slots, so a holder killed at any instruction leaves a state the
+// next locker makes exact.
+#include "common/base/unique_fd.hpp"
+
+#include <sys/types.h>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace forkd {
+
+// free: unused. running: connection being served. closing: the child released the slot (its
+// connection is over, it is exiting); the master frees it on reap. done: reserved, never set.
+enum class SlotState : std::uint8_t { free = 0, running = 1, closing = 2, done = 3 };
+
+// A copy of one slot, for the control socket and logs.
+struct SlotView {
+    std::uint32_t index = 0;
+    std::uint64_t id = 0;
+    pid_t pid = 0;
+    std::string peer;
+    std::int64_t start_monotonic_ns = 0;
+    SlotState state = SlotState::free;
+    std::uint64_t bytes_in = 0, bytes_out = 0;
+    bool bytes_known = false;
+};
+
+class Scoreboard {
+public:
+    // capacity: slots available; sized from the largest max-connections the daemon may take
+    // (set at runtime can raise it only up to capacity).
+    explicit Scoreboard(std::size_t capacity);
+    // Maps a scoreboard another process created (the spawner, from the master's memfd).
+    // Throws if the memfd's size does not match the capacity it records.
+    explicit Scoreboard(UniqueFd memfd);
+    ~Scoreboard();
+    Scoreboard(const Scoreboard&) = delete;
+    Scoreboard& operator=(const Scoreboard&) = delete;
+
+    std::size_t capacity() const;
+    // The memfd behind the mapping, to hand to the spawner (O_CLOEXEC).
+    int memfd() const { return memfd_.get(); }
+
+    // A connection id, unique for the daemon's life: the master and the spawner both take them.
+    std::uint64_t next_id();
+    // Whoever accepted the connection, before fork: reserves a slot (state running, active+1).
+    // nullopt when full. Nothing here allocates (the spawner calls it between forks).
+    std::optional<std::uint32_t> claim(std::uint64_t id, std::string_view peer = {});
+    // The master: the peer as it shows in "forkctl list", for a slot the spawner claimed.
+    void set_peer(std::uint32_t slot, std::string_view peer);
+    // Whoever forked the handler (the master for exec, the spawner for built-ins), after the
+    // fork: records its pid. pid() reads it back lock-free (0 before).
+    void set_pid(std::uint32_t slot, pid_t pid);
+    pid_t pid(std::uint32_t slot) const;
+    // Master, on reap (or after a failed fork): frees the slot; decrements active unless the child
+    // already released it. Reaping a free slot does nothing.
+    void reap(std::uint32_t slot);
+
+    // Child (built-in handler), when its connection is over: active-1 now, before exit; marks the
+    // slot closing. Idempotent.
+    void release_from_child(std::uint32_t slot);
+    // Child: traffic accounting (its own slot only; relaxed atomics, no lock).
+    void add_bytes(std::uint32_t slot, std::uint64_t in, std::uint64_t out);
+
+    // Master (exec handlers): bytes as seen by TCP_INFO.
+    void set_bytes(std::uint32_t slot, std::uint64_t in, std::uint64_t out);
+    // Master: one slot's byte counts, lock-free (for the connection's last log line).
+    struct Traffic {
+        std::uint64_t in = 0, out = 0;
+    };
+    Traffic traffic(std::uint32_t slot) const;
+    // When the slot was claimed (CLOCK_MONOTONIC ns); read once its claim is known to be done.
+    std::int64_t start_ns(std::uint32_t slot) const;
+
+    // Lock-free read; exact as of the last critical section (a reap or recount repairs it).
+    std::uint32_t active() const;
+    std::optional<SlotView> slot(std::uint32_t index) const;  // nullopt: out of range or free
+    std::vector<SlotView> snapshot() const;  // slots not free, by index
+
+    // Test hook / repair path: recomputes active from the slots under the lock.
+    std::uint32_t recount();
+    // How many times a locker found the lock's previous holder dead and repaired the counter.
+    std::uint64_t repairs() const;
+
+    // Test hook: in ONE critical section, release the slot as release_from_child does and claim it
+    // back, `rounds` times, ending running. Lets tests SIGKILL a child inside the critical section.
+    void test_cycle_release(std::uint32_t slot, unsigned rounds);
+    // Test hook: takes the lock, runs the first `steps` steps of release_from_child's critical
+    // section (0 to release_steps), then SIGKILLs the calling process while holding the lock.
+    [[noreturn]] void test_die_inside_release(std::uint32_t slot, unsigned steps);
+    static constexpr unsigned release_steps = 3;
+
+private:
+    struct Shared;
+    struct Slot;
+    class Lock;
+    static std::size_t slots_offset();
+    static std::size_t mapping_size_for(std::size_t capacity);
+    static void* map(int fd, std::size_t size);
+    Slot& slot_at(std::uint32_t index) const;
+    void rebuild_active() const;             // under the lock
+    void release_locked(Slot& slot, unsigned steps = release_steps) const;  // under the lock
+    void claim_back_locked(Slot& slot) const;
+    UniqueFd memfd_;
+    Shared* shared_ = nullptr;
+    std::size_t capacity_ = 0;
+    std::size_t mapping_size_ = 0;
+};
+
+} // namespace forkd

@@ -1,0 +1,369 @@
+// SPDX-License-Identifier: MIT
+#include "daemon/exec/exec_launcher.hpp"
+
+#include "daemon/core/child_setup.hpp"
+
+#include "common/address.hpp"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <string>
+#include <vector>
+
+// The child is started with clone(CLONE_VM | CLONE_VFORK): it borrows the master's memory
+// instead of copying its page tables, which makes spawning markedly cheaper than fork (numbers
+// in the README). The price is the vfork discipline: everything that allocates (environment,
+// argv) is built in the parent first; the child only makes raw system calls on its own stack,
+// reports a failing step through memory the parent reads after the child exec'd or exited,
+// and never touches glibc state (no malloc, no stdio, no set*id wrappers, which in glibc
+// broadcast to "all threads" and would reach into the parent's).
+
+namespace forkd {
+namespace {
+
+enum class Step : int {
+    none,
+    move_fd,
+    dup2_stdin,
+    dup2_stdout,
+    dup2_stderr,
+    close_range,
+    setrlimit,
+    setgroups,
+    setgid,
+    setuid,
+    verify_identity,
+    regained_root,
+    chdir,
+    pdeathsig,
+    master_gone,
+    execve,
+};
+
+// Written by the child (same memory), read by the parent once clone() has returned.
+struct ChildFailure {
+    Step step = Step::none;
+    int error = 0;
+    long arg = 0;  // the step's argument, for the message (fd, id, resource)
+};
+
+struct RlimitSetting {
+    int resource;
+    rlim_t value;
+};
+
+struct ChildArgs {
+    const char* path = nullptr;
+    char* const* argv = nullptr;
+    char* const* envp = nullptr;
+    int connection_fd = -1;
+    int stderr_fd = -1;
+    const ExecIdentity* identity = nullptr;  // nullptr: keep the master's
+    bool started_as_root = false;
+    bool set_groups = false;  // the groups differ from the master's, or the master is root
+    std::array<RlimitSetting, 6> rlimits{};
+    std::size_t rlimit_count = 0;
+    mode_t umask = 022;
+    const char* chdir = "/";
+    pid_t master = 0;
+    ChildFailure* failure = nullptr;
+};
+
+long raw_sigmask(int how, const std::uint64_t* set, std::uint64_t* old) {
+    return syscall(SYS_rt_sigprocmask, how, set, old, sizeof(std::uint64_t));
+}
+
+[[noreturn]] void child_fail(const ChildArgs& args, Step step, long arg = 0) {
+    args.failure->error = errno;
+    args.failure->arg = arg;
+    args.failure->step = step;
+    _exit(127);
+}
+
+// Keeps fd out of 0..2 so that the dup2 calls below cannot clobber each other.
+int lift_above_stdio(const ChildArgs& args, int fd) {
+    if (fd > 2) return fd;
+    int moved = fcntl(fd, F_DUPFD, 3);
+    if (moved < 0) child_fail(args, Step::move_fd, fd);
+    return moved;
+}
+
+void child_set_stdio(const ChildArgs& args) {
+    int connection = lift_above_stdio(args, args.connection_fd);
+    int err = lift_above_stdio(args, args.stderr_fd);
+    if (dup2(connection, 0) < 0) child_fail(args, Step::dup2_stdin, connection);
+    if (dup2(connection, 1) < 0) child_fail(args, Step::dup2_stdout, connection);
+    if (dup2(err, 2) < 0) child_fail(args, Step::dup2_stderr, err);
+    if (close_range(3, ~0U, 0) == 0) return;
+    if (errno != ENOSYS) child_fail(args, Step::close_range);
+    // Kernels before 5.9: close one by one up to the descriptor limit.
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) < 0) child_fail(args, Step::close_range);
+    for (rlim_t fd = 3; fd < limit.rlim_cur && fd < (1u << 20); ++fd) close(static_cast<int>(fd));
+}
+
+// Limits go first, while still root: raising a hard limit needs the privilege being dropped.
+void child_set_rlimits(const ChildArgs& args) {
+    for (std::size_t i = 0; i < args.rlimit_count; ++i) {
+        rlimit limit{args.rlimits[i].value, args.rlimits[i].value};
+        if (setrlimit(static_cast<__rlimit_resource>(args.rlimits[i].resource), &limit) < 0)
+            child_fail(args, Step::setrlimit, i);
+    }
+}
+
+// groups, gid, uid: the order in which no failure leaves more privilege than asked for; then
+// check that the ids stuck and, when dropping root, that root cannot be regained.
+void child_drop_identity(const ChildArgs& args) {
+    const ExecIdentity* id = args.identity;
+    if (!id) return;
+    if (args.set_groups && syscall(SYS_setgroups, id->groups.size(), id->groups.data()) < 0)
+        child_fail(args, Step::setgroups, static_cast<long>(id->groups.size()));
+    if (syscall(SYS_setgid, id->gid) < 0) child_fail(args, Step::setgid, id->gid);
+    if (syscall(SYS_setuid, id->uid) < 0) child_fail(args, Step::setuid, id->uid);
+    if (syscall(SYS_getuid) != id->uid || syscall(SYS_geteuid) != id->uid ||
+        syscall(SYS_getgid) != id->gid || syscall(SYS_getegid) != id->gid ||
+        (args.set_groups && syscall(SYS_getgroups, 0, nullptr) != static_cast<long>(id->groups.size()))) {
+        errno = EPERM;
+        child_fail(args, Step::verify_identity);
+    }
+    if (args.started_as_root && id->uid != 0 &&
+        (syscall(SYS_setuid, 0) == 0 || (id->gid != 0 && syscall(SYS_setgid, 0) == 0))) {
+        errno = EPERM;
+        child_fail(args, Step::regained_root);
+    }
+}
+
+int child_main(void* raw) {
+    const ChildArgs& args = *static_cast<const ChildArgs*>(raw);
+    child_set_stdio(args);
+    reset_signal_dispositions();
+    child_set_rlimits(args);
+    child_drop_identity(args);
+    umask(args.umask);
+    if (chdir(args.chdir) < 0) child_fail(args, Step::chdir);
+    // After the identity change, which clears the death signal.
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) child_fail(args, Step::pdeathsig);
+    if (getppid() != args.master) {
+        errno = ESRCH;
+        child_fail(args, Step::master_gone);
+    }
+    clear_signal_mask();
+    execve(args.path, args.argv, args.envp);
+    child_fail(args, Step::execve);
+}
+
+// One child stack per thread, mapped once with a guard page below it: the parent is suspended
+// while the child runs (CLONE_VFORK), so one stack serves every spawn.
+class ChildStack {
+public:
+    static constexpr std::size_t kSize = 64 * 1024;
+    static constexpr std::size_t kGuard = 4096;
+    ChildStack() {
+        void* p = mmap(nullptr, kSize + kGuard, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (p == MAP_FAILED) return;
+        base_ = static_cast<char*>(p);
+        mprotect(base_, kGuard, PROT_NONE);
+    }
+    ~ChildStack() {
+        if (base_) munmap(base_, kSize + kGuard);
+    }
+    ChildStack(const ChildStack&) = delete;
+    ChildStack& operator=(const ChildStack&) = delete;
+    void* top() const { return base_ ? base_ + kGuard + kSize : nullptr; }
+
+private:
+    char* base_ = nullptr;
+};
+
+// The per-connection environment, built before the clone.
+class Environment {
+public:
+    Environment(const ExecPlan& plan, const ConnectionInfo& connection) {
+        const auto* local = reinterpret_cast<const sockaddr*>(&connection.local);
+        const auto* peer = reinterpret_cast<const sockaddr*>(&connection.peer);
+        if (connection.is_unix) {
+            own_.push_back("PROTO=UNIX");
+            if (connection.peer_cred) {
+                own_.push_back("UNIXREMOTEUID=" + std::to_string(connection.peer_cred->uid));
+                own_.push_back("UNIXREMOTEGID=" + std::to_string(connection.peer_cred->gid));
+                own_.push_back("UNIXREMOTEPID=" + std::to_string(connection.peer_cred->pid));
+            }
+        } else {
+            own_.push_back("PROTO=TCP");
+            own_.push_back("TCPLOCALIP=" + host_of(local, connection.local_len));
+            own_.push_back("TCPLOCALPORT=" + std::to_string(port_of(local, connection.local_len)));
+            own_.push_back("TCPREMOTEIP=" + host_of(peer, connection.peer_len));
+            own_.push_back("TCPREMOTEPORT=" + std::to_string(port_of(peer, connection.peer_len)));
+        }
+        own_.push_back("FORKD_CONNECTION_ID=" + std::to_string(connection.id));
+        pointers_.reserve(own_.size() + plan.base_env.size() + 1);
+        for (auto& entry : own_) pointers_.push_back(entry.data());
+        for (const auto& entry : plan.base_env) pointers_.push_back(const_cast<char*>(entry.c_str()));
+        pointers_.push_back(nullptr);
+    }
+    char* const* envp() const { return pointers_.data(); }
+
+private:
+    std::vector<std::string> own_;
+    std::vector<char*> pointers_;
+};
+
+std::vector<char*> argv_pointers(const std::vector<std::string>& argv) {
+    std::vector<char*> pointers;
+    pointers.reserve(argv.size() + 1);
+    for (const auto& word : argv) pointers.push_back(const_cast<char*>(word.c_str()));
+    pointers.push_back(nullptr);
+    return pointers;
+}
+
+void collect_rlimits(const ResourceLimits& limits, ChildArgs& args) {
+    auto add = [&](int resource, const std::optional<std::uint64_t>& value) {
+        if (value) args.rlimits[args.rlimit_count++] = {resource, static_cast<rlim_t>(*value)};
+    };
+    add(RLIMIT_CPU, limits.cpu);
+    add(RLIMIT_AS, limits.as);
+    add(RLIMIT_NOFILE, limits.nofile);
+    add(RLIMIT_NPROC, limits.nproc);
+    add(RLIMIT_FSIZE, limits.fsize);
+    add(RLIMIT_CORE, limits.core);
+}
+
+const char* rlimit_name(int resource) {
+    switch (resource) {
+    case RLIMIT_CPU: return "RLIMIT_CPU";
+    case RLIMIT_AS: return "RLIMIT_AS";
+    case RLIMIT_NOFILE: return "RLIMIT_NOFILE";
+    case RLIMIT_NPROC: return "RLIMIT_NPROC";
+    case RLIMIT_FSIZE: return "RLIMIT_FSIZE";
+    case RLIMIT_CORE: return "RLIMIT_CORE";
+    default: return "RLIMIT_?";
+    }
+}
+
+std::string describe(const ChildFailure& failure, const ChildArgs& args) {
+    std::string why = std::strerror(failure.error);
+    std::string arg = std::to_string(failure.arg);
+    switch (failure.step) {
+    case Step::none: return "no failure";
+    case Step::move_fd: return "fcntl(" + arg + ", F_DUPFD): " + why;
+    case Step::dup2_stdin: return "dup2(" + arg + ", 0): " + why;
+    case Step::dup2_stdout: return "dup2(" + arg + ", 1): " + why;
+    case Step::dup2_stderr: return "dup2(" + arg + ", 2): " + why;
+    case Step::close_range: return "close_range(3): " + why;
+    case Step::setrlimit: {
+        const auto& limit = args.rlimits[static_cast<std::size_t>(failure.arg)];
+        return std::string("setrlimit(") + rlimit_name(limit.resource) + ", " +
+               std::to_string(limit.value) + "): " + why;
+    }
+    case Step::setgroups: return "setgroups(" + arg + " groups): " + why;
+    case Step::setgid: return "setgid(" + arg + "): " + why;
+    case Step::setuid: return "setuid(" + arg + "): " + why;
+    case Step::verify_identity:
+        return "identity check: uid/gid/groups are not " + std::to_string(args.identity->uid) + "/" +
+               std::to_string(args.identity->gid) + "/" + std::to_string(args.identity->groups.size()) +
+               " groups after setuid";
+    case Step::regained_root: return "identity check: root regained after dropping it";
+    case Step::chdir: return std::string("chdir ") + args.chdir + ": " + why;
+    case Step::pdeathsig: return "prctl(PR_SET_PDEATHSIG): " + why;
+    case Step::master_gone: return "master exited before the handler started";
+    case Step::execve: return std::string("execve ") + args.path + ": " + why;
+    }
+    return "unknown step: " + why;
+}
+
+// An unprivileged master may still run handlers as itself: then setgroups (which would fail)
+// is skipped when the groups are already the ones asked for. Any other difference is attempted
+// and, without the privilege, fails closed.
+bool groups_need_setting(const ExecIdentity& identity) {
+    if (geteuid() == 0) return true;
+    int count = getgroups(0, nullptr);
+    if (count < 0) return true;
+    std::vector<gid_t> current(static_cast<std::size_t>(count));
+    if (getgroups(count, current.data()) != count) return true;
+    std::vector<gid_t> wanted = identity.groups;
+    // The primary group grants access either way: {} with gid 5 is {5} with gid 5.
+    current.push_back(getegid());
+    wanted.push_back(identity.gid);
+    std::sort(current.begin(), current.end());
+    std::sort(wanted.begin(), wanted.end());
+    current.erase(std::unique(current.begin(), current.end()), current.end());
+    wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+    return current != wanted;
+}
+
+void reap(pid_t pid) {
+    while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+}
+
+// clone(CLONE_VM | CLONE_VFORK) with every signal blocked around it, as glibc's posix_spawn
+// does: no handler of the master's may run in the child while it shares the master's memory.
+pid_t clone_child(ChildArgs& args, void* stack_top) {
+    std::uint64_t all = ~std::uint64_t{0}, old = 0;
+    raw_sigmask(SIG_SETMASK, &all, &old);
+    pid_t pid = clone(child_main, stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+    int saved = errno;
+    raw_sigmask(SIG_SETMASK, &old, nullptr);
+    errno = saved;
+    return pid;
+}
+
+} // namespace
+
+std::variant<SpawnedHandler, std::string> spawn_exec_handler(const ExecPlan& plan,
+                                                             const ConnectionInfo& connection,
+                                                             int connection_fd) {
+    if (plan.argv.empty()) return std::string("exec: no program configured");
+    thread_local ChildStack stack;
+    if (!stack.top()) return std::string("mmap child stack: ") + std::strerror(ENOMEM);
+
+    Environment environment(plan, connection);
+    std::vector<char*> argv = argv_pointers(plan.argv);
+
+    int ends[2];
+    if (pipe2(ends, O_CLOEXEC) < 0) return std::string("pipe2: ") + std::strerror(errno);
+    UniqueFd read_end(ends[0]), write_end(ends[1]);
+    // Only the master's end: the handler's stderr stays blocking.
+    if (fcntl(read_end.get(), F_SETFL, O_NONBLOCK) < 0) return std::string("fcntl O_NONBLOCK: ") + std::strerror(errno);
+
+    ChildFailure failure;
+    ChildArgs args;
+    args.path = argv.front();
+    args.argv = argv.data();
+    args.envp = environment.envp();
+    args.connection_fd = connection_fd;
+    args.stderr_fd = write_end.get();
+    args.identity = plan.identity ? &*plan.identity : nullptr;
+    args.started_as_root = geteuid() == 0;
+    args.set_groups = args.identity && groups_need_setting(*args.identity);
+    collect_rlimits(plan.rlimits, args);
+    args.umask = plan.umask;
+    args.chdir = plan.chdir.c_str();
+    args.master = getpid();
+    args.failure = &failure;
+
+    pid_t pid = clone_child(args, stack.top());
+    if (pid < 0) return std::string("clone: ") + std::strerror(errno);
+    if (failure.step != Step::none) {
+        reap(pid);
+        return describe(failure, args);
+    }
+    return SpawnedHandler{pid, std::move(read_end)};
+}
+
+} // namespace forkd

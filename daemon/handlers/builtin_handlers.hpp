@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// The built-in services, run in a forked child on the connection: echo (RFC 862), discard
+// (RFC 863), daytime (RFC 867), chargen (RFC 864). Each honours idle-timeout itself (socket timeouts);
+// connection-timeout is the master's job.
+#include "common/base/handler_kind.hpp"
+
+#include <cstdint>
+#include <string>
+
+namespace forkd {
+
+class Scoreboard;
+
+struct BuiltinContext {
+    int fd = -1;                        // the connection (read and written)
+    Scoreboard* scoreboard = nullptr;   // traffic accounting into the connection's slot
+    std::uint32_t slot = 0;
+    unsigned idle_timeout_s = 0;        // 0 = none
+};
+
+// Runs the service until the client goes away or idles out. Returns the child's exit code:
+// 0 normal end, 2 idle timeout, 1 I/O error.
+int run_builtin_handler(HandlerKind kind, const BuiltinContext& context);
+
+// RFC 864's pattern: line n (from 0) of 72 printable characters plus CRLF.
+std::string chargen_line(std::uint64_t n);
+// RFC 867 leaves the format free; ours: "Sunday, November 22, 2026 05:30:00-UTC\r\n".
+std::string daytime_text(std::int64_t unix_time);
+
+} // namespace forkd

@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: MIT
+// The daemon's side of the control requests (ControlTarget) and the reload path shared by
+// SIGHUP, "forkctl reload" and watch-config.
+#include "common/control/control_protocol.hpp"
+#include "common/log.hpp"
+#include "common/base/monotonic_clock.hpp"
+#include "daemon/master/config_watch.hpp"
+#include "daemon/master/manager.hpp"
+#include "daemon/master/notify.hpp"
+#include "daemon/master/spawner_link.hpp"
+
+#include <grp.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <set>
+
+namespace forkd {
+namespace {
+
+std::string_view slot_state_name(SlotState state) {
+    switch (state) {
+    case SlotState::running: return "running";
+    case SlotState::closing: return "closing";
+    case SlotState::done: return "done";
+    case SlotState::free: break;
+    }
+    return "free";
+}
+
+nlohmann::json limits_json(const RuntimeLimits& limits) {
+    return {{"max_connections", limits.max_connections},
+            {"max_per_source", limits.max_per_source},
+            {"overload", std::string(overload_name(limits.overload))},
+            {"connection_timeout", limits.connection_timeout_s},
+            {"idle_timeout", limits.idle_timeout_s}};
+}
+
+} // namespace
+
+std::optional<gid_t> Manager::resolve_control_group(const std::optional<std::string>& name) {
+    const std::string wanted = name.value_or("forkd");
+    if (wanted.empty()) return std::nullopt;
+    if (const struct group* found = getgrnam(wanted.c_str())) return found->gr_gid;
+    if (name) log::warning("control-group-unknown", {{"group", wanted}});
+    return std::nullopt;
+}
+
+uid_t Manager::daemon_uid() const { return getuid(); }
+std::optional<gid_t> Manager::control_gid() const { return control_gid_; }
+
+nlohmann::json Manager::status() const {
+    std::string state = "running";
+    if (state_ == State::draining) state = "draining";
+    if (state_ == State::stopping) state = "stopping";
+    nlohmann::json listen = nlohmann::json::array();
+    for (const auto& listener : listeners_) listen.push_back(listener->socket.bound);
+    const auto& limits = config_.limits;
+    return {
+        {"pid", master_pid_},
+        {"version", FORKD_VERSION},
+        {"instance", config_.instance ? nlohmann::json(*config_.instance) : nlohmann::json(nullptr)},
+        {"state", state},
+        {"accepting", accepting() && room_for_more() &&
+                          (!spawner_accepts() || (spawner_ && spawner_->running()))},
+        {"active", scoreboard_.active()},
+        {"uptime_s", (monotonic_ns() - started_ns_) / 1000000000},
+        {"limits", limits_json(limits)},
+        {"listen", listen},
+        {"handler", std::string(handler_name(config_.handler))},
+        {"config_file", config_.config_file},
+        {"capacity", scoreboard_.capacity()},
+        {"spawner_pid", spawner_ && spawner_->running() ? nlohmann::json(spawner_->pid())
+                                                        : nlohmann::json(nullptr)},
+        {"totals",
+         {{"accepted", totals_.accepted},
+          {"completed", totals_.completed},
+          {"rejected", totals_.refused_limit + totals_.refused_per_source},
+          {"killed", totals_.killed},
+          {"failed", totals_.failed}}},
+        {"refused",
+         {{"limit", totals_.refused_limit},
+          {"per_source", totals_.refused_per_source},
+          {"fork_failed", totals_.refused_fork}}},
+    };
+}
+
+nlohmann::json Manager::list() const {
+    nlohmann::json rows = nlohmann::json::array();
+    const std::int64_t now_ns = monotonic_ns();
+    for (const SlotView& slot : scoreboard_.snapshot()) {
+        // A built-in handler's pid is known once the spawner has forked it, microseconds later.
+        const bool forked = slot.pid > 0;
+        nlohmann::json row = {{"id", slot.id},
+                              {"pid", forked ? nlohmann::json(slot.pid) : nlohmann::json(nullptr)},
+                              {"peer", slot.peer},
+                              {"age_s", (now_ns - slot.start_monotonic_ns) / 1000000000},
+                              {"state", forked ? std::string(slot_state_name(slot.state)) : "starting"}};
+        if (slot.bytes_known) {
+            row["bytes_in"] = slot.bytes_in;
+            row["bytes_out"] = slot.bytes_out;
+        }
+        rows.push_back(std::move(row));
+    }
+    std::sort(rows.begin(), rows.end(),
+              [](const auto& a, const auto& b) { return a["id"] < b["id"]; });
+    return rows;
+}
+
+// Values are checked by the same code as the config file's (common/config.cpp).
+std::optional<std::string> Manager::set(std::string_view key, std::string_view value) {
+    const auto keys = control::set_keys();
+    if (std::find(keys.begin(), keys.end(), key) == keys.end())
+        return "unknown key '" + std::string(key) + "'";
+    Config next = config_;
+    try {
+        apply_option(next, key, std::string(value));
+    } catch (const std::exception& e) {
+        return "invalid value for " + std::string(key) + ": " + e.what();
+    }
+    if (auto error = capacity_error(next.limits.max_connections)) return error;
+    config_.limits = next.limits;
+    config_.log_level = next.log_level;
+    log::set_level(config_.log_level);
+    admission_.set_limits(config_.limits);
+    update_accepting();
+    publish_status();
+    return std::nullopt;
+}
+
+// The scoreboard is sized once, at start-up.
+std::optional<std::string> Manager::capacity_error(unsigned max_connections) const {
+    if (max_connections <= scoreboard_.capacity()) return std::nullopt;
+    return "max-connections " + std::to_string(max_connections) + " exceeds the capacity of " +
+           std::to_string(scoreboard_.capacity()) + " (restart to raise it)";
+}
+
+void Manager::drain() {
+    if (state_ != State::running) return;
+    state_ = State::draining;
+    log::notice("draining", {{"active", scoreboard_.active()}});
+    update_accepting();
+    publish_status();
+}
+
+void Manager::resume() {
+    if (state_ != State::draining) return;
+    state_ = State::running;
+    log::notice("resumed", {{"active", scoreboard_.active()}});
+    update_accepting();
+    publish_status();
+}
+
+void Manager::stop() { begin_stop(); }
+
+std::optional<std::string> Manager::kill(std::uint64_t id) {
+    auto it = children_.find(id);
+    if (it == children_.end()) return "no active connection with id " + std::to_string(id);
+    if (!it->second.term_sent) end_child(it->second, "killed", SIGTERM);
+    return std::nullopt;
+}
+
+// ---- reload ----------------------------------------------------------------------------------
+
+std::optional<std::string> Manager::reload() {
+    if (state_ == State::stopping) return "forkd is stopping";
+    notify::reloading();
+    auto error = apply_reload();
+    if (error)
+        log::err("reload", {{"result", "failed"}, {"error", *error}});
+    else
+        log::notice("reload", {{"result", "ok"}, {"config", config_.config_file}});
+    notify::ready();
+    publish_status();
+    return error;
+}
+
+std::optional<std::string> Manager::apply_reload() {
+    Config next;
+    std::optional<ExecPlan> plan;
+    try {
+        next = load_config(command_line_);
+        if (next.handler == HandlerKind::exec) plan = build_exec_plan(next);
+    } catch (const std::exception& e) {
+        return std::string(e.what());
+    }
+    if (auto error = capacity_error(next.limits.max_connections)) return error;
+    if (auto error = rebind_listeners(next)) return error;
+    if (next.pidfile != config_.pidfile || next.control_socket != config_.control_socket)
+        log::warning("reload-needs-restart", {{"keys", "pidfile, control-socket"}});
+    // Run-time paths stay as they are until a restart.
+    next.pidfile = config_.pidfile;
+    next.control_socket = config_.control_socket;
+    next.foreground = config_.foreground;
+    config_ = std::move(next);
+    exec_plan_ = std::move(plan);
+    admission_.set_limits(config_.limits);
+    log::set_level(config_.log_level);
+    if (config_.watch_config && !config_watch_) watch_config_file();
+    if (!config_.watch_config) config_watch_.reset();
+    update_accepting();
+    return std::nullopt;
+}
+
+// Binds the new addresses first; only when all succeeded are the removed ones closed, so a
+// failed reload changes nothing.
+std::optional<std::string> Manager::rebind_listeners(const Config& next) {
+    std::set<std::string> wanted, present;
+    for (const auto& address : next.listen) wanted.insert(to_string(address));
+    for (const auto& listener : listeners_) present.insert(listener->socket.configured);
+    std::vector<ListenSocket> added;
+    try {
+        for (const auto& address : next.listen) {
+            const std::string key = to_string(address);
+            if (present.count(key)) continue;
+            present.insert(key);
+            for (auto& socket : open_listeners(address, next.backlog)) added.push_back(std::move(socket));
+        }
+    } catch (const std::exception& e) {
+        for (auto& socket : added)
+            if (socket.is_unix) unlink(socket.unix_path.c_str());
+        return std::string(e.what());
+    }
+    for (auto& listener : listeners_) {
+        if (wanted.count(listener->socket.configured)) continue;
+        log::notice("listener-closed", {{"address", listener->socket.bound}});
+        close_listener(*listener);
+    }
+    std::erase_if(listeners_, [](const auto& l) { return !l->socket.fd; });
+    add_listeners(std::move(added));
+    return std::nullopt;
+}
+
+void Manager::watch_config_file() {
+    if (config_.config_file.empty()) {
+        log::warning("watch-config", {{"result", "no config file to watch"}});
+        return;
+    }
+    try {
+        config_watch_ = std::make_unique<ConfigWatch>(event_.get(), config_.config_file,
+                                                      [this] { reload(); });
+    } catch (const std::exception& e) {
+        log::warning("watch-config", {{"result", "failed"}, {"error", e.what()}});
+    }
+}
+
+} // namespace forkd

@@ -1,0 +1,487 @@
+// SPDX-License-Identifier: MIT
+#include "daemon/spawner/spawner_loop.hpp"
+
+#include "common/base/monotonic_clock.hpp"
+#include "daemon/admission/admission.hpp"
+#include "daemon/handlers/builtin_handlers.hpp"
+#include "daemon/core/child_setup.hpp"
+#include "daemon/core/not_inherited.hpp"
+#include "daemon/spawner/pid_table.hpp"
+#include "daemon/core/scoreboard.hpp"
+#include "daemon/admission/source_counts.hpp"
+#include "daemon/spawner/spawner_protocol.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <span>
+
+namespace forkd {
+namespace {
+
+using spawner::RefusalKind;
+using spawner::Report;
+using spawner::ReportKind;
+using spawner::make_report;
+using spawner::Request;
+using spawner::RequestKind;
+
+// What ps shows for a handler: "forkd-echo" and so on.
+const char* process_name(HandlerKind kind) {
+    switch (kind) {
+    case HandlerKind::echo: return "forkd-echo";
+    case HandlerKind::discard: return "forkd-discard";
+    case HandlerKind::daytime: return "forkd-daytime";
+    case HandlerKind::chargen: return "forkd-chargen";
+    case HandlerKind::exec: break;
+    }
+    return "forkd-handler";
+}
+
+// A handler's name for PR_SET_NAME, copied onto the forking process's stack: a child reads its
+// parent's stack pages without a fault, whereas the string constant's page is not mapped in a
+// new child until it faults it in (once per handler).
+struct ProcessName {
+    char text[16] = {};
+};
+
+// What a handler child needs, copied onto the forking process's stack before the fork.
+struct HandlerStart {
+    HandlerKind handler;
+    std::uint32_t slot;
+    std::uint32_t idle_timeout_s;
+};
+
+[[noreturn]] void run_handler_child(const HandlerStart& start, const ProcessName& name, int connection,
+                                    Scoreboard& board, pid_t spawner_pid) {
+    reset_signal_state();
+    prctl(PR_SET_NAME, name.text);
+    // connection_to_stdio closes every fd above 2: the listeners and the master's socket too.
+    if (!die_with_parent(spawner_pid) || !connection_to_stdio(connection)) _exit(1);
+    const BuiltinContext context{0, &board, start.slot, start.idle_timeout_s};
+    const int code = run_builtin_handler(start.handler, context);
+    // The client sees the close first; the counter drops before the process is gone, and the
+    // master reconciles when the spawner reports the exit either way.
+    close(0);
+    close(1);
+    board.release_from_child(start.slot);
+    _exit(code);
+}
+
+// Reports not sent yet (the master's socket was full), oldest first, in storage the caller
+// provides. Reports of connections that got a slot (started, exited) always fit: a slot has at
+// most those two outstanding, since the master frees it only once its exit report arrived.
+// Reports a flood could multiply (refusals, accept errors) are optional: they are queued only
+// while fewer than optional_limit reports wait.
+class ReportQueue {
+public:
+    static constexpr std::size_t optional_limit = 1024;
+    static std::size_t storage_for(std::size_t slots) {
+        return optional_limit + 2 * slots + 2 * spawner::max_records;
+    }
+    explicit ReportQueue(std::span<Report> storage) : storage_(storage) {}
+    bool push(const Report& report) {
+        if (size_ == storage_.size()) return false;
+        storage_[size_++] = report;
+        return true;
+    }
+    bool push_optional(const Report& report) { return size_ < optional_limit && push(report); }
+    std::span<const Report> pending() const { return storage_.first(size_); }
+    void drop_front(std::size_t n) {
+        std::memmove(storage_.data(), storage_.data() + n, (size_ - n) * sizeof(Report));
+        size_ -= n;
+    }
+    bool empty() const { return size_ == 0; }
+
+private:
+    std::span<Report> storage_;
+    std::size_t size_ = 0;
+};
+
+// Connections accepted per listener and turn of the loop: the master's requests and reaping
+// get their turn within a few milliseconds under a flood.
+constexpr int accepts_per_wakeup = 16;
+// After EMFILE/ENFILE: a pause rather than a spin on a listener that stays readable.
+constexpr int accept_pause_ms = 250;
+
+std::int64_t now_ms() { return monotonic_ns() / 1000000; }
+
+class SpawnerLoop {
+public:
+    SpawnerLoop(UniqueFd control, Scoreboard& board)
+        : control_(std::move(control)), board_(board), self_(getpid()),
+          pid_entries_(PidTable::entries_for(board.capacity())), running_(pid_entries_.items()),
+          source_entries_(SourceCounts::entries_for(board.capacity())),
+          sources_(source_entries_.items()), slot_sources_(board.capacity()),
+          report_storage_(ReportQueue::storage_for(board.capacity())),
+          pending_(report_storage_.items()) {}
+
+    int run() {
+        if (!set_up_signals()) return 1;
+        pending_.push(make_report(ReportKind::hello, 0, self_, spawner::protocol_version));
+        for (;;) {
+            if (!flush()) break;
+            pollfd fds[2 + spawner::max_listeners];
+            fds[0] = {control_.get(), short(POLLIN | (pending_.empty() ? 0 : POLLOUT)), 0};
+            fds[1] = {signals_.get(), POLLIN, 0};
+            const std::size_t polled_listeners = accept_open() ? listener_count_ : 0;
+            for (std::size_t i = 0; i < polled_listeners; ++i) fds[2 + i] = {listeners_[i].fd.get(), POLLIN, 0};
+            if (poll(fds, nfds_t(2 + polled_listeners), poll_timeout_ms()) < 0) {
+                if (errno == EINTR) continue;
+                std::fprintf(stderr, "forkd-spawner: poll: %s\n", std::strerror(errno));
+                break;
+            }
+            if (fds[1].revents && !reap()) break;
+            // Before the requests, which may replace the listeners these indices refer to.
+            bool ok = true;
+            for (std::size_t i = 0; ok && i < polled_listeners; ++i)
+                if (fds[2 + i].revents) ok = accept_batch(listeners_[i]);
+            if (!ok) break;
+            if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+                if (!read_requests()) break;
+            }
+        }
+        kill_all();
+        return 0;
+    }
+
+private:
+    // What the loop writes between two forks. A child inherits none of it (see
+    // not_inherited.hpp) and must not touch it: whatever a child needs is copied to the stack
+    // before the fork.
+    struct Buffers {
+        spawner::Datagram datagram;
+        spawner::Records<Request> requests;
+        spawner::Encoded outgoing;
+    };
+
+    // What the master last configured. Written only when it says so, rarely.
+    struct Settings {
+        bool accepting = false;
+        HandlerKind handler = HandlerKind::echo;
+        RuntimeLimits limits;  // admission's and idle-timeout; not connection-timeout (the master's)
+    };
+    struct Listener {
+        UniqueFd fd;
+        std::uint32_t tag = 0;
+    };
+
+    // The spawner lives and dies with the master: the terminal's SIGINT, a hangup or a stray
+    // SIGTERM must not take the built-in handlers down behind the master's back. Blocked rather
+    // than ignored: dispositions stay default, so a child only has to clear its mask.
+    bool set_up_signals() {
+        sigset_t blocked;
+        sigemptyset(&blocked);
+        for (int signo : {SIGINT, SIGHUP, SIGTERM, SIGPIPE, SIGCHLD}) sigaddset(&blocked, signo);
+        sigprocmask(SIG_BLOCK, &blocked, nullptr);
+        sigset_t chld;
+        sigemptyset(&chld);
+        sigaddset(&chld, SIGCHLD);
+        signals_.reset(signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK));
+        if (!signals_) {
+            std::fprintf(stderr, "forkd-spawner: signalfd: %s\n", std::strerror(errno));
+            return false;
+        }
+        record_signal_dispositions();
+        return true;
+    }
+
+    // ---- accepting ---------------------------------------------------------------------------
+
+    bool paused() const { return pause_until_ms_ && now_ms() < pause_until_ms_; }
+    int poll_timeout_ms() const {
+        if (!pause_until_ms_) return -1;
+        return int(std::max<std::int64_t>(0, pause_until_ms_ - now_ms()));
+    }
+
+    // overload=wait holds accepts at max-connections; the scoreboard's capacity always does.
+    bool room_for_more() const {
+        const std::uint32_t active = board_.active();
+        return active < board_.capacity() && admits_more(settings_.limits, active);
+    }
+
+    bool accept_open() {
+        if (pause_until_ms_ && !paused()) pause_until_ms_ = 0;
+        return settings_.accepting && listener_count_ && !pause_until_ms_ && room_for_more();
+    }
+
+    // False only when the report queue overflowed.
+    bool accept_batch(const Listener& listener) {
+        for (int i = 0; i < accepts_per_wakeup && room_for_more(); ++i) {
+            sockaddr_storage peer{};
+            socklen_t peer_len = sizeof peer;
+            const int fd = accept4(listener.fd.get(), reinterpret_cast<sockaddr*>(&peer), &peer_len,
+                                   SOCK_CLOEXEC);
+            if (fd >= 0) {
+                if (!serve(listener.tag, UniqueFd(fd), peer, peer_len)) return false;
+                continue;
+            }
+            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == EPERM) continue;
+            if (errno == EAGAIN) return true;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                pause_until_ms_ = now_ms() + accept_pause_ms;
+            Report error = make_report(ReportKind::accept_error, 0, 0, errno);
+            error.tag = listener.tag;
+            pending_.push_optional(error);
+            return true;
+        }
+        return true;
+    }
+
+    static spawner::Peer describe(int fd, const sockaddr_storage& address, socklen_t length) {
+        spawner::Peer peer;
+        if (address.ss_family == AF_INET || address.ss_family == AF_INET6) {
+            peer.address_len = std::min<std::uint32_t>(length, sizeof peer.address);
+            std::memcpy(peer.address, &address, peer.address_len);
+            return peer;
+        }
+        ucred cred{};
+        socklen_t len = sizeof cred;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+            peer.has_cred = 1;
+            peer.cred_pid = cred.pid;
+            peer.cred_uid = cred.uid;
+        }
+        return peer;
+    }
+
+    static SourceKey source_of(const spawner::Peer& peer) {
+        if (peer.has_cred) return SourceKey::of_uid(peer.cred_uid);
+        return SourceKey::of_address(reinterpret_cast<const sockaddr*>(peer.address), peer.address_len);
+    }
+
+    // Admission, a slot, the fork and its report. The connection closes here: the handler
+    // holds its own copy. False only when the report queue overflowed.
+    bool serve(std::uint32_t tag, UniqueFd connection, const sockaddr_storage& address, socklen_t length) {
+        const std::uint64_t id = board_.next_id();
+        const spawner::Peer peer = describe(connection.get(), address, length);
+        const SourceKey source = source_of(peer);
+        const Refusal refusal = admission_refusal(settings_.limits, board_.active(), sources_.count(source));
+        if (refusal == Refusal::per_source) return refuse(id, tag, peer, RefusalKind::per_source, 0);
+        if (refusal != Refusal::none) return refuse(id, tag, peer, RefusalKind::limit, 0);
+        const auto slot = board_.claim(id);
+        if (!slot) return refuse(id, tag, peer, RefusalKind::limit, 0);
+        const pid_t pid = fork_handler(*slot, connection.get());
+        connection.reset();
+        if (pid < 0) {
+            board_.reap(*slot);
+            return refuse(id, tag, peer, RefusalKind::fork_failed, -pid);
+        }
+        if (!running_.insert({pid, id, *slot})) return overflowed();
+        // A full table (more sources than twice the slots) cannot happen; the connection is
+        // served regardless, uncounted.
+        if (sources_.add(source)) slot_sources_.items()[*slot] = source;
+        Report started = make_report(ReportKind::started, id, pid);
+        started.slot = *slot;
+        started.tag = tag;
+        started.peer = peer;
+        return pending_.push(started) || overflowed();
+    }
+
+    // Refusals are counted even when a flood leaves no room to report each one.
+    bool refuse(std::uint64_t id, std::uint32_t tag, const spawner::Peer& peer, RefusalKind why, int error) {
+        Report refused = make_report(ReportKind::refused, id, 0, error);
+        refused.tag = tag;
+        refused.peer = peer;
+        refused.refusal = why;
+        if (!pending_.push_optional(refused))
+            ++unlogged_[std::size_t(why)];
+        return true;
+    }
+
+    // The handler's pid, or -errno.
+    pid_t fork_handler(std::uint32_t slot, int connection) {
+        const HandlerStart start{settings_.handler, slot, settings_.limits.idle_timeout_s};
+        ProcessName name;
+        std::strncpy(name.text, process_name(start.handler), sizeof name.text - 1);
+        // _Fork: no atfork handlers and no re-initialisation of glibc's locks in the child,
+        // which this single-threaded process does not need, and whose page writes would each
+        // cost the child a copy-on-write fault.
+        const pid_t pid = _Fork();
+        if (pid == 0) run_handler_child(start, name, connection, board_, self_);
+        if (pid < 0) return -errno;
+        board_.set_pid(slot, pid);  // shared memory: no copy-on-write
+        return pid;
+    }
+
+    // ---- the master's requests ---------------------------------------------------------------
+
+    // One datagram per turn of the loop. False once the master has gone (its end closed) or
+    // spoke nonsense.
+    bool read_requests() {
+        spawner::Datagram& datagram = buffers_->datagram;
+        switch (spawner::receive_datagram(control_.get(), datagram)) {
+        case spawner::ReceiveStatus::would_block: return true;
+        case spawner::ReceiveStatus::closed: return false;
+        case spawner::ReceiveStatus::error:
+            std::fprintf(stderr, "forkd-spawner: recvmsg: %s\n", std::strerror(errno));
+            return false;
+        case spawner::ReceiveStatus::ok: break;
+        }
+        if (!spawner::decode_requests(datagram.view(), buffers_->requests)) {
+            std::fprintf(stderr, "forkd-spawner: malformed request from the master\n");
+            return false;
+        }
+        std::size_t next_fd = 0;
+        for (const Request& request : buffers_->requests) {
+            switch (request.kind) {
+            case RequestKind::configure:
+                if (!configure(request)) return false;
+                break;
+            case RequestKind::listener:
+                // No fd: the kernel dropped it (MSG_CTRUNC), which only happens when we are out
+                // of fds. That listener is then served by nobody until the next configure.
+                if (next_fd < datagram.fd_count)
+                    listeners_[listener_count_++] = {std::move(datagram.fds[next_fd++]), request.tag};
+                break;
+            case RequestKind::signal: forward_signal(request); break;
+            }
+        }
+        return true;
+    }
+
+    // Replaces the settings and the listeners (which follow the request in its datagram).
+    bool configure(const Request& request) {
+        settings_.accepting = request.accepting != 0;
+        settings_.handler = request.handler;
+        settings_.limits.max_connections = request.max_connections;
+        settings_.limits.max_per_source = request.max_per_source;
+        settings_.limits.overload = request.reject_at_limit ? OverloadPolicy::reject : OverloadPolicy::wait;
+        settings_.limits.idle_timeout_s = request.idle_timeout_s;
+        for (std::size_t i = 0; i < listener_count_; ++i) listeners_[i].fd.reset();
+        listener_count_ = 0;
+        pause_until_ms_ = 0;
+        return pending_.push(make_report(ReportKind::configured, request.generation)) ||
+               overflowed();
+    }
+
+    // The slot's pid (set_pid at the fork), if that handler is not reaped yet, so its pid cannot
+    // have been reused, and still serves that connection (the slot may have been reused since
+    // the master sent this).
+    void forward_signal(const Request& request) {
+        if (request.slot >= board_.capacity()) return;
+        const pid_t pid = board_.pid(request.slot);
+        const PidTable::Entry* running = running_.find(pid);
+        if (running && running->id == request.id) ::kill(pid, request.signo);
+    }
+
+    // ---- handlers' exits and reports ---------------------------------------------------------
+
+    bool reap() {
+        signalfd_siginfo info;
+        while (read(signals_.get(), &info, sizeof info) == sizeof info) {
+        }
+        // SIGCHLD coalesces: reap until nothing is left.
+        for (;;) {
+            int status = 0;
+            const pid_t pid = waitpid(-1, &status, WNOHANG);
+            if (pid <= 0) break;
+            const auto handler = running_.take(pid);
+            if (!handler) continue;
+            SourceKey& source = slot_sources_.items()[handler->slot];
+            sources_.remove(source);
+            source = {};
+            Report exited = make_report(ReportKind::exited, handler->id, pid, status);
+            exited.slot = handler->slot;
+            if (!pending_.push(exited)) return overflowed();
+        }
+        return true;
+    }
+
+    // Cannot happen with a master that frees a slot only after its exit report: say so and
+    // stop. The master counts this spawner's connections as lost and starts another.
+    bool overflowed() {
+        std::fprintf(stderr, "forkd-spawner: more handlers or reports than the scoreboard has slots\n");
+        return false;
+    }
+
+    // Refusals a flood left unreported, as counts, once there is room again.
+    void queue_unlogged() {
+        for (std::size_t why = 0; why < unlogged_.size(); ++why) {
+            if (!unlogged_[why]) continue;
+            Report summary = make_report(ReportKind::refusals_unlogged, 0, 0,
+                                    int(std::min<std::uint64_t>(unlogged_[why], INT32_MAX)));
+            summary.refusal = RefusalKind(why);
+            if (!pending_.push_optional(summary)) return;
+            unlogged_[why] -= std::uint64_t(summary.value);
+        }
+    }
+
+    // Sends what is pending, max_records per datagram. False once the master is gone.
+    bool flush() {
+        queue_unlogged();
+        std::size_t sent = 0;
+        const auto pending = pending_.pending();
+        while (sent < pending.size()) {
+            const std::size_t n = std::min(spawner::max_records, pending.size() - sent);
+            spawner::encode_reports(pending.subspan(sent, n), buffers_->outgoing);
+            const int rc = spawner::send_datagram(control_.get(), buffers_->outgoing.view());
+            if (rc == -EAGAIN) break;
+            if (rc < 0) {
+                if (rc != -EPIPE && rc != -ECONNRESET)
+                    std::fprintf(stderr, "forkd-spawner: sendmsg: %s\n", std::strerror(-rc));
+                return false;
+            }
+            sent += n;
+        }
+        pending_.drop_front(sent);
+        return true;
+    }
+
+    // The master is gone or asked us to go: nothing may outlive it.
+    void kill_all() {
+        running_.for_each([](const PidTable::Entry& e) { ::kill(e.pid, SIGKILL); });
+        running_.for_each([](const PidTable::Entry& e) { waitpid(e.pid, nullptr, 0); });
+    }
+
+    UniqueFd control_;
+    UniqueFd signals_;
+    Scoreboard& board_;
+    const pid_t self_;
+    Settings settings_;
+    std::array<Listener, spawner::max_listeners> listeners_;
+    std::size_t listener_count_ = 0;
+    std::int64_t pause_until_ms_ = 0;  // 0: not paused
+    NotInherited<Buffers> buffers_;
+    NotInherited<PidTable::Entry> pid_entries_;
+    PidTable running_;  // running handlers → connection id and slot
+    NotInherited<SourceCounts::Entry> source_entries_;
+    SourceCounts sources_;               // live connections per source
+    NotInherited<SourceKey> slot_sources_;  // each running handler's source, by slot
+    NotInherited<Report> report_storage_;
+    ReportQueue pending_;
+    // Refusals not reported one by one, by RefusalKind. Written only under a flood of them.
+    std::array<std::uint64_t, 4> unlogged_{};
+};
+
+} // namespace
+
+int run_spawner(UniqueFd control, UniqueFd scoreboard_memfd) {
+    const int flags = fcntl(control.get(), F_GETFL);
+    if (flags < 0 || fcntl(control.get(), F_SETFL, flags | O_NONBLOCK) < 0) {
+        std::fprintf(stderr, "forkd-spawner: control socket: %s\n", std::strerror(errno));
+        return 1;
+    }
+    try {
+        Scoreboard board(std::move(scoreboard_memfd));
+        return SpawnerLoop(std::move(control), board).run();
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "forkd-spawner: %s\n", e.what());
+        return 1;
+    }
+}
+
+} // namespace forkd

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// The master ↔ spawner protocol: datagrams on a SOCK_SEQPACKET socketpair. Each datagram is a
+// header and up to max_records fixed-size records of one direction:
+//   master → spawner: configure (what to serve and the limits), followed in the same datagram
+//                     by one listener record per listening socket, each socket riding along as
+//                     SCM_RIGHTS in record order; and signal (to the handler of a connection).
+//   spawner → master: hello (once, after start), configured (a configure was applied),
+//                     started, exited, refused, refusals_unlogged and accept_error.
+// Both ends are the same build, but every datagram is still checked: a bad one is refused whole.
+#include "common/base/handler_kind.hpp"
+#include "common/base/unique_fd.hpp"
+
+#include <sys/types.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <array>
+#include <span>
+
+namespace forkd::spawner {
+
+constexpr std::uint16_t protocol_version = 2;
+// Records per datagram, and so fds per datagram (the kernel allows 253).
+constexpr std::size_t max_records = 64;
+// A configure datagram holds the configure record and one record per listening socket.
+constexpr std::size_t max_listeners = max_records - 1;
+// Where the master puts the socket and the scoreboard's memfd before it runs the spawner.
+constexpr int control_fd = 3;
+constexpr int scoreboard_fd = 4;
+
+enum class RequestKind : std::uint8_t { configure = 1, listener = 2, signal = 3 };
+// Why the spawner did not serve a connection (the master's Refusal, on the wire).
+enum class RefusalKind : std::uint8_t { limit = 1, per_source = 2, fork_failed = 3 };
+
+// Fields ordered so that no byte is padding: records are sent as they are in memory.
+struct Request {
+    std::uint64_t id = 0;                     // signal: the connection
+    std::uint64_t generation = 0;             // configure: echoed back by configured
+    std::uint32_t slot = 0;                   // signal: the connection's scoreboard slot
+    std::uint32_t tag = 0;                    // listener: the master's name for it, in reports
+    std::int32_t signo = 0;                   // signal
+    std::uint32_t idle_timeout_s = 0;         // configure
+    std::uint32_t max_connections = 0;        // configure: 0 = only the scoreboard's capacity
+    std::uint32_t max_per_source = 0;         // configure: 0 = unlimited
+    HandlerKind handler = HandlerKind::echo;  // configure
+    std::uint16_t listeners = 0;              // configure: listener records that follow it
+    RequestKind kind = RequestKind::signal;
+    std::uint8_t accepting = 0;               // configure: 0 = accept nothing
+    std::uint8_t reject_at_limit = 0;         // configure: overload=reject (else wait)
+    std::uint8_t reserved[7] = {};
+};
+
+enum class ReportKind : std::uint8_t {
+    hello = 1, configured = 2, started = 3, exited = 4, refused = 5, refusals_unlogged = 6,
+    accept_error = 7
+};
+
+// The client, as accept(2) gave it: an IP address and port, or on a UNIX socket its
+// SO_PEERCRED (pid, uid).
+struct Peer {
+    std::uint8_t address[28] = {};  // sockaddr_in or sockaddr_in6; family 0 on UNIX sockets
+    std::uint32_t address_len = 0;
+    std::int32_t cred_pid = 0;
+    std::uint32_t cred_uid = 0;
+    std::uint8_t has_cred = 0;
+    std::uint8_t reserved[3] = {};
+};
+
+struct Report {
+    std::uint64_t id = 0;   // started, exited, refused; configured: the generation
+    pid_t pid = 0;          // started, exited; hello: the spawner's own pid
+    std::int32_t value = 0; // exited: wait status; refused (fork_failed), accept_error: errno;
+                            // refusals_unlogged: how many; hello: protocol_version
+    std::uint32_t slot = 0; // started, exited
+    std::uint32_t tag = 0;  // started, refused, accept_error: the listener
+    Peer peer;              // started, refused
+    ReportKind kind = ReportKind::exited;
+    RefusalKind refusal = RefusalKind::limit;  // refused, refusals_unlogged
+    std::uint8_t reserved[2] = {};
+};
+
+// A report of `kind` with these fields, the others zero.
+inline Report make_report(ReportKind kind, std::uint64_t id = 0, pid_t pid = 0, std::int32_t value = 0) {
+    Report r;
+    r.kind = kind;
+    r.id = id;
+    r.pid = pid;
+    r.value = value;
+    return r;
+}
+
+// Nothing here allocates: the spawner forks between these calls, and every heap page it writes
+// after a fork is a copy-on-write fault.
+
+// One datagram's bytes.
+struct Encoded {
+    static constexpr std::size_t capacity = 8 + max_records * std::max(sizeof(Request), sizeof(Report));
+    std::array<std::byte, capacity> bytes;
+    std::size_t size = 0;
+    std::span<const std::byte> view() const { return {bytes.data(), size}; }
+};
+
+// A datagram's records, decoded.
+template <typename Record>
+struct Records {
+    std::array<Record, max_records> items;
+    std::size_t count = 0;
+    const Record* begin() const { return items.data(); }
+    const Record* end() const { return items.data() + count; }
+};
+
+// Pure encoding (unit-tested). At most max_records records per datagram. The decoders return
+// false for anything malformed: wrong magic or version, a size that is not header + count
+// records, a count of 0 or above max_records, an unknown kind, handler or refusal, a configure
+// not followed by exactly its listener records.
+void encode_requests(std::span<const Request> requests, Encoded& out);
+void encode_reports(std::span<const Report> reports, Encoded& out);
+Encoded encode_requests(std::span<const Request> requests);
+Encoded encode_reports(std::span<const Report> reports);
+bool decode_requests(std::span<const std::byte> datagram, Records<Request>& out);
+bool decode_reports(std::span<const std::byte> datagram, Records<Report>& out);
+
+// Socket I/O on a SOCK_SEQPACKET socket, non-blocking, MSG_NOSIGNAL. Returns 0 or -errno
+// (-EAGAIN when the socket is full).
+int send_datagram(int socket, std::span<const std::byte> datagram, std::span<const int> fds = {});
+
+struct Datagram {
+    std::array<std::byte, Encoded::capacity> bytes;
+    std::size_t size = 0;                        // 0 if it did not fit (then it fails to decode)
+    std::array<UniqueFd, max_records> fds;       // O_CLOEXEC
+    std::size_t fd_count = 0;
+    bool fds_truncated = false;  // the kernel dropped some (the receiver ran out of fds)
+    std::span<const std::byte> view() const { return {bytes.data(), size}; }
+};
+enum class ReceiveStatus { ok, would_block, closed, error };
+// Receives one datagram into `out`, closing the fds it held before.
+ReceiveStatus receive_datagram(int socket, Datagram& out);
+
+} // namespace forkd::spawner
