@@ -17,8 +17,10 @@ COUNT=${COUNT:-200}           # run-ctl-bench.sh: control requests per measureme
 
 bench_usage() {
     cat <<EOF
-usage: $(basename "$0") [-b BUILD_DIR] [-d SECONDS] [-r ROUNDS] [-c "1 8 64"] [-p BYTES] [-s SERVERS] [-n COUNT] [-k DIR]
+usage: $(basename "$0") [-b BUILD_DIR] [-B REF_BUILD_DIR] [-d SECONDS] [-r ROUNDS] [-c "1 8 64"] [-p BYTES] [-s SERVERS] [-n COUNT] [-k DIR]
   -b  build directory holding forkd, forkctl, forkd_loadgen, forkd_bench_floor (default $BUILD_DIR)
+  -B  another build of forkd (say, the previous commit's) run as server "forkd-ref" beside "forkd", a
+      reference the report gives ratios against: a change measured against what it changes
   -d  seconds per measurement (default $DURATION, of which the first $WARMUP s are not counted)
   -r  rounds; every round runs each server once per concurrency, in rotated order (default $ROUNDS)
   -c  concurrency levels (default "$CONCURRENCY")
@@ -31,9 +33,10 @@ EOF
 
 bench_parse_args() {
     local opt
-    while getopts "b:d:r:c:p:s:n:k:h" opt; do
+    while getopts "b:B:d:r:c:p:s:n:k:h" opt; do
         case $opt in
         b) BUILD_DIR=$OPTARG ;;
+        B) REF_BUILD_DIR=$OPTARG ;;
         d) DURATION=$OPTARG ;;
         r) ROUNDS=$OPTARG ;;
         c) CONCURRENCY=$OPTARG ;;
@@ -46,6 +49,9 @@ bench_parse_args() {
         esac
     done
     BUILD_DIR=$(cd "$BUILD_DIR" && pwd) || { echo "no build directory $BUILD_DIR" >&2; exit 2; }
+    if [[ -n ${REF_BUILD_DIR:-} ]]; then
+        REF_BUILD_DIR=$(cd "$REF_BUILD_DIR" && pwd) || { echo "no build directory $REF_BUILD_DIR" >&2; exit 2; }
+    fi
 }
 
 die() { echo "$(basename "$0"): $*" >&2; exit 1; }
@@ -57,6 +63,7 @@ bench_init() {
     LOADGEN=$BUILD_DIR/tests/bench/forkd_loadgen
     FLOOR=$BUILD_DIR/tests/bench/forkd_bench_floor
     FORKD=$BUILD_DIR/daemon/forkd
+    FORKD_REF=${REF_BUILD_DIR:+$REF_BUILD_DIR/daemon/forkd}
     FORKCTL=$BUILD_DIR/ctl/forkctl
     [[ -x $LOADGEN ]] || die "$LOADGEN not built (cmake --build $BUILD_DIR --target forkd_loadgen)"
     WORK=$(mktemp -d /tmp/forkd-bench.XXXXXX)
@@ -250,12 +257,22 @@ forkd_conf() {  # forkd_conf NAME PORT KEY=VALUE...: writes $WORK/NAME.conf, ech
     echo "$conf"
 }
 
-start_forkd() {  # start_forkd NAME PORT CONFIG-LINES...
-    local name=$1 port=$2 conf
+start_forkd() {  # start_forkd NAME PORT CONFIG-LINES...  (NAME forkd-ref: the -B build's forkd)
+    local name=$1 port=$2 conf binary=$FORKD
     shift 2
-    [[ -x $FORKD ]] || { note "skipping $name: $FORKD not built"; return 0; }
+    [[ $name == forkd-ref ]] && binary=$FORKD_REF
+    [[ -x $binary ]] || { note "skipping $name: $binary not built"; return 0; }
     conf=$(forkd_conf "$name" "$port" "$@")
-    start_server "$name" "$port" env -u NOTIFY_SOCKET -u JOURNAL_STREAM -u WATCHDOG_USEC "$FORKD" -f -c "$conf"
+    start_server "$name" "$port" env -u NOTIFY_SOCKET -u JOURNAL_STREAM -u WATCHDOG_USEC "$binary" -f -c "$conf"
+}
+
+# forkd and, with -B, the reference build beside it, each on a port of its own: start_forkds CONFIG-LINES...
+start_forkds() {
+    local name
+    for name in forkd ${FORKD_REF:+forkd-ref}; do
+        wanted "$name" || continue
+        start_forkd "$name" "$(free_port)" "$@" || die "$name did not start"
+    done
 }
 
 # xinetd: cps defaults to "50 10" (more than 50 connections/s disables the service for 10 s) and

@@ -8,10 +8,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 bench_parse_args "$@"
 bench_init
 
-if wanted forkd; then
-    port=$(free_port)
-    start_forkd forkd "$port" "handler = echo" || die "forkd did not start"
-fi
+start_forkds "handler = echo"
 if wanted xinetd; then
     # An internal service is found by its name ("echo") and id; UNLISTED: the port is ours.
     port=$(free_port)
@@ -37,5 +34,5 @@ for name in "${SERVER_ORDER[@]}"; do probe "$name" || die "$name does not echo c
 run_matrix
 bench_header "echo bench (built-in echo vs xinetd INTERNAL echo, tcpserver /bin/cat, bare fork floor)"
 refs=()
-for ref in xinetd floor; do [[ -n ${SERVER_PORT[$ref]:-} ]] && refs+=("$ref"); done
+for ref in forkd-ref xinetd floor; do [[ -n ${SERVER_PORT[$ref]:-} ]] && refs+=("$ref"); done
 report "${refs[@]}"

@@ -9,10 +9,7 @@ bench_parse_args "$@"
 bench_init
 CAT=/bin/cat
 
-if wanted forkd; then
-    port=$(free_port)
-    start_forkd forkd "$port" "handler = exec" "exec = $CAT" || die "forkd did not start"
-fi
+start_forkds "handler = exec" "exec = $CAT"
 if wanted xinetd; then
     port=$(free_port)
     start_xinetd xinetd "$port" \
@@ -58,5 +55,5 @@ for name in "${SERVER_ORDER[@]}"; do probe "$name" || die "$name does not echo c
 run_matrix
 bench_header "exec bench (/bin/cat per connection)"
 refs=()
-for ref in xinetd tcpserver floor-fork-exec floor-vfork-exec; do [[ -n ${SERVER_PORT[$ref]:-} ]] && refs+=("$ref"); done
+for ref in forkd-ref xinetd tcpserver floor-fork-exec floor-vfork-exec; do [[ -n ${SERVER_PORT[$ref]:-} ]] && refs+=("$ref"); done
 report "${refs[@]}"
