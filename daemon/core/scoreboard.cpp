@@ -251,7 +251,8 @@ namespace {
 
 void copy_peer(char (&to)[kPeerSize], std::string_view peer) {
     const std::size_t length = std::min(peer.size(), kPeerSize - 1);
-    std::memcpy(to, peer.data(), length);
+    // An empty view may have a null data(): memcpy's source must never be null, even for 0 bytes.
+    if (length > 0) std::memcpy(to, peer.data(), length);
     to[length] = '\0';
 }
 
