@@ -3,6 +3,8 @@
 
 #include "common/control/control_protocol.hpp"
 #include "common/log.hpp"
+#include "common/base/error.hpp"
+#include "daemon/core/accept.hpp"
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -22,7 +24,6 @@ namespace {
 using control::ErrorCode;
 
 constexpr int listen_backlog = 64;
-constexpr int accepts_per_wakeup = 16;  // the loop has listeners to serve too
 constexpr std::size_t read_chunk = 4096;
 
 std::runtime_error socket_error(const std::string& what, const std::string& path, int error) {
@@ -282,25 +283,22 @@ int ControlServer::on_accept_resume(sd_event_source*, uint64_t, void* userdata) 
 }
 
 void ControlServer::accept_clients() {
-    for (int i = 0; i < accepts_per_wakeup; ++i) {
-        UniqueFd fd(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
-        if (fd) {
-            if (clients_.size() >= limits_.max_clients) refuse_client(std::move(fd));
-            else add_client(std::move(fd));
-            continue;
-        }
-        if (errno == EINTR || errno == ECONNABORTED) continue;
-        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-            return pause_accepting();
-        if (errno != EAGAIN) log::warning("control-accept-failed", {{"error", std::strerror(errno)}});
-        return;
-    }
+    const AcceptOutcome outcome = accept_batch(
+        listener_.get(), ConnectionMode::nonblocking, [] { return true; },
+        [this](AcceptedConnection c) {
+            if (clients_.size() >= limits_.max_clients) refuse_client(std::move(c.fd));
+            else add_client(std::move(c.fd));
+            return true;
+        });
+    if (outcome.end == AcceptEnd::exhausted) pause_accepting(outcome.error);
+    if (outcome.end == AcceptEnd::failed)
+        log::warning("control-accept-failed", {{"error", errno_text(outcome.error)}});
 }
 
 // Out of descriptors: the pending connection cannot be taken, so level-triggered epoll would
 // wake us at once again. Stop listening for a while instead of spinning.
-void ControlServer::pause_accepting() {
-    log::warning("control-accept-paused", {{"error", std::strerror(errno)}});
+void ControlServer::pause_accepting(int error) {
+    log::warning("control-accept-paused", {{"error", errno_text(error)}});
     sd_event_source_set_enabled(listener_source_.get(), SD_EVENT_OFF);
     sd_event_source* timer = nullptr;
     if (sd_event_add_time_relative(event_, &timer, CLOCK_MONOTONIC, usec(limits_.accept_pause), 0,
