@@ -4,6 +4,7 @@
 #include "common/control/control_protocol.hpp"
 #include "common/log.hpp"
 #include "common/base/error.hpp"
+#include "common/base/stale_socket.hpp"
 #include "daemon/core/accept.hpp"
 
 #include <sys/socket.h>
@@ -48,23 +49,14 @@ void make_parent_dirs(const std::string& path) {
 }
 
 // A socket file is stale when nothing accepts on it; then (and only then) it may be replaced.
-void remove_stale_socket(const std::string& path, const sockaddr_un& address) {
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) < 0) {
-        if (errno == ENOENT) return;
-        throw socket_error("cannot inspect control socket", path, errno);
-    }
-    if (!S_ISSOCK(st.st_mode))
+void replace_stale_socket(const std::string& path) {
+    const Status cleared = remove_stale_socket(path);
+    if (cleared) return;
+    const Error& e = cleared.error();
+    if (e.code == EADDRINUSE) throw std::runtime_error("control socket " + path + " is in use");
+    if (e.code == EEXIST)
         throw std::runtime_error("control socket " + path + " exists and is not a socket");
-    UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!probe) throw socket_error("cannot create socket for", path, errno);
-    if (::connect(probe.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0 ||
-        errno == EAGAIN)
-        throw std::runtime_error("control socket " + path + " is in use");
-    if (errno != ECONNREFUSED)
-        throw socket_error("cannot probe control socket", path, errno);
-    if (::unlink(path.c_str()) < 0 && errno != ENOENT)
-        throw socket_error("cannot remove stale control socket", path, errno);
+    throw socket_error("cannot " + e.context + " control socket", path, e.code);
 }
 
 std::vector<gid_t> groups_from_proc(pid_t pid) {
@@ -249,7 +241,7 @@ ControlServer::~ControlServer() {
 void ControlServer::bind_socket() {
     sockaddr_un address = unix_address(path_);
     make_parent_dirs(path_);
-    remove_stale_socket(path_, address);
+    replace_stale_socket(path_);
     listener_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!listener_) throw socket_error("cannot create control socket", path_, errno);
     mode_t old_umask = ::umask(0117);  // the socket is never visible with a wider mode
