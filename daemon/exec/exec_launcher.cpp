@@ -4,6 +4,7 @@
 #include "daemon/core/child_setup.hpp"
 
 #include "common/address.hpp"
+#include "common/base/reap.hpp"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -304,11 +305,6 @@ bool groups_need_setting(const ExecIdentity& identity) {
     current.erase(std::unique(current.begin(), current.end()), current.end());
     wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
     return current != wanted;
-}
-
-void reap(pid_t pid) {
-    while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-    }
 }
 
 // clone(CLONE_VM | CLONE_VFORK) with every signal blocked around it, as glibc's posix_spawn

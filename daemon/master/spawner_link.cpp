@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "daemon/master/spawner_link.hpp"
 
+#include "common/base/reap.hpp"
 #include "common/log.hpp"
 #include "daemon/core/scoreboard.hpp"
 
@@ -31,14 +32,6 @@ constexpr int hello_timeout_ms = 5000;
 // Sources of the dup2 onto fds 3 and 4 must lie above both, or one dup2 could clobber the
 // other's source.
 UniqueFd above_targets(int fd) { return UniqueFd(fcntl(fd, F_DUPFD_CLOEXEC, 10)); }
-
-// Its wait status.
-int reap(pid_t pid) {
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    return status;
-}
 
 std::string errno_text(const std::string& what, int error) {
     return what + ": " + std::strerror(error);
