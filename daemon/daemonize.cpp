@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "daemon/daemonize.hpp"
 
+#include "common/base/error.hpp"
 #include "common/base/reap.hpp"
 #include "common/base/write_all.hpp"
 
@@ -28,7 +29,7 @@ constexpr int kStartupFailure = 3;
 constexpr std::string_view kDiedMessage = "daemon exited during start-up";
 
 std::string errno_text(std::string_view what, int err) {
-    return std::string(what) + ": " + std::strerror(err);
+    return Error{err, std::string(what)}.message();
 }
 
 // A launcher that was killed must not take the daemon down with SIGPIPE: the write runs with

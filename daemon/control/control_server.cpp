@@ -28,7 +28,7 @@ constexpr int listen_backlog = 64;
 constexpr std::size_t read_chunk = 4096;
 
 std::runtime_error socket_error(const std::string& what, const std::string& path, int error) {
-    return std::runtime_error(what + " " + path + ": " + std::strerror(error));
+    return std::runtime_error(what + " " + path + ": " + errno_text(error));
 }
 
 sockaddr_un unix_address(const std::string& path) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "daemon/master/spawner_link.hpp"
 
+#include "common/base/error.hpp"
 #include "common/base/reap.hpp"
 #include "common/log.hpp"
 #include "daemon/core/scoreboard.hpp"
@@ -34,7 +35,7 @@ constexpr int hello_timeout_ms = 5000;
 UniqueFd above_targets(int fd) { return UniqueFd(fcntl(fd, F_DUPFD_CLOEXEC, 10)); }
 
 std::string errno_text(const std::string& what, int error) {
-    return what + ": " + std::strerror(error);
+    return Error{error, what}.message();
 }
 
 } // namespace
