@@ -3,6 +3,8 @@
 // the master and its children never interleave.
 #include "common/log.hpp"
 
+#include "common/base/write_all.hpp"
+
 #include <syslog.h>
 #include <unistd.h>
 #include <cerrno>
@@ -53,17 +55,6 @@ void append_value(std::string& out, std::string_view value) {
         out += value;
 }
 
-// Writes the whole buffer; a line shorter than PIPE_BUF goes out in one write().
-void write_all_stderr(std::string_view data) {
-    while (!data.empty()) {
-        ssize_t n = ::write(STDERR_FILENO, data.data(), data.size());
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return;  // nowhere left to report a failing log
-        }
-        data.remove_prefix(static_cast<std::size_t>(n));
-    }
-}
 
 } // namespace
 
@@ -139,7 +130,9 @@ void write(Level level, std::string_view event, std::initializer_list<Field> fie
         [[fallthrough]];
     case Sink::stderr_plain:
         line += '\n';
-        write_all_stderr(line);
+        // A line shorter than PIPE_BUF goes out in one write(); a failing log has nowhere left
+        // to be reported.
+        (void)write_all(STDERR_FILENO, line);
         break;
     }
     errno = saved_errno;

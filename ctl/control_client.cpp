@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "ctl/control_client.hpp"
 
+#include "common/base/error.hpp"
+
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -30,7 +32,7 @@ bool process_gone(pid_t pid) {
 }
 
 std::string reach_error(const std::string& path, int error) {
-    std::string message = "cannot reach forkd at " + path + ": " + std::strerror(error);
+    std::string message = "cannot reach forkd at " + path + ": " + errno_text(error);
     if (error == ENOENT || error == ECONNREFUSED) message += " (is it running?)";
     return message;
 }
@@ -64,7 +66,7 @@ ControlConnection::ControlConnection(const std::string& path, Deadline deadline)
         throw ClientError(exit_usage, "control socket path too long: " + path);
     std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
     fd_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!fd_) throw ClientError(exit_failed, std::string("cannot create a socket: ") + std::strerror(errno));
+    if (!fd_) throw ClientError(exit_failed, std::string("cannot create a socket: ") + errno_text(errno));
     set_send_timeout(fd_.get(), deadline ? remaining(deadline) : connect_limit);
     int r;
     do r = ::connect(fd_.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address);
@@ -87,7 +89,7 @@ bool ControlConnection::wait_readable(Deadline deadline) {
         int r = ::poll(&pfd, 1, static_cast<int>(remaining(deadline).count()));
         if (r > 0) return true;
         if (r == 0) return false;
-        if (errno != EINTR) throw ClientError(exit_failed, std::string("poll: ") + std::strerror(errno));
+        if (errno != EINTR) throw ClientError(exit_failed, std::string("poll: ") + errno_text(errno));
     }
 }
 
@@ -101,7 +103,7 @@ control::Reply ControlConnection::exchange(const control::Request& request, Dead
         ssize_t n = ::send(fd_.get(), line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
-            send_error = "cannot send to forkd at " + path_ + ": " + std::strerror(errno);
+            send_error = "cannot send to forkd at " + path_ + ": " + errno_text(errno);
             break;
         }
         sent += static_cast<std::size_t>(n);

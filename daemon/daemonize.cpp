@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: MIT
 #include "daemon/daemonize.hpp"
 
+#include "common/base/error.hpp"
+#include "common/base/reap.hpp"
+#include "common/base/write_all.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -25,20 +29,7 @@ constexpr int kStartupFailure = 3;
 constexpr std::string_view kDiedMessage = "daemon exited during start-up";
 
 std::string errno_text(std::string_view what, int err) {
-    return std::string(what) + ": " + std::strerror(err);
-}
-
-// Writes all of data, retrying on EINTR and short writes. Returns false on error.
-bool write_all(int fd, std::string_view data) {
-    while (!data.empty()) {
-        const ssize_t n = ::write(fd, data.data(), data.size());
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return false;
-        }
-        data.remove_prefix(static_cast<size_t>(n));
-    }
-    return true;
+    return Error{err, std::string(what)}.message();
 }
 
 // A launcher that was killed must not take the daemon down with SIGPIPE: the write runs with
@@ -52,7 +43,8 @@ void write_report(int fd, std::string_view report) {
     sigpending(&pending);
     const bool was_pending = sigismember(&pending, SIGPIPE) == 1;
 
-    if (!write_all(fd, report) && errno == EPIPE && !was_pending) {
+    const Status written = write_all(fd, report);
+    if (!written && written.error().code == EPIPE && !was_pending) {
         const timespec zero{};
         while (sigtimedwait(&pipe_only, nullptr, &zero) < 0 && errno == EINTR) {
         }
@@ -71,7 +63,7 @@ std::string format_failure(int exit_code, std::string_view message) {
 [[noreturn]] void launcher_exit(int code, std::string_view message) {
     if (!message.empty()) {
         const std::string line = "forkd: " + std::string(message) + "\n";
-        write_all(STDERR_FILENO, line);
+        (void)write_all(STDERR_FILENO, line);
     }
     ::_exit(code);
 }
@@ -95,8 +87,7 @@ std::pair<std::string, bool> read_report(int fd) {
 
 // The original process: reap the intermediate child, then wait for the daemon's verdict.
 [[noreturn]] void run_launcher(pid_t intermediate, UniqueFd report_pipe) {
-    while (::waitpid(intermediate, nullptr, 0) < 0 && errno == EINTR) {
-    }
+    reap(intermediate);
     const auto [report, complete] = read_report(report_pipe.get());
     if (!complete) launcher_exit(kStartupFailure, kDiedMessage);
 

@@ -2,6 +2,7 @@
 // Reads "name = value" lines, keeping line numbers for error messages.
 #include "common/config/config_file.hpp"
 
+#include "common/base/error.hpp"
 #include "common/config/config.hpp"
 
 #include <cerrno>
@@ -110,10 +111,10 @@ ConfigFileContent parse_config_text(std::string_view text, const std::string& or
 
 ConfigFileContent read_config_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
-    if (!in) throw ConfigError(path + ": cannot read: " + std::strerror(errno));
+    if (!in) throw ConfigError(path + ": cannot read: " + errno_text(errno));
     std::ostringstream text;
     text << in.rdbuf();
-    if (in.bad()) throw ConfigError(path + ": cannot read: " + std::strerror(errno));
+    if (in.bad()) throw ConfigError(path + ": cannot read: " + errno_text(errno));
     return parse_config_text(text.str(), path);
 }
 

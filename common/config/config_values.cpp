@@ -2,6 +2,7 @@
 // Parsers for config values; reasons only, the caller knows the option and where it came from.
 #include "common/config/config_values.hpp"
 
+#include "common/base/error.hpp"
 #include "common/config/shell_words.hpp"
 
 #include <grp.h>
@@ -81,10 +82,10 @@ std::vector<std::string> parse_exec(std::string_view text) {
     if (program.front() != '/') fail("program " + quoted(program) + " is not an absolute path");
     struct stat st {};
     if (::stat(program.c_str(), &st) != 0)
-        fail("program " + quoted(program) + ": " + std::strerror(errno));
+        fail("program " + quoted(program) + ": " + errno_text(errno));
     if (!S_ISREG(st.st_mode)) fail("program " + quoted(program) + " is not a regular file");
     if (::access(program.c_str(), X_OK) != 0)
-        fail("program " + quoted(program) + " is not executable: " + std::strerror(errno));
+        fail("program " + quoted(program) + " is not executable: " + errno_text(errno));
     return argv;
 }
 

@@ -9,7 +9,6 @@ std::string_view refusal_name(Refusal reason) {
     case Refusal::limit: return "limit";
     case Refusal::per_source: return "per-source";
     case Refusal::fork_failed: return "fork-failed";
-    case Refusal::draining: return "draining";
     }
     return "unknown";
 }

@@ -11,7 +11,7 @@
 
 namespace forkd {
 
-enum class Refusal { none, limit, per_source, fork_failed, draining };
+enum class Refusal { none, limit, per_source, fork_failed };
 std::string_view refusal_name(Refusal reason);
 
 // The rules themselves, for whoever admits: the master (exec'd handlers, through Admission) and

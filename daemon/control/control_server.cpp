@@ -3,6 +3,9 @@
 
 #include "common/control/control_protocol.hpp"
 #include "common/log.hpp"
+#include "common/base/error.hpp"
+#include "common/base/stale_socket.hpp"
+#include "daemon/core/accept.hpp"
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -22,11 +25,10 @@ namespace {
 using control::ErrorCode;
 
 constexpr int listen_backlog = 64;
-constexpr int accepts_per_wakeup = 16;  // the loop has listeners to serve too
 constexpr std::size_t read_chunk = 4096;
 
 std::runtime_error socket_error(const std::string& what, const std::string& path, int error) {
-    return std::runtime_error(what + " " + path + ": " + std::strerror(error));
+    return std::runtime_error(what + " " + path + ": " + errno_text(error));
 }
 
 sockaddr_un unix_address(const std::string& path) {
@@ -47,23 +49,14 @@ void make_parent_dirs(const std::string& path) {
 }
 
 // A socket file is stale when nothing accepts on it; then (and only then) it may be replaced.
-void remove_stale_socket(const std::string& path, const sockaddr_un& address) {
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) < 0) {
-        if (errno == ENOENT) return;
-        throw socket_error("cannot inspect control socket", path, errno);
-    }
-    if (!S_ISSOCK(st.st_mode))
+void replace_stale_socket(const std::string& path) {
+    const Status cleared = remove_stale_socket(path);
+    if (cleared) return;
+    const Error& e = cleared.error();
+    if (e.code == EADDRINUSE) throw std::runtime_error("control socket " + path + " is in use");
+    if (e.code == EEXIST)
         throw std::runtime_error("control socket " + path + " exists and is not a socket");
-    UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!probe) throw socket_error("cannot create socket for", path, errno);
-    if (::connect(probe.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0 ||
-        errno == EAGAIN)
-        throw std::runtime_error("control socket " + path + " is in use");
-    if (errno != ECONNREFUSED)
-        throw socket_error("cannot probe control socket", path, errno);
-    if (::unlink(path.c_str()) < 0 && errno != ENOENT)
-        throw socket_error("cannot remove stale control socket", path, errno);
+    throw socket_error("cannot " + e.context + " control socket", path, e.code);
 }
 
 std::vector<gid_t> groups_from_proc(pid_t pid) {
@@ -248,7 +241,7 @@ ControlServer::~ControlServer() {
 void ControlServer::bind_socket() {
     sockaddr_un address = unix_address(path_);
     make_parent_dirs(path_);
-    remove_stale_socket(path_, address);
+    replace_stale_socket(path_);
     listener_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!listener_) throw socket_error("cannot create control socket", path_, errno);
     mode_t old_umask = ::umask(0117);  // the socket is never visible with a wider mode
@@ -282,25 +275,22 @@ int ControlServer::on_accept_resume(sd_event_source*, uint64_t, void* userdata) 
 }
 
 void ControlServer::accept_clients() {
-    for (int i = 0; i < accepts_per_wakeup; ++i) {
-        UniqueFd fd(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
-        if (fd) {
-            if (clients_.size() >= limits_.max_clients) refuse_client(std::move(fd));
-            else add_client(std::move(fd));
-            continue;
-        }
-        if (errno == EINTR || errno == ECONNABORTED) continue;
-        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-            return pause_accepting();
-        if (errno != EAGAIN) log::warning("control-accept-failed", {{"error", std::strerror(errno)}});
-        return;
-    }
+    const AcceptOutcome outcome = accept_batch(
+        listener_.get(), ConnectionMode::nonblocking, [] { return true; },
+        [this](AcceptedConnection c) {
+            if (clients_.size() >= limits_.max_clients) refuse_client(std::move(c.fd));
+            else add_client(std::move(c.fd));
+            return true;
+        });
+    if (outcome.end == AcceptEnd::exhausted) pause_accepting(outcome.error);
+    if (outcome.end == AcceptEnd::failed)
+        log::warning("control-accept-failed", {{"error", errno_text(outcome.error)}});
 }
 
 // Out of descriptors: the pending connection cannot be taken, so level-triggered epoll would
 // wake us at once again. Stop listening for a while instead of spinning.
-void ControlServer::pause_accepting() {
-    log::warning("control-accept-paused", {{"error", std::strerror(errno)}});
+void ControlServer::pause_accepting(int error) {
+    log::warning("control-accept-paused", {{"error", errno_text(error)}});
     sd_event_source_set_enabled(listener_source_.get(), SD_EVENT_OFF);
     sd_event_source* timer = nullptr;
     if (sd_event_add_time_relative(event_, &timer, CLOCK_MONOTONIC, usec(limits_.accept_pause), 0,

@@ -2,9 +2,11 @@
 #pragma once
 // The control socket inside the master's sd-event loop (protocol: common/control/control_protocol.hpp).
 // Never blocks the loop: non-blocking accept and I/O, requests bounded in size and time, at most
-// max_clients connections at once, EMFILE/ENFILE pauses accepting for a second. Every request's
-// peer is checked with SO_PEERCRED (see control_dispatch.hpp, which also audit-logs).
+// max_clients connections at once, EMFILE/ENFILE pauses accepting for a while (accept_pause,
+// daemon/core/accept.hpp). Every request's peer is checked with SO_PEERCRED (see
+// control_dispatch.hpp, which also audit-logs).
 #include "common/base/unique_fd.hpp"
+#include "daemon/core/accept.hpp"
 #include "daemon/control/control_dispatch.hpp"
 #include "daemon/control/control_target.hpp"
 
@@ -23,7 +25,7 @@ namespace forkd {
 struct ControlServerLimits {
     std::size_t max_clients = 32;
     std::chrono::milliseconds client_timeout{5000};
-    std::chrono::milliseconds accept_pause{1000};  // after EMFILE/ENFILE
+    std::chrono::milliseconds accept_pause = forkd::accept_pause;  // after EMFILE/ENFILE
 };
 
 class ControlServer {
@@ -53,7 +55,7 @@ private:
     static int on_accept_resume(sd_event_source* source, uint64_t usec, void* userdata);
     void bind_socket();
     void accept_clients();
-    void pause_accepting();
+    void pause_accepting(int error);
     void refuse_client(UniqueFd fd);
     void add_client(UniqueFd fd);
     void close_client(Client* client);

@@ -27,8 +27,8 @@
 namespace forkd {
 
 // free: unused. running: connection being served. closing: the child released the slot (its
-// connection is over, it is exiting); the master frees it on reap. done: reserved, never set.
-enum class SlotState : std::uint8_t { free = 0, running = 1, closing = 2, done = 3 };
+// connection is over, it is exiting); the master frees it on reap.
+enum class SlotState : std::uint8_t { free = 0, running = 1, closing = 2 };
 
 // A copy of one slot, for the control socket and logs.
 struct SlotView {

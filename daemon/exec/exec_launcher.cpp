@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include "daemon/exec/exec_launcher.hpp"
 
+#include "common/base/error.hpp"
 #include "daemon/core/child_setup.hpp"
 
 #include "common/address.hpp"
+#include "common/base/reap.hpp"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -256,7 +258,7 @@ const char* rlimit_name(int resource) {
 }
 
 std::string describe(const ChildFailure& failure, const ChildArgs& args) {
-    std::string why = std::strerror(failure.error);
+    std::string why = errno_text(failure.error);
     std::string arg = std::to_string(failure.arg);
     switch (failure.step) {
     case Step::none: return "no failure";
@@ -306,11 +308,6 @@ bool groups_need_setting(const ExecIdentity& identity) {
     return current != wanted;
 }
 
-void reap(pid_t pid) {
-    while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-    }
-}
-
 // clone(CLONE_VM | CLONE_VFORK) with every signal blocked around it, as glibc's posix_spawn
 // does: no handler of the master's may run in the child while it shares the master's memory.
 pid_t clone_child(ChildArgs& args, void* stack_top) {
@@ -330,16 +327,16 @@ std::variant<SpawnedHandler, std::string> spawn_exec_handler(const ExecPlan& pla
                                                              int connection_fd) {
     if (plan.argv.empty()) return std::string("exec: no program configured");
     thread_local ChildStack stack;
-    if (!stack.top()) return std::string("mmap child stack: ") + std::strerror(ENOMEM);
+    if (!stack.top()) return std::string("mmap child stack: ") + errno_text(ENOMEM);
 
     Environment environment(plan, connection);
     std::vector<char*> argv = argv_pointers(plan.argv);
 
     int ends[2];
-    if (pipe2(ends, O_CLOEXEC) < 0) return std::string("pipe2: ") + std::strerror(errno);
+    if (pipe2(ends, O_CLOEXEC) < 0) return std::string("pipe2: ") + errno_text(errno);
     UniqueFd read_end(ends[0]), write_end(ends[1]);
     // Only the master's end: the handler's stderr stays blocking.
-    if (fcntl(read_end.get(), F_SETFL, O_NONBLOCK) < 0) return std::string("fcntl O_NONBLOCK: ") + std::strerror(errno);
+    if (fcntl(read_end.get(), F_SETFL, O_NONBLOCK) < 0) return std::string("fcntl O_NONBLOCK: ") + errno_text(errno);
 
     ChildFailure failure;
     ChildArgs args;
@@ -358,7 +355,7 @@ std::variant<SpawnedHandler, std::string> spawn_exec_handler(const ExecPlan& pla
     args.failure = &failure;
 
     pid_t pid = clone_child(args, stack.top());
-    if (pid < 0) return std::string("clone: ") + std::strerror(errno);
+    if (pid < 0) return std::string("clone: ") + errno_text(errno);
     if (failure.step != Step::none) {
         reap(pid);
         return describe(failure, args);

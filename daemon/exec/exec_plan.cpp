@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "daemon/exec/exec_plan.hpp"
 
+#include "common/base/error.hpp"
+
 #include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
@@ -55,7 +57,7 @@ std::optional<Entry> lookup_entry(std::string_view option, const std::string& na
         buffer.resize(size);
         int rc = lookup(&entry, buffer.data(), buffer.size(), &found);
         if (rc == ERANGE) continue;
-        if (rc != 0 && rc != ENOENT && rc != ESRCH) fail(option, "looking up '" + name + "': " + std::strerror(rc));
+        if (rc != 0 && rc != ENOENT && rc != ESRCH) fail(option, "looking up '" + name + "': " + errno_text(rc));
         if (!found) return std::nullopt;
         return entry;
     }
@@ -134,9 +136,9 @@ std::vector<std::string> build_argv(const Config& config) {
     const std::string& program = config.exec_argv.front();
     if (program.empty() || program.front() != '/') fail("exec", "'" + program + "' is not an absolute path");
     struct stat st {};
-    if (stat(program.c_str(), &st) != 0) fail("exec", program + ": " + std::strerror(errno));
+    if (stat(program.c_str(), &st) != 0) fail("exec", program + ": " + errno_text(errno));
     if (!S_ISREG(st.st_mode)) fail("exec", program + ": not a regular file");
-    if (access(program.c_str(), X_OK) != 0) fail("exec", program + ": " + std::strerror(errno));
+    if (access(program.c_str(), X_OK) != 0) fail("exec", program + ": " + errno_text(errno));
     return config.exec_argv;
 }
 

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "daemon/master/listen_sockets.hpp"
 
+#include "common/base/error.hpp"
+#include "common/base/stale_socket.hpp"
+
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -18,8 +21,6 @@
 
 namespace forkd {
 namespace {
-
-std::string errno_text(int err) { return std::strerror(err); }
 
 [[noreturn]] void fail(const std::string& what, const std::string& address, int err) {
     throw BindError("cannot " + what + " " + address + ": " + errno_text(err));
@@ -112,14 +113,12 @@ std::vector<ListenSocket> open_tcp(const TcpAddress& tcp, const std::string& con
 }
 
 // A socket file is only replaced when nothing answers on it: a live server keeps its path.
-void remove_stale_unix_socket(const sockaddr_un& sun, const std::string& shown) {
-    struct stat st {};
-    if (lstat(sun.sun_path, &st) != 0) return;
-    if (!S_ISSOCK(st.st_mode)) fail("bind", shown, EEXIST);
-    UniqueFd probe(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (probe && connect(probe.get(), reinterpret_cast<const sockaddr*>(&sun), sizeof sun) == 0)
-        fail("bind", shown, EADDRINUSE);
-    if (unlink(sun.sun_path) != 0 && errno != ENOENT) fail("remove stale socket", shown, errno);
+void remove_stale_unix_socket(const std::string& path, const std::string& shown) {
+    const Status cleared = remove_stale_socket(path);
+    if (cleared) return;
+    const Error& e = cleared.error();
+    if (e.code == EADDRINUSE || e.code == EEXIST) fail("bind", shown, e.code);
+    fail(e.context + " socket", shown, e.code);
 }
 
 std::vector<ListenSocket> open_unix(const UnixAddress& address, const std::string& configured,
@@ -128,7 +127,7 @@ std::vector<ListenSocket> open_unix(const UnixAddress& address, const std::strin
     sun.sun_family = AF_UNIX;
     if (address.path.size() >= sizeof sun.sun_path) fail("bind", configured, ENAMETOOLONG);
     std::memcpy(sun.sun_path, address.path.c_str(), address.path.size() + 1);
-    remove_stale_unix_socket(sun, configured);
+    remove_stale_unix_socket(address.path, configured);
     UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd) fail("create socket for", configured, errno);
     if (bind(fd.get(), reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0)

@@ -4,10 +4,12 @@
 #include "daemon/master/manager.hpp"
 
 #include "common/log.hpp"
+#include "common/base/error.hpp"
 #include "common/base/monotonic_clock.hpp"
 #include "daemon/master/config_watch.hpp"
 #include "daemon/control/control_server.hpp"
 #include "daemon/exec/exec_launcher.hpp"
+#include "daemon/core/accept.hpp"
 #include "daemon/core/exit_status.hpp"
 #include "daemon/master/handler_stderr.hpp"
 #include "daemon/master/notify.hpp"
@@ -31,11 +33,8 @@ namespace {
 
 constexpr std::uint64_t usec_per_sec = 1000000;
 constexpr std::uint64_t kill_grace_usec = 2 * usec_per_sec;     // SIGTERM → SIGKILL
-constexpr std::uint64_t accept_pause_usec = 250 * 1000;         // after EMFILE/ENFILE
+constexpr std::uint64_t accept_pause_usec = std::chrono::microseconds(accept_pause).count();
 constexpr std::uint64_t housekeeping_usec = 1 * usec_per_sec;
-// Forks per wake-up: small enough that the control socket and reaping get their turn within
-// a few milliseconds under a flood, large enough to amortise epoll_wait.
-constexpr int accepts_per_wakeup = 16;
 // Without a configured limit the scoreboard still needs a size.
 constexpr std::size_t minimum_capacity = 4096;
 // A spawner that died before it said hello is broken (a missing or mismatched binary): retry
@@ -234,25 +233,17 @@ void Manager::pause_accepting_after(int err) {
 // ---- accepting -------------------------------------------------------------------------------
 
 void Manager::accept_batch(Listener& listener) {
-    for (int i = 0; i < accepts_per_wakeup; ++i) {
-        if (!accepting() || !room_for_more()) break;
-        sockaddr_storage peer{};
-        socklen_t peer_len = sizeof peer;
-        int fd = accept4(listener.socket.fd.get(), reinterpret_cast<sockaddr*>(&peer), &peer_len,
-                         SOCK_CLOEXEC);
-        if (fd >= 0) {
-            handle_connection(listener, UniqueFd(fd), peer, peer_len);
-            continue;
-        }
-        if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == EPERM) continue;
-        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-            pause_accepting_after(errno);
-            break;
-        }
-        if (errno != EAGAIN) log::warning("accept-failed", {{"address", listener.socket.bound},
-                                                           {"error", std::strerror(errno)}});
-        break;
-    }
+    const AcceptOutcome outcome = forkd::accept_batch(
+        listener.socket.fd.get(), ConnectionMode::blocking,
+        [this] { return accepting() && room_for_more(); },
+        [&](AcceptedConnection c) {
+            handle_connection(listener, std::move(c.fd), c.peer, c.peer_len);
+            return true;
+        });
+    if (outcome.end == AcceptEnd::exhausted) pause_accepting_after(outcome.error);
+    if (outcome.end == AcceptEnd::failed)
+        log::warning("accept-failed", {{"address", listener.socket.bound},
+                                       {"error", errno_text(outcome.error)}});
     update_master_accepting();
 }
 
@@ -587,7 +578,7 @@ void Manager::on_spawner_refused(const spawner::Report& report) {
 void Manager::on_spawner_accept_error(const spawner::Report& report) {
     const std::string address = listener_address(report.tag, "");
     const int error = report.value;
-    if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM)
+    if (classify_accept_errno(error) == AcceptErrno::exhausted)
         log::warning("accept-paused", {{"address", address}, {"error", std::strerror(error)},
                                        {"resume_ms", accept_pause_usec / 1000}});
     else

@@ -24,7 +24,6 @@ std::string_view slot_state_name(SlotState state) {
     switch (state) {
     case SlotState::running: return "running";
     case SlotState::closing: return "closing";
-    case SlotState::done: return "done";
     case SlotState::free: break;
     }
     return "free";

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "daemon/master/spawner_link.hpp"
 
+#include "common/base/error.hpp"
+#include "common/base/reap.hpp"
 #include "common/log.hpp"
 #include "daemon/core/scoreboard.hpp"
 
@@ -32,16 +34,8 @@ constexpr int hello_timeout_ms = 5000;
 // other's source.
 UniqueFd above_targets(int fd) { return UniqueFd(fcntl(fd, F_DUPFD_CLOEXEC, 10)); }
 
-// Its wait status.
-int reap(pid_t pid) {
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    return status;
-}
-
 std::string errno_text(const std::string& what, int error) {
-    return what + ": " + std::strerror(error);
+    return Error{error, what}.message();
 }
 
 } // namespace

@@ -3,6 +3,7 @@
 
 #include "common/base/monotonic_clock.hpp"
 #include "daemon/admission/admission.hpp"
+#include "daemon/core/accept.hpp"
 #include "daemon/handlers/builtin_handlers.hpp"
 #include "daemon/core/child_setup.hpp"
 #include "daemon/core/not_inherited.hpp"
@@ -111,13 +112,8 @@ private:
     std::size_t size_ = 0;
 };
 
-// Connections accepted per listener and turn of the loop: the master's requests and reaping
-// get their turn within a few milliseconds under a flood.
-constexpr int accepts_per_wakeup = 16;
-// After EMFILE/ENFILE: a pause rather than a spin on a listener that stays readable.
-constexpr int accept_pause_ms = 250;
-
-std::int64_t now_ms() { return monotonic_ns() / 1000000; }
+constexpr std::int64_t ns_per_ms = 1000000;
+std::int64_t now_ms() { return monotonic_ns() / ns_per_ms; }
 
 class SpawnerLoop {
 public:
@@ -220,23 +216,15 @@ private:
 
     // False only when the report queue overflowed.
     bool accept_batch(const Listener& listener) {
-        for (int i = 0; i < accepts_per_wakeup && room_for_more(); ++i) {
-            sockaddr_storage peer{};
-            socklen_t peer_len = sizeof peer;
-            const int fd = accept4(listener.fd.get(), reinterpret_cast<sockaddr*>(&peer), &peer_len,
-                                   SOCK_CLOEXEC);
-            if (fd >= 0) {
-                if (!serve(listener.tag, UniqueFd(fd), peer, peer_len)) return false;
-                continue;
-            }
-            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == EPERM) continue;
-            if (errno == EAGAIN) return true;
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-                pause_until_ms_ = now_ms() + accept_pause_ms;
-            Report error = make_report(ReportKind::accept_error, 0, 0, errno);
+        const AcceptOutcome outcome = forkd::accept_batch(
+            listener.fd.get(), ConnectionMode::blocking, [this] { return room_for_more(); },
+            [&](AcceptedConnection c) { return serve(listener.tag, std::move(c.fd), c.peer, c.peer_len); });
+        if (outcome.end == AcceptEnd::stopped) return false;
+        if (outcome.end == AcceptEnd::exhausted) pause_until_ms_ = now_ms() + accept_pause.count();
+        if (outcome.end == AcceptEnd::exhausted || outcome.end == AcceptEnd::failed) {
+            Report error = make_report(ReportKind::accept_error, 0, 0, outcome.error);
             error.tag = listener.tag;
             pending_.push_optional(error);
-            return true;
         }
         return true;
     }

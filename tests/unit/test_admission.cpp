@@ -19,7 +19,6 @@ TEST(Admission, RefusalNames) {
     EXPECT_EQ(refusal_name(Refusal::limit), "limit");
     EXPECT_EQ(refusal_name(Refusal::per_source), "per-source");
     EXPECT_EQ(refusal_name(Refusal::fork_failed), "fork-failed");
-    EXPECT_EQ(refusal_name(Refusal::draining), "draining");
 }
 
 TEST(Admission, WaitStopsAcceptingAtTheLimit) {
