@@ -9,6 +9,7 @@
 #include "daemon/control/control_server.hpp"
 #include "daemon/exec/exec_launcher.hpp"
 #include "daemon/core/exit_status.hpp"
+#include "daemon/event_loop/event_sources.hpp"
 #include "daemon/master/handler_stderr.hpp"
 #include "daemon/master/notify.hpp"
 #include "daemon/master/spawner_link.hpp"
@@ -50,49 +51,6 @@ void check(int rc, const char* what) {
 
 } // namespace
 
-// sd-event's C callbacks: userdata is the Manager, or the Listener/Child that knows its owner.
-int Manager::listener_ready(sd_event_source*, int, uint32_t, void* userdata) {
-    auto& listener = *static_cast<Listener*>(userdata);
-    listener.owner->accept_batch(listener);
-    return 0;
-}
-
-int Manager::signal_received(sd_event_source*, const signalfd_siginfo* info, void* userdata) {
-    static_cast<Manager*>(userdata)->on_signal(int(info->ssi_signo));
-    return 0;
-}
-
-int Manager::child_deadline(sd_event_source*, uint64_t, void* userdata) {
-    auto& child = *static_cast<Child*>(userdata);
-    child.owner->on_child_deadline(child);
-    return 0;
-}
-
-int Manager::housekeeping_tick(sd_event_source* source, uint64_t now, void* userdata) {
-    static_cast<Manager*>(userdata)->on_housekeeping();
-    sd_event_source_set_time(source, now + housekeeping_usec);
-    return 0;
-}
-
-int Manager::accept_pause_over(sd_event_source*, uint64_t, void* userdata) {
-    auto& self = *static_cast<Manager*>(userdata);
-    self.accept_pause_.reset();
-    self.update_master_accepting();
-    return 0;
-}
-
-int Manager::stop_deadline(sd_event_source*, uint64_t, void* userdata) {
-    auto& self = *static_cast<Manager*>(userdata);
-    self.stop_timer_.reset();
-    self.signal_all_children(SIGTERM, "shutdown");
-    return 0;
-}
-
-int Manager::spawner_retry_due(sd_event_source*, uint64_t, void* userdata) {
-    static_cast<Manager*>(userdata)->restart_spawner();
-    return 0;
-}
-
 std::vector<int> Manager::handled_signals() { return {SIGCHLD, SIGTERM, SIGINT, SIGHUP}; }
 
 Manager::Manager(CommandLine command_line, Config config)
@@ -125,12 +83,10 @@ Manager::~Manager() {
 }
 
 void Manager::open() {
-    for (int signo : handled_signals()) {
-        sd_event_source* source = nullptr;
-        check(sd_event_add_signal(event_.get(), &source, signo, signal_received, this),
-              "sd_event_add_signal");
-        signal_sources_.emplace_back(source);
-    }
+    for (int signo : handled_signals())
+        signal_sources_.push_back(event_loop::value_or_throw(event_loop::add_signal(
+            event_.get(), signo, "signal",
+            [this](const signalfd_siginfo& info) { on_signal(int(info.ssi_signo)); })));
     // Always, whatever the handler: a reload may switch to a built-in one.
     spawner_ = std::make_unique<SpawnerProcess>(
         event_.get(), scoreboard_,
@@ -144,12 +100,8 @@ void Manager::open() {
                           " listening sockets; a built-in handler serves at most " +
                           std::to_string(spawner::max_listeners));
 
-    sd_event_source* tick = nullptr;
-    check(sd_event_add_time_relative(event_.get(), &tick, CLOCK_MONOTONIC, housekeeping_usec, 0,
-                                     housekeeping_tick, this),
-          "sd_event_add_time");
-    housekeeping_.reset(tick);
-    sd_event_source_set_enabled(tick, SD_EVENT_ON);
+    housekeeping_ = event_loop::value_or_throw(event_loop::add_periodic(
+        event_.get(), housekeeping_usec, "housekeeping", [this] { on_housekeeping(); }));
     sd_event_set_watchdog(event_.get(), true);
 
     control_gid_ = resolve_control_group(config_.control_group);
@@ -176,14 +128,11 @@ int Manager::run() {
 void Manager::add_listeners(std::vector<ListenSocket> sockets) {
     for (auto& socket : sockets) {
         auto listener = std::make_unique<Listener>();
-        listener->owner = this;
         listener->tag = next_listener_tag_++;
         listener->socket = std::move(socket);
-        sd_event_source* source = nullptr;
-        check(sd_event_add_io(event_.get(), &source, listener->socket.fd.get(), EPOLLIN,
-                              listener_ready, listener.get()),
-              "sd_event_add_io");
-        listener->source.reset(source);
+        listener->source = event_loop::value_or_throw(event_loop::add_io(
+            event_.get(), listener->socket.fd.get(), EPOLLIN, "listener",
+            [this, &ready = *listener] { accept_batch(ready); }));
         log::notice("listening", {{"address", listener->socket.bound}});
         listeners_.push_back(std::move(listener));
     }
@@ -223,11 +172,12 @@ void Manager::update_master_accepting() {
 void Manager::pause_accepting_after(int err) {
     log::warning("accept-paused", {{"error", std::strerror(err)},
                                    {"resume_ms", accept_pause_usec / 1000}});
-    sd_event_source* source = nullptr;
     // Without a timer there is no pause: better to retry at once than to stop for good.
-    if (sd_event_add_time_relative(event_.get(), &source, CLOCK_MONOTONIC, accept_pause_usec, 0,
-                                   accept_pause_over, this) >= 0)
-        accept_pause_.reset(source);
+    if (auto timer = event_loop::add_timer(event_.get(), accept_pause_usec, "accept-pause", [this] {
+            accept_pause_.reset();
+            update_master_accepting();
+        }))
+        accept_pause_ = std::move(*timer);
     update_master_accepting();
 }
 
@@ -337,7 +287,6 @@ void Manager::handle_connection(const Listener& listener, UniqueFd fd,
 // The master's record of a started connection: accounting, per-source, the connection-timeout.
 Manager::Child& Manager::add_child(const ConnectionInfo& info, std::int64_t started_ns) {
     Child child;
-    child.owner = this;
     child.id = info.id;
     child.slot = info.slot;
     child.peer = info.peer_text;
@@ -376,13 +325,13 @@ bool Manager::start_handler(const ConnectionInfo& info, UniqueFd& fd, Child& chi
 // ---- timeouts and ending connections ---------------------------------------------------------
 
 void Manager::arm_deadline(Child& child, std::uint64_t after_usec) {
-    sd_event_source* source = nullptr;
-    if (sd_event_add_time_relative(event_.get(), &source, CLOCK_MONOTONIC, after_usec, 0,
-                                   child_deadline, &child) < 0) {
+    auto timer = event_loop::add_timer(event_.get(), after_usec, "connection-deadline",
+                                       [this, &child] { on_child_deadline(child); });
+    if (!timer) {
         log::err("timer-failed", {{"id", child.id}});
         return;
     }
-    child.deadline.reset(source);
+    child.deadline = std::move(*timer);
 }
 
 void Manager::signal_child(const Child& child, int signo) {
@@ -643,10 +592,9 @@ void Manager::restart_spawner() {
 }
 
 void Manager::retry_spawner_later() {
-    sd_event_source* source = nullptr;
-    if (sd_event_add_time_relative(event_.get(), &source, CLOCK_MONOTONIC, spawner_retry_usec, 0,
-                                   spawner_retry_due, this) >= 0)
-        spawner_retry_.reset(source);
+    if (auto timer = event_loop::add_timer(event_.get(), spawner_retry_usec, "spawner-retry",
+                                           [this] { restart_spawner(); }))
+        spawner_retry_ = std::move(*timer);
 }
 
 // ---- housekeeping: exec idle timeouts, accounting, status ------------------------------------
@@ -693,11 +641,12 @@ void Manager::begin_stop() {
     listeners_.clear();
     configure_spawner();
     publish_status();
-    sd_event_source* source = nullptr;
-    if (sd_event_add_time_relative(event_.get(), &source, CLOCK_MONOTONIC,
-                                   config_.shutdown_timeout_s * usec_per_sec, 0, stop_deadline,
-                                   this) >= 0)
-        stop_timer_.reset(source);
+    if (auto timer = event_loop::add_timer(event_.get(), config_.shutdown_timeout_s * usec_per_sec,
+                                           "stop-deadline", [this] {
+                                               stop_timer_.reset();
+                                               signal_all_children(SIGTERM, "shutdown");
+                                           }))
+        stop_timer_ = std::move(*timer);
     maybe_finish_stop();
 }
 

@@ -60,7 +60,6 @@ private:
     enum class State { running, draining, stopping };
 
     struct Listener {
-        Manager* owner = nullptr;
         std::uint32_t tag = 0;  // its name in the spawner's reports
         ListenSocket socket;
         EventSourcePtr source;
@@ -69,7 +68,6 @@ private:
     // One connection being served. Built-in handlers are accepted and forked by the spawner
     // (the master learns of them from its reports); exec'd ones by the master itself.
     struct Child {
-        Manager* owner = nullptr;
         bool in_spawner = false;
         pid_t pid = 0;
         std::uint64_t id = 0;
@@ -89,14 +87,7 @@ private:
         std::uint64_t refused_limit = 0, refused_per_source = 0, refused_fork = 0;
     };
 
-    // sd-event callbacks.
-    static int listener_ready(sd_event_source*, int fd, uint32_t events, void* userdata);
-    static int signal_received(sd_event_source*, const signalfd_siginfo* info, void* userdata);
-    static int child_deadline(sd_event_source*, uint64_t now, void* userdata);
-    static int housekeeping_tick(sd_event_source*, uint64_t now, void* userdata);
-    static int accept_pause_over(sd_event_source*, uint64_t now, void* userdata);
-    static int stop_deadline(sd_event_source*, uint64_t now, void* userdata);
-    static int spawner_retry_due(sd_event_source*, uint64_t now, void* userdata);
+    // What the loop's sources call (through event_loop's guard).
     void on_signal(int signo);
     void on_child_deadline(Child& child);
     void on_housekeeping();
