@@ -75,15 +75,15 @@ nlohmann::json Manager::status() const {
         {"spawner_pid", spawner_ && spawner_->running() ? nlohmann::json(spawner_->pid())
                                                         : nlohmann::json(nullptr)},
         {"totals",
-         {{"accepted", totals_.accepted},
-          {"completed", totals_.completed},
-          {"rejected", totals_.refused_limit + totals_.refused_per_source},
-          {"killed", totals_.killed},
-          {"failed", totals_.failed}}},
+         {{"accepted", totals_.accepted()},
+          {"completed", totals_.completed()},
+          {"rejected", totals_.rejected()},
+          {"killed", totals_.killed()},
+          {"failed", totals_.failed()}}},
         {"refused",
-         {{"limit", totals_.refused_limit},
-          {"per_source", totals_.refused_per_source},
-          {"fork_failed", totals_.refused_fork}}},
+         {{"limit", totals_.refused_limit()},
+          {"per_source", totals_.refused_per_source()},
+          {"fork_failed", totals_.refused_fork()}}},
     };
 }
 
@@ -158,7 +158,7 @@ void Manager::stop() { begin_stop(); }
 std::optional<std::string> Manager::kill(std::uint64_t id) {
     auto it = children_.find(id);
     if (it == children_.end()) return "no active connection with id " + std::to_string(id);
-    if (!it->second.term_sent) end_child(it->second, "killed", SIGTERM);
+    if (!it->second.term_sent) end_child(it->second, Ending::killed, SIGTERM);
     return std::nullopt;
 }
 
