@@ -6,6 +6,8 @@
 #include "common/base/unique_fd.hpp"
 #include "common/log.hpp"
 
+#include "captured_log.hpp"
+
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
@@ -28,33 +30,7 @@ using event_loop::add_periodic;
 using event_loop::add_signal;
 using event_loop::add_timer;
 
-// The log (stderr) goes to a temp file while the object lives.
-class CapturedLog {
-public:
-    CapturedLog() {
-        char path[] = "/tmp/forkd-guard-XXXXXX";
-        file_.reset(::mkstemp(path));
-        path_ = path;
-        saved_.reset(::dup(2));
-        ::dup2(file_.get(), 2);
-        log::use_stderr();
-    }
-    ~CapturedLog() {
-        ::dup2(saved_.get(), 2);
-        ::unlink(path_.c_str());
-    }
-    std::vector<std::string> lines(const std::string& needle) const {
-        std::ifstream in(path_);
-        std::vector<std::string> found;
-        for (std::string line; std::getline(in, line);)
-            if (line.find(needle) != std::string::npos) found.push_back(line);
-        return found;
-    }
-
-private:
-    UniqueFd file_, saved_;
-    std::string path_;
-};
+using test::CapturedLog;
 
 EventPtr new_loop() {
     sd_event* event = nullptr;
