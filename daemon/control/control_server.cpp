@@ -6,6 +6,7 @@
 #include "common/base/error.hpp"
 #include "common/base/stale_socket.hpp"
 #include "daemon/core/accept.hpp"
+#include "daemon/event_loop/event_sources.hpp"
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -99,10 +100,6 @@ std::uint64_t usec(std::chrono::milliseconds ms) {
 
 } // namespace
 
-void ControlServer::SourceRelease::operator()(sd_event_source* source) const {
-    sd_event_source_disable_unref(source);
-}
-
 // One control connection: read one request line, write one reply, close. A client that asked
 // to stop stays open (phase stopping) until it hangs up or the process exits.
 struct ControlServer::Client {
@@ -117,16 +114,7 @@ struct ControlServer::Client {
     Phase phase = Phase::reading;
     bool stays_open = false;  // a stop client
     std::string in, out;
-    std::unique_ptr<sd_event_source, SourceRelease> io, timer;
-
-    static int on_io(sd_event_source*, int, uint32_t, void* userdata) {
-        static_cast<Client*>(userdata)->handle_io();
-        return 0;
-    }
-    static int on_timeout(sd_event_source*, uint64_t, void* userdata) {
-        static_cast<Client*>(userdata)->handle_timeout();
-        return 0;
-    }
+    EventSourcePtr io, timer;
 
     // Each of these may end with server.close_client(this): nothing may touch *this after.
     void handle_io() {
@@ -212,15 +200,15 @@ ControlServer::ControlServer(sd_event* event, const std::string& path, ControlTa
                              ControlServerLimits limits)
     : event_(event), path_(path), target_(target), limits_(limits) {
     bind_socket();
-    sd_event_source* source = nullptr;
-    int r = sd_event_add_io(event_, &source, listener_.get(), EPOLLIN, on_listener, this);
-    if (r < 0) {
+    auto source = event_loop::add_io(event_, listener_.get(), EPOLLIN, "control-listener",
+                                     [this] { accept_clients(); });
+    if (!source) {
         ::unlink(path_.c_str());
-        throw socket_error("cannot watch control socket", path_, -r);
+        throw socket_error("cannot watch control socket", path_, source.error().code);
     }
-    listener_source_.reset(source);
+    listener_source_ = std::move(*source);
     // An admin's request goes ahead of a flood of client connections waiting to be forked.
-    sd_event_source_set_priority(source, SD_EVENT_PRIORITY_IMPORTANT);
+    sd_event_source_set_priority(listener_source_.get(), SD_EVENT_PRIORITY_IMPORTANT);
 }
 
 ControlServer::~ControlServer() {
@@ -258,20 +246,13 @@ void ControlServer::bind_socket() {
     uid_t uid = target_.daemon_uid() == ::geteuid() ? static_cast<uid_t>(-1) : target_.daemon_uid();
     gid_t gid = target_.control_gid().value_or(static_cast<gid_t>(-1));
     if ((uid != static_cast<uid_t>(-1) || gid != static_cast<gid_t>(-1)) && ::chown(path_.c_str(), uid, gid) < 0)
-        log::warning("control-socket-owner", {{"path", path_}, {"error", std::strerror(errno)}});
+        log::warning("control-socket-owner", {{"path", path_}, {"error", errno_text(errno)}});
     if (::listen(listener_.get(), listen_backlog) < 0) throw socket_error("cannot listen on control socket", path_, errno);
 }
 
-int ControlServer::on_listener(sd_event_source*, int, uint32_t, void* userdata) {
-    static_cast<ControlServer*>(userdata)->accept_clients();
-    return 0;
-}
-
-int ControlServer::on_accept_resume(sd_event_source*, uint64_t, void* userdata) {
-    auto* server = static_cast<ControlServer*>(userdata);
-    server->resume_timer_.reset();
-    sd_event_source_set_enabled(server->listener_source_.get(), SD_EVENT_ON);
-    return 0;
+void ControlServer::resume_accepting() {
+    resume_timer_.reset();
+    sd_event_source_set_enabled(listener_source_.get(), SD_EVENT_ON);
 }
 
 void ControlServer::accept_clients() {
@@ -292,13 +273,13 @@ void ControlServer::accept_clients() {
 void ControlServer::pause_accepting(int error) {
     log::warning("control-accept-paused", {{"error", errno_text(error)}});
     sd_event_source_set_enabled(listener_source_.get(), SD_EVENT_OFF);
-    sd_event_source* timer = nullptr;
-    if (sd_event_add_time_relative(event_, &timer, CLOCK_MONOTONIC, usec(limits_.accept_pause), 0,
-                                   on_accept_resume, this) < 0) {
+    auto timer = event_loop::add_timer(event_, usec(limits_.accept_pause), "control-accept-resume",
+                                       [this] { resume_accepting(); });
+    if (!timer) {
         sd_event_source_set_enabled(listener_source_.get(), SD_EVENT_ON);
         return;
     }
-    resume_timer_.reset(timer);
+    resume_timer_ = std::move(*timer);
 }
 
 void ControlServer::refuse_client(UniqueFd fd) {
@@ -311,19 +292,20 @@ void ControlServer::refuse_client(UniqueFd fd) {
 void ControlServer::add_client(UniqueFd fd) {
     auto peer = peer_credentials(fd.get());
     if (!peer) {
-        log::warning("control-peercred-failed", {{"error", std::strerror(errno)}});
+        log::warning("control-peercred-failed", {{"error", errno_text(errno)}});
         return;
     }
     auto client = std::make_unique<Client>(*this, std::move(fd), std::move(*peer));
-    sd_event_source* io = nullptr;
-    sd_event_source* timer = nullptr;
-    if (sd_event_add_io(event_, &io, client->fd.get(), EPOLLIN, Client::on_io, client.get()) < 0) return;
-    client->io.reset(io);
-    sd_event_source_set_priority(io, SD_EVENT_PRIORITY_IMPORTANT);
-    if (sd_event_add_time_relative(event_, &timer, CLOCK_MONOTONIC, usec(limits_.client_timeout), 0,
-                                   Client::on_timeout, client.get()) < 0)
-        return;
-    client->timer.reset(timer);
+    Client& added = *client;
+    auto io = event_loop::add_io(event_, added.fd.get(), EPOLLIN, "control-client",
+                                 [&added] { added.handle_io(); });
+    if (!io) return;
+    added.io = std::move(*io);
+    sd_event_source_set_priority(added.io.get(), SD_EVENT_PRIORITY_IMPORTANT);
+    auto timer = event_loop::add_timer(event_, usec(limits_.client_timeout), "control-client-timeout",
+                                       [&added] { added.handle_timeout(); });
+    if (!timer) return;
+    added.timer = std::move(*timer);
     clients_.push_back(std::move(client));
 }
 

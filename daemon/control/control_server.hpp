@@ -9,6 +9,7 @@
 #include "daemon/core/accept.hpp"
 #include "daemon/control/control_dispatch.hpp"
 #include "daemon/control/control_target.hpp"
+#include "daemon/event_loop/sd_event_ptr.hpp"
 
 #include <systemd/sd-event.h>
 #include <sys/types.h>
@@ -51,11 +52,10 @@ public:
     struct Client;  // one control connection (control_server.cpp)
 
 private:
-    static int on_listener(sd_event_source* source, int fd, uint32_t events, void* userdata);
-    static int on_accept_resume(sd_event_source* source, uint64_t usec, void* userdata);
     void bind_socket();
     void accept_clients();
     void pause_accepting(int error);
+    void resume_accepting();
     void refuse_client(UniqueFd fd);
     void add_client(UniqueFd fd);
     void close_client(Client* client);
@@ -70,8 +70,7 @@ private:
     UniqueFd listener_;
     dev_t socket_dev_ = 0;  // what we bound, so the destructor never unlinks a successor's socket
     ino_t socket_ino_ = 0;
-    struct SourceRelease { void operator()(sd_event_source* s) const; };
-    std::unique_ptr<sd_event_source, SourceRelease> listener_source_, resume_timer_;
+    EventSourcePtr listener_source_, resume_timer_;
     std::list<std::unique_ptr<Client>> clients_;
 };
 

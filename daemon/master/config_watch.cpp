@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "daemon/master/config_watch.hpp"
 
+#include "daemon/event_loop/event_sources.hpp"
+
 #include <sys/inotify.h>
 #include <unistd.h>
 
@@ -29,47 +31,38 @@ ConfigWatch::ConfigWatch(sd_event* event, const std::string& path, std::function
     check(inotify_add_watch(inotify_.get(), dir.c_str(),
                             IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB),
           "inotify_add_watch " + dir);
-    sd_event_source* source = nullptr;
-    int rc = sd_event_add_io(event_, &source, inotify_.get(), EPOLLIN, on_inotify, this);
-    if (rc < 0) throw std::system_error(-rc, std::generic_category(), "sd_event_add_io");
-    io_.reset(source);
+    io_ = event_loop::value_or_throw(
+        event_loop::add_io(event_, inotify_.get(), EPOLLIN, "config-watch", [this] { read_events(); }));
 }
 
-int ConfigWatch::on_inotify(sd_event_source*, int fd, uint32_t, void* userdata) {
-    auto* self = static_cast<ConfigWatch*>(userdata);
+void ConfigWatch::read_events() {
     alignas(inotify_event) char buf[4096];
     bool ours = false;
     for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
+        ssize_t n = read(inotify_.get(), buf, sizeof buf);
         if (n <= 0) break;
         for (char* p = buf; p < buf + n;) {
             auto* ev = reinterpret_cast<inotify_event*>(p);
-            if (ev->len && self->name_ == ev->name) ours = true;
+            if (ev->len && name_ == ev->name) ours = true;
             p += sizeof(inotify_event) + ev->len;
         }
     }
-    if (ours) self->file_touched();
-    return 0;
+    if (ours) file_touched();
 }
 
 void ConfigWatch::file_touched() {
     if (debounce_) {
-        sd_event_source_set_time_relative(debounce_.get(), settle_usec);
-        sd_event_source_set_enabled(debounce_.get(), SD_EVENT_ONESHOT);
+        (void)event_loop::rearm(debounce_.get(), settle_usec);
         return;
     }
-    sd_event_source* source = nullptr;
-    if (sd_event_add_time_relative(event_, &source, CLOCK_MONOTONIC, settle_usec, 0, on_settled,
-                                   this) >= 0)
-        debounce_.reset(source);
+    if (auto timer = event_loop::add_timer(event_, settle_usec, "config-settle", [this] { settled(); }))
+        debounce_ = std::move(*timer);
 }
 
-int ConfigWatch::on_settled(sd_event_source*, uint64_t, void* userdata) {
-    auto* self = static_cast<ConfigWatch*>(userdata);
+void ConfigWatch::settled() {
     // The callback may reload and destroy this watch (watch-config turned off): copy first.
-    auto callback = self->on_change_;
+    auto callback = on_change_;
     callback();
-    return 0;
 }
 
 } // namespace forkd

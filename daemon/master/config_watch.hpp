@@ -19,8 +19,8 @@ public:
     ConfigWatch& operator=(const ConfigWatch&) = delete;
 
 private:
-    static int on_inotify(sd_event_source*, int fd, uint32_t, void* userdata);
-    static int on_settled(sd_event_source*, uint64_t, void* userdata);
+    void read_events();
+    void settled();
     void file_touched();
 
     sd_event* event_;

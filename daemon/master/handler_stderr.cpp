@@ -2,7 +2,7 @@
 #include "daemon/master/handler_stderr.hpp"
 
 #include "common/log.hpp"
-#include "daemon/event_loop/sd_event_ptr.hpp"
+#include "daemon/event_loop/event_sources.hpp"
 
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -75,10 +75,8 @@ struct HandlerStderr::State {
         fd.reset();
     }
 
-    static int on_io(sd_event_source*, int, std::uint32_t, void* userdata) {
-        auto* self = static_cast<State*>(userdata);
-        if (!self->drain(kReadsPerWakeup)) self->finish();
-        return 0;
+    void readable() {
+        if (!drain(kReadsPerWakeup)) finish();
     }
 };
 
@@ -86,10 +84,11 @@ HandlerStderr::HandlerStderr(sd_event* event, UniqueFd pipe_read, std::uint64_t 
     : state_(std::make_unique<State>()) {
     state_->fd = std::move(pipe_read);
     state_->id = connection_id;
-    sd_event_source* source = nullptr;
-    int r = sd_event_add_io(event, &source, state_->fd.get(), EPOLLIN, &State::on_io, state_.get());
-    if (r < 0) throw std::system_error(-r, std::generic_category(), "sd_event_add_io handler stderr");
-    state_->source.reset(source);
+    auto added = event_loop::add_io(event, state_->fd.get(), EPOLLIN, "handler-stderr",
+                                    [state = state_.get()] { state->readable(); });
+    if (!added) throw std::system_error(added.error().code, std::generic_category(),
+                                        "sd_event_add_io handler stderr");
+    state_->source = std::move(*added);
 }
 
 // Whatever the handler wrote before it was reaped is still logged, then the pipe is closed even

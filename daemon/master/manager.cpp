@@ -11,6 +11,7 @@
 #include "daemon/exec/exec_launcher.hpp"
 #include "daemon/core/accept.hpp"
 #include "daemon/core/exit_status.hpp"
+#include "daemon/event_loop/event_sources.hpp"
 #include "daemon/master/handler_stderr.hpp"
 #include "daemon/master/notify.hpp"
 #include "daemon/master/spawner_link.hpp"
@@ -40,57 +41,21 @@ constexpr std::size_t minimum_capacity = 4096;
 // A spawner that died before it said hello is broken (a missing or mismatched binary): retry
 // at this pace rather than in a tight loop.
 constexpr std::uint64_t spawner_retry_usec = 1 * usec_per_sec;
-// ended_by of the built-in handlers that died with the spawner (PDEATHSIG): counted as failed.
-constexpr const char* ended_by_spawner_exit = "spawner-exit";
 
 void check(int rc, const char* what) {
     if (rc < 0) throw std::system_error(-rc, std::generic_category(), what);
 }
 
+Refusal refusal_of(spawner::RefusalKind kind) {
+    switch (kind) {
+    case spawner::RefusalKind::limit: return Refusal::limit;
+    case spawner::RefusalKind::per_source: return Refusal::per_source;
+    case spawner::RefusalKind::fork_failed: return Refusal::fork_failed;
+    }
+    return Refusal::none;
+}
+
 } // namespace
-
-// sd-event's C callbacks: userdata is the Manager, or the Listener/Child that knows its owner.
-int Manager::listener_ready(sd_event_source*, int, uint32_t, void* userdata) {
-    auto& listener = *static_cast<Listener*>(userdata);
-    listener.owner->accept_batch(listener);
-    return 0;
-}
-
-int Manager::signal_received(sd_event_source*, const signalfd_siginfo* info, void* userdata) {
-    static_cast<Manager*>(userdata)->on_signal(int(info->ssi_signo));
-    return 0;
-}
-
-int Manager::child_deadline(sd_event_source*, uint64_t, void* userdata) {
-    auto& child = *static_cast<Child*>(userdata);
-    child.owner->on_child_deadline(child);
-    return 0;
-}
-
-int Manager::housekeeping_tick(sd_event_source* source, uint64_t now, void* userdata) {
-    static_cast<Manager*>(userdata)->on_housekeeping();
-    sd_event_source_set_time(source, now + housekeeping_usec);
-    return 0;
-}
-
-int Manager::accept_pause_over(sd_event_source*, uint64_t, void* userdata) {
-    auto& self = *static_cast<Manager*>(userdata);
-    self.accept_pause_.reset();
-    self.update_master_accepting();
-    return 0;
-}
-
-int Manager::stop_deadline(sd_event_source*, uint64_t, void* userdata) {
-    auto& self = *static_cast<Manager*>(userdata);
-    self.stop_timer_.reset();
-    self.signal_all_children(SIGTERM, "shutdown");
-    return 0;
-}
-
-int Manager::spawner_retry_due(sd_event_source*, uint64_t, void* userdata) {
-    static_cast<Manager*>(userdata)->restart_spawner();
-    return 0;
-}
 
 std::vector<int> Manager::handled_signals() { return {SIGCHLD, SIGTERM, SIGINT, SIGHUP}; }
 
@@ -124,12 +89,10 @@ Manager::~Manager() {
 }
 
 void Manager::open() {
-    for (int signo : handled_signals()) {
-        sd_event_source* source = nullptr;
-        check(sd_event_add_signal(event_.get(), &source, signo, signal_received, this),
-              "sd_event_add_signal");
-        signal_sources_.emplace_back(source);
-    }
+    for (int signo : handled_signals())
+        signal_sources_.push_back(event_loop::value_or_throw(event_loop::add_signal(
+            event_.get(), signo, "signal",
+            [this](const signalfd_siginfo& info) { on_signal(int(info.ssi_signo)); })));
     // Always, whatever the handler: a reload may switch to a built-in one.
     spawner_ = std::make_unique<SpawnerProcess>(
         event_.get(), scoreboard_,
@@ -143,12 +106,8 @@ void Manager::open() {
                           " listening sockets; a built-in handler serves at most " +
                           std::to_string(spawner::max_listeners));
 
-    sd_event_source* tick = nullptr;
-    check(sd_event_add_time_relative(event_.get(), &tick, CLOCK_MONOTONIC, housekeeping_usec, 0,
-                                     housekeeping_tick, this),
-          "sd_event_add_time");
-    housekeeping_.reset(tick);
-    sd_event_source_set_enabled(tick, SD_EVENT_ON);
+    housekeeping_ = event_loop::value_or_throw(event_loop::add_periodic(
+        event_.get(), housekeeping_usec, "housekeeping", [this] { on_housekeeping(); }));
     sd_event_set_watchdog(event_.get(), true);
 
     control_gid_ = resolve_control_group(config_.control_group);
@@ -165,8 +124,8 @@ int Manager::run() {
     const int rc = sd_event_loop(event_.get());
     for (auto& listener : listeners_) close_listener(*listener);
     listeners_.clear();
-    log::notice("stopped", {{"accepted", totals_.accepted}, {"completed", totals_.completed},
-                            {"killed", totals_.killed}, {"failed", totals_.failed}});
+    log::notice("stopped", {{"accepted", totals_.accepted()}, {"completed", totals_.completed()},
+                            {"killed", totals_.killed()}, {"failed", totals_.failed()}});
     return rc < 0 ? 3 : 0;
 }
 
@@ -175,14 +134,11 @@ int Manager::run() {
 void Manager::add_listeners(std::vector<ListenSocket> sockets) {
     for (auto& socket : sockets) {
         auto listener = std::make_unique<Listener>();
-        listener->owner = this;
         listener->tag = next_listener_tag_++;
         listener->socket = std::move(socket);
-        sd_event_source* source = nullptr;
-        check(sd_event_add_io(event_.get(), &source, listener->socket.fd.get(), EPOLLIN,
-                              listener_ready, listener.get()),
-              "sd_event_add_io");
-        listener->source.reset(source);
+        listener->source = event_loop::value_or_throw(event_loop::add_io(
+            event_.get(), listener->socket.fd.get(), EPOLLIN, "listener",
+            [this, &ready = *listener] { accept_batch(ready); }));
         log::notice("listening", {{"address", listener->socket.bound}});
         listeners_.push_back(std::move(listener));
     }
@@ -222,11 +178,12 @@ void Manager::update_master_accepting() {
 void Manager::pause_accepting_after(int err) {
     log::warning("accept-paused", {{"error", std::strerror(err)},
                                    {"resume_ms", accept_pause_usec / 1000}});
-    sd_event_source* source = nullptr;
     // Without a timer there is no pause: better to retry at once than to stop for good.
-    if (sd_event_add_time_relative(event_.get(), &source, CLOCK_MONOTONIC, accept_pause_usec, 0,
-                                   accept_pause_over, this) >= 0)
-        accept_pause_.reset(source);
+    if (auto timer = event_loop::add_timer(event_.get(), accept_pause_usec, "accept-pause", [this] {
+            accept_pause_.reset();
+            update_master_accepting();
+        }))
+        accept_pause_ = std::move(*timer);
     update_master_accepting();
 }
 
@@ -282,13 +239,10 @@ void Manager::describe_peer(const std::string& listener_address, const sockaddr*
 }
 
 void Manager::refuse(std::uint64_t id, const std::string& peer, Refusal reason) {
+    totals_.refused(reason);
     unsigned limit = 0;
-    switch (reason) {
-    case Refusal::limit: ++totals_.refused_limit; limit = config_.limits.max_connections; break;
-    case Refusal::per_source: ++totals_.refused_per_source; limit = config_.limits.max_per_source; break;
-    case Refusal::fork_failed: ++totals_.refused_fork; break;
-    default: break;
-    }
+    if (reason == Refusal::limit) limit = config_.limits.max_connections;
+    if (reason == Refusal::per_source) limit = config_.limits.max_per_source;
     log::warning("refused", {{"id", id}, {"peer", peer},
                              {"reason", std::string(refusal_name(reason))}, {"limit", limit},
                              {"active", scoreboard_.active()}});
@@ -310,12 +264,10 @@ void Manager::handle_connection(const Listener& listener, UniqueFd fd,
     auto slot = scoreboard_.claim(info.id, info.peer_text);
     if (!slot) return refuse(info.id, info.peer_text, Refusal::limit);
     info.slot = *slot;
-    ++totals_.accepted;
 
     Child child;
     if (!start_handler(info, fd, child)) {
         scoreboard_.reap(info.slot);
-        ++totals_.failed;
         return;
     }
     Child& added = add_child(info, monotonic_ns());
@@ -327,8 +279,8 @@ void Manager::handle_connection(const Listener& listener, UniqueFd fd,
 
 // The master's record of a started connection: accounting, per-source, the connection-timeout.
 Manager::Child& Manager::add_child(const ConnectionInfo& info, std::int64_t started_ns) {
+    totals_.started();
     Child child;
-    child.owner = this;
     child.id = info.id;
     child.slot = info.slot;
     child.peer = info.peer_text;
@@ -348,6 +300,7 @@ bool Manager::start_handler(const ConnectionInfo& info, UniqueFd& fd, Child& chi
     auto spawned = spawn_exec_handler(*exec_plan_, info, fd.get());
     if (auto* error = std::get_if<std::string>(&spawned)) {
         if (error->starts_with("clone:")) refuse(info.id, info.peer_text, Refusal::fork_failed);
+        else totals_.start_failed();
         log::err("handler-failed", {{"id", info.id}, {"peer", info.peer_text}, {"error", *error}});
         return false;
     }
@@ -367,17 +320,17 @@ bool Manager::start_handler(const ConnectionInfo& info, UniqueFd& fd, Child& chi
 // ---- timeouts and ending connections ---------------------------------------------------------
 
 void Manager::arm_deadline(Child& child, std::uint64_t after_usec) {
-    sd_event_source* source = nullptr;
-    if (sd_event_add_time_relative(event_.get(), &source, CLOCK_MONOTONIC, after_usec, 0,
-                                   child_deadline, &child) < 0) {
+    auto timer = event_loop::add_timer(event_.get(), after_usec, "connection-deadline",
+                                       [this, &child] { on_child_deadline(child); });
+    if (!timer) {
         log::err("timer-failed", {{"id", child.id}});
         return;
     }
-    child.deadline.reset(source);
+    child.deadline = std::move(*timer);
 }
 
 void Manager::signal_child(const Child& child, int signo) {
-    if (child.in_spawner) {
+    if (child.served_by == ServedBy::spawner) {
         if (spawner_) spawner_->signal(child.id, child.slot, signo);
     } else {
         ::kill(child.pid, signo);
@@ -390,10 +343,10 @@ void Manager::on_child_deadline(Child& child) {
         child.deadline.reset();
         return;
     }
-    end_child(child, "timeout", SIGTERM);
+    end_child(child, Ending::timeout, SIGTERM);
 }
 
-void Manager::end_child(Child& child, const char* reason, int signo) {
+void Manager::end_child(Child& child, Ending reason, int signo) {
     if (!child.ended_by) child.ended_by = reason;
     // The master's dup keeps the connection open: let the client see the end even if a
     // grandchild of the handler still holds the socket.
@@ -447,18 +400,17 @@ void Manager::finish_child(Child& child, pid_t pid, int wait_status) {
     const auto traffic = scoreboard_.traffic(child.slot);
     scoreboard_.reap(child.slot);
     admission_.ended(child.source);
-    // A handler the master ended was killed; one that died of a signal by itself crashed.
-    if (child.ended_by == ended_by_spawner_exit) ++totals_.failed;
-    else if (child.ended_by) ++totals_.killed;
-    else if (WIFSIGNALED(wait_status)) ++totals_.failed;
-    else ++totals_.completed;
+    // A handler the master did not end completed, or crashed if it died of a signal.
+    const Ending ending =
+        child.ended_by.value_or(WIFSIGNALED(wait_status) ? Ending::crashed : Ending::completed);
+    totals_.ended(ending);
     const auto duration_ms = (monotonic_ns() - child.started_ns) / 1000000;
     if (log::enabled(log::Level::info))
         log::info("connection-end", {{"id", child.id}, {"peer", child.peer}, {"pid", long(pid)},
                                  {"duration_ms", long(duration_ms)},
                                  {"exit", describe_wait_status(wait_status)},
                                  {"bytes_in", traffic.in}, {"bytes_out", traffic.out},
-                                 {"ended_by", child.ended_by ? child.ended_by : "handler"}});
+                                 {"ended_by", ending_name(ending)}});
     if (child.stderr_log && !child.stderr_log->finished())
         lingering_stderr_.push_back(std::move(child.stderr_log));
     children_.erase(child.id);
@@ -532,13 +484,7 @@ void Manager::on_spawner_reports(std::span<const spawner::Report> reports) {
         case ReportKind::refused: on_spawner_refused(report); break;
         case ReportKind::refusals_unlogged: {
             const auto count = std::uint64_t(report.value);
-            if (report.refusal == spawner::RefusalKind::limit) totals_.refused_limit += count;
-            if (report.refusal == spawner::RefusalKind::per_source) totals_.refused_per_source += count;
-            if (report.refusal == spawner::RefusalKind::fork_failed) {
-                totals_.accepted += count;
-                totals_.refused_fork += count;
-                totals_.failed += count;
-            }
+            totals_.refused(refusal_of(report.refusal), count);
             log::warning("refused-unlogged", {{"count", count}});
             break;
         }
@@ -555,24 +501,17 @@ void Manager::on_spawner_started(const spawner::Report& report) {
     ConnectionInfo info = describe_spawner_peer(report.tag, report.peer);
     info.id = report.id;
     info.slot = report.slot;
-    ++totals_.accepted;
     scoreboard_.set_peer(report.slot, info.peer_text);
     Child& child = add_child(info, scoreboard_.start_ns(report.slot));
-    child.in_spawner = true;
+    child.served_by = ServedBy::spawner;
     child.pid = report.pid;
 }
 
 void Manager::on_spawner_refused(const spawner::Report& report) {
     const ConnectionInfo info = describe_spawner_peer(report.tag, report.peer);
-    switch (report.refusal) {
-    case spawner::RefusalKind::limit: return refuse(report.id, info.peer_text, Refusal::limit);
-    case spawner::RefusalKind::per_source: return refuse(report.id, info.peer_text, Refusal::per_source);
-    case spawner::RefusalKind::fork_failed:
-        // It passed admission and had a slot: accepted, and failed.
-        ++totals_.accepted;
-        ++totals_.failed;
+    if (report.refusal == spawner::RefusalKind::fork_failed)
         return refuse_fork(report.id, info.peer_text, std::strerror(report.value));
-    }
+    refuse(report.id, info.peer_text, refusal_of(report.refusal));
 }
 
 void Manager::on_spawner_accept_error(const spawner::Report& report) {
@@ -593,9 +532,8 @@ void Manager::reclaim_orphan_slots() {
     for (const SlotView& slot : scoreboard_.snapshot()) {
         if (owned[slot.index]) continue;
         scoreboard_.reap(slot.index);
-        ++totals_.accepted;
-        ++totals_.failed;
-        log::warning("connection-lost", {{"id", slot.id}, {"ended_by", ended_by_spawner_exit}});
+        totals_.start_failed();
+        log::warning("connection-lost", {{"id", slot.id}, {"ended_by", ending_name(Ending::spawner_exit)}});
     }
 }
 
@@ -607,10 +545,10 @@ void Manager::on_spawner_exit(int wait_status) {
     spawner_->exited();  // delivers the exits it had reported but we had not read
     std::vector<std::uint64_t> lost;
     for (const auto& [id, child] : children_)
-        if (child.in_spawner) lost.push_back(id);
+        if (child.served_by == ServedBy::spawner) lost.push_back(id);
     for (std::uint64_t id : lost) {
         Child& child = children_.at(id);
-        child.ended_by = ended_by_spawner_exit;
+        child.ended_by = Ending::spawner_exit;
         const auto slot = scoreboard_.slot(child.slot);
         finish_child(child, slot ? slot->pid : 0, W_EXITCODE(0, SIGKILL));
     }
@@ -634,10 +572,9 @@ void Manager::restart_spawner() {
 }
 
 void Manager::retry_spawner_later() {
-    sd_event_source* source = nullptr;
-    if (sd_event_add_time_relative(event_.get(), &source, CLOCK_MONOTONIC, spawner_retry_usec, 0,
-                                   spawner_retry_due, this) >= 0)
-        spawner_retry_.reset(source);
+    if (auto timer = event_loop::add_timer(event_.get(), spawner_retry_usec, "spawner-retry",
+                                           [this] { restart_spawner(); }))
+        spawner_retry_ = std::move(*timer);
 }
 
 // ---- housekeeping: exec idle timeouts, accounting, status ------------------------------------
@@ -650,7 +587,7 @@ void Manager::on_housekeeping() {
         if (!activity) continue;
         scoreboard_.set_bytes(child.slot, activity->bytes_in, activity->bytes_out);
         if (idle_s && !child.term_sent && activity->idle_ms >= idle_s * 1000u)
-            end_child(child, "idle", SIGTERM);
+            end_child(child, Ending::idle, SIGTERM);
     }
     std::erase_if(lingering_stderr_, [](const auto& s) { return s->finished(); });
     publish_status();
@@ -660,7 +597,7 @@ void Manager::publish_status() {
     std::string text = std::to_string(scoreboard_.active()) + " active";
     if (config_.limits.max_connections)
         text += " (max " + std::to_string(config_.limits.max_connections) + ")";
-    text += ", " + std::to_string(totals_.accepted) + " accepted";
+    text += ", " + std::to_string(totals_.accepted()) + " accepted";
     if (state_ == State::draining) text += ", draining";
     if (state_ == State::stopping) text += ", stopping";
     notify::status(text);
@@ -672,7 +609,7 @@ void Manager::begin_stop() {
     if (state_ == State::stopping) {
         // A second request does not wait any longer.
         log::notice("stopping-now", {{"active", scoreboard_.active()}});
-        signal_all_children(SIGKILL, "shutdown");
+        signal_all_children(SIGKILL, Ending::shutdown);
         maybe_finish_stop();
         return;
     }
@@ -684,15 +621,16 @@ void Manager::begin_stop() {
     listeners_.clear();
     configure_spawner();
     publish_status();
-    sd_event_source* source = nullptr;
-    if (sd_event_add_time_relative(event_.get(), &source, CLOCK_MONOTONIC,
-                                   config_.shutdown_timeout_s * usec_per_sec, 0, stop_deadline,
-                                   this) >= 0)
-        stop_timer_.reset(source);
+    if (auto timer = event_loop::add_timer(event_.get(), config_.shutdown_timeout_s * usec_per_sec,
+                                           "stop-deadline", [this] {
+                                               stop_timer_.reset();
+                                               signal_all_children(SIGTERM, Ending::shutdown);
+                                           }))
+        stop_timer_ = std::move(*timer);
     maybe_finish_stop();
 }
 
-void Manager::signal_all_children(int signo, const char* reason) {
+void Manager::signal_all_children(int signo, Ending reason) {
     for (auto& [id, child] : children_) {
         if (signo == SIGTERM && child.term_sent) continue;
         end_child(child, reason, signo);

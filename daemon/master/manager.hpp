@@ -8,6 +8,7 @@
 #include "daemon/control/control_target.hpp"
 #include "daemon/event_loop/sd_event_ptr.hpp"
 #include "daemon/exec/exec_plan.hpp"
+#include "daemon/master/connection_totals.hpp"
 #include "daemon/master/listen_sockets.hpp"
 #include "daemon/core/scoreboard.hpp"
 #include "daemon/spawner/spawner_protocol.hpp"
@@ -60,7 +61,6 @@ private:
     enum class State { running, draining, stopping };
 
     struct Listener {
-        Manager* owner = nullptr;
         std::uint32_t tag = 0;  // its name in the spawner's reports
         ListenSocket socket;
         EventSourcePtr source;
@@ -69,34 +69,21 @@ private:
     // One connection being served. Built-in handlers are accepted and forked by the spawner
     // (the master learns of them from its reports); exec'd ones by the master itself.
     struct Child {
-        Manager* owner = nullptr;
-        bool in_spawner = false;
+        ServedBy served_by = ServedBy::exec;
         pid_t pid = 0;
         std::uint64_t id = 0;
         std::uint32_t slot = 0;
         std::string peer;
         std::string source;
         std::int64_t started_ns = 0;
-        const char* ended_by = nullptr;   // set when the master ends it: timeout, idle, killed...
+        std::optional<Ending> ended_by;   // set when the master ends it: timeout, idle, killed...
         bool term_sent = false;
         EventSourcePtr deadline;          // connection-timeout, then the SIGKILL grace
         UniqueFd tcp_view;                // exec'd handler on TCP: the master's dup for TCP_INFO
         std::unique_ptr<HandlerStderr> stderr_log;
     };
 
-    struct Totals {
-        std::uint64_t accepted = 0, completed = 0, killed = 0, failed = 0;
-        std::uint64_t refused_limit = 0, refused_per_source = 0, refused_fork = 0;
-    };
-
-    // sd-event callbacks.
-    static int listener_ready(sd_event_source*, int fd, uint32_t events, void* userdata);
-    static int signal_received(sd_event_source*, const signalfd_siginfo* info, void* userdata);
-    static int child_deadline(sd_event_source*, uint64_t now, void* userdata);
-    static int housekeeping_tick(sd_event_source*, uint64_t now, void* userdata);
-    static int accept_pause_over(sd_event_source*, uint64_t now, void* userdata);
-    static int stop_deadline(sd_event_source*, uint64_t now, void* userdata);
-    static int spawner_retry_due(sd_event_source*, uint64_t now, void* userdata);
+    // What the loop's sources call (through event_loop's guard).
     void on_signal(int signo);
     void on_child_deadline(Child& child);
     void on_housekeeping();
@@ -118,7 +105,7 @@ private:
     bool start_handler(const ConnectionInfo& info, UniqueFd& fd, Child& child);
     void signal_child(const Child& child, int signo);
     void arm_deadline(Child& child, std::uint64_t after_usec);
-    void end_child(Child& child, const char* reason, int signo);
+    void end_child(Child& child, Ending reason, int signo);
 
     // Children.
     void reap_children();
@@ -154,7 +141,7 @@ private:
 
     // Lifecycle.
     void begin_stop();
-    void signal_all_children(int signo, const char* reason);
+    void signal_all_children(int signo, Ending reason);
     void maybe_finish_stop();
     std::optional<std::string> apply_reload();
     std::optional<std::string> capacity_error(unsigned max_connections) const;
@@ -171,7 +158,7 @@ private:
     State state_ = State::running;
     pid_t master_pid_;
     std::int64_t started_ns_;
-    Totals totals_;
+    ConnectionTotals totals_;
     std::uint32_t next_listener_tag_ = 1;
     std::optional<gid_t> control_gid_;
 

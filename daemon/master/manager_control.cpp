@@ -8,6 +8,7 @@
 #include "daemon/master/manager.hpp"
 #include "daemon/master/notify.hpp"
 #include "daemon/master/spawner_link.hpp"
+#include "daemon/master/status_render.hpp"
 
 #include <grp.h>
 #include <signal.h>
@@ -18,26 +19,6 @@
 #include <set>
 
 namespace forkd {
-namespace {
-
-std::string_view slot_state_name(SlotState state) {
-    switch (state) {
-    case SlotState::running: return "running";
-    case SlotState::closing: return "closing";
-    case SlotState::free: break;
-    }
-    return "free";
-}
-
-nlohmann::json limits_json(const RuntimeLimits& limits) {
-    return {{"max_connections", limits.max_connections},
-            {"max_per_source", limits.max_per_source},
-            {"overload", std::string(overload_name(limits.overload))},
-            {"connection_timeout", limits.connection_timeout_s},
-            {"idle_timeout", limits.idle_timeout_s}};
-}
-
-} // namespace
 
 std::optional<gid_t> Manager::resolve_control_group(const std::optional<std::string>& name) {
     const std::string wanted = name.value_or("forkd");
@@ -51,62 +32,26 @@ uid_t Manager::daemon_uid() const { return getuid(); }
 std::optional<gid_t> Manager::control_gid() const { return control_gid_; }
 
 nlohmann::json Manager::status() const {
-    std::string state = "running";
-    if (state_ == State::draining) state = "draining";
-    if (state_ == State::stopping) state = "stopping";
-    nlohmann::json listen = nlohmann::json::array();
-    for (const auto& listener : listeners_) listen.push_back(listener->socket.bound);
-    const auto& limits = config_.limits;
-    return {
-        {"pid", master_pid_},
-        {"version", FORKD_VERSION},
-        {"instance", config_.instance ? nlohmann::json(*config_.instance) : nlohmann::json(nullptr)},
-        {"state", state},
-        {"accepting", accepting() && room_for_more() &&
-                          (!spawner_accepts() || (spawner_ && spawner_->running()))},
-        {"active", scoreboard_.active()},
-        {"uptime_s", (monotonic_ns() - started_ns_) / 1000000000},
-        {"limits", limits_json(limits)},
-        {"listen", listen},
-        {"handler", std::string(handler_name(config_.handler))},
-        {"config_file", config_.config_file},
-        {"capacity", scoreboard_.capacity()},
-        {"spawner_pid", spawner_ && spawner_->running() ? nlohmann::json(spawner_->pid())
-                                                        : nlohmann::json(nullptr)},
-        {"totals",
-         {{"accepted", totals_.accepted},
-          {"completed", totals_.completed},
-          {"rejected", totals_.refused_limit + totals_.refused_per_source},
-          {"killed", totals_.killed},
-          {"failed", totals_.failed}}},
-        {"refused",
-         {{"limit", totals_.refused_limit},
-          {"per_source", totals_.refused_per_source},
-          {"fork_failed", totals_.refused_fork}}},
-    };
+    StatusFacts facts;
+    facts.pid = master_pid_;
+    facts.instance = config_.instance;
+    if (state_ == State::draining) facts.state = "draining";
+    if (state_ == State::stopping) facts.state = "stopping";
+    facts.accepting = accepting() && room_for_more() &&
+                      (!spawner_accepts() || (spawner_ && spawner_->running()));
+    facts.active = scoreboard_.active();
+    facts.uptime_s = (monotonic_ns() - started_ns_) / 1000000000;
+    facts.limits = config_.limits;
+    for (const auto& listener : listeners_) facts.listen.push_back(listener->socket.bound);
+    facts.handler = config_.handler;
+    facts.config_file = config_.config_file;
+    facts.capacity = scoreboard_.capacity();
+    if (spawner_ && spawner_->running()) facts.spawner_pid = spawner_->pid();
+    facts.totals = totals_;
+    return render_status(facts);
 }
 
-nlohmann::json Manager::list() const {
-    nlohmann::json rows = nlohmann::json::array();
-    const std::int64_t now_ns = monotonic_ns();
-    for (const SlotView& slot : scoreboard_.snapshot()) {
-        // A built-in handler's pid is known once the spawner has forked it, microseconds later.
-        const bool forked = slot.pid > 0;
-        nlohmann::json row = {{"id", slot.id},
-                              {"pid", forked ? nlohmann::json(slot.pid) : nlohmann::json(nullptr)},
-                              {"peer", slot.peer},
-                              {"age_s", (now_ns - slot.start_monotonic_ns) / 1000000000},
-                              {"state", forked ? std::string(slot_state_name(slot.state)) : "starting"}};
-        if (slot.bytes_known) {
-            row["bytes_in"] = slot.bytes_in;
-            row["bytes_out"] = slot.bytes_out;
-        }
-        rows.push_back(std::move(row));
-    }
-    std::sort(rows.begin(), rows.end(),
-              [](const auto& a, const auto& b) { return a["id"] < b["id"]; });
-    return rows;
-}
+nlohmann::json Manager::list() const { return render_list(scoreboard_.snapshot(), monotonic_ns()); }
 
 // Values are checked by the same code as the config file's (common/config.cpp).
 std::optional<std::string> Manager::set(std::string_view key, std::string_view value) {
@@ -157,7 +102,7 @@ void Manager::stop() { begin_stop(); }
 std::optional<std::string> Manager::kill(std::uint64_t id) {
     auto it = children_.find(id);
     if (it == children_.end()) return "no active connection with id " + std::to_string(id);
-    if (!it->second.term_sent) end_child(it->second, "killed", SIGTERM);
+    if (!it->second.term_sent) end_child(it->second, Ending::killed, SIGTERM);
     return std::nullopt;
 }
 

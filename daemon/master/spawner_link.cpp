@@ -5,6 +5,7 @@
 #include "common/base/reap.hpp"
 #include "common/log.hpp"
 #include "daemon/core/scoreboard.hpp"
+#include "daemon/event_loop/event_sources.hpp"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -102,13 +103,14 @@ std::string SpawnerProcess::launch() {
         reap(pid);
         return errno_text("fcntl O_NONBLOCK", error);
     }
-    sd_event_source* source = nullptr;
-    if (const int r = sd_event_add_io(event_, &source, ours.get(), EPOLLIN, socket_ready, this); r < 0) {
+    auto source = event_loop::add_io(event_, ours.get(), EPOLLIN, "spawner-socket",
+                                     [this](std::uint32_t events) { socket_ready(events); });
+    if (!source) {
         ::kill(pid, SIGKILL);
         reap(pid);
-        return errno_text("sd_event_add_io", -r);
+        return errno_text("sd_event_add_io", source.error().code);
     }
-    source_.reset(source);
+    source_ = std::move(*source);
     socket_ = std::move(ours);
     pid_ = pid;
     greeted_ = false;
@@ -135,11 +137,9 @@ void SpawnerProcess::start_and_wait() {
 
 std::string SpawnerProcess::restart() { return launch(); }
 
-int SpawnerProcess::socket_ready(sd_event_source*, int, uint32_t events, void* userdata) {
-    auto& self = *static_cast<SpawnerProcess*>(userdata);
-    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) self.read_reports();
-    if ((events & EPOLLOUT) && self.socket_) self.flush();
-    return 0;
+void SpawnerProcess::socket_ready(std::uint32_t events) {
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) read_reports();
+    if ((events & EPOLLOUT) && socket_) flush();
 }
 
 void SpawnerProcess::read_reports() {

@@ -71,7 +71,7 @@ public:
     void exited();
 
 private:
-    static int socket_ready(sd_event_source*, int fd, uint32_t events, void* userdata);
+    void socket_ready(std::uint32_t events);
     std::string launch();
     void read_reports();
     bool handle_datagram(const spawner::Datagram& datagram);

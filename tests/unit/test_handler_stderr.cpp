@@ -4,6 +4,8 @@
 #include "common/log.hpp"
 #include "daemon/event_loop/sd_event_ptr.hpp"
 
+#include "captured_log.hpp"
+
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
@@ -17,32 +19,7 @@
 namespace forkd {
 namespace {
 
-// Sends the log (stderr) to a temp file for the lifetime of the object.
-class CapturedLog {
-public:
-    CapturedLog() {
-        char path[] = "/tmp/forkd-stderr-XXXXXX";
-        file_.reset(::mkstemp(path));
-        path_ = path;
-        saved_.reset(::dup(2));
-        ::dup2(file_.get(), 2);
-        log::use_stderr();
-    }
-    ~CapturedLog() {
-        ::dup2(saved_.get(), 2);
-        ::unlink(path_.c_str());
-    }
-    std::vector<std::string> lines() const {
-        std::ifstream in(path_);
-        std::vector<std::string> result;
-        for (std::string line; std::getline(in, line);) result.push_back(line);
-        return result;
-    }
-
-private:
-    UniqueFd file_, saved_;
-    std::string path_;
-};
+using test::CapturedLog;
 
 struct Pipe {
     UniqueFd read, write;

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: MIT
+#include "daemon/master/status_render.hpp"
+
+#include <algorithm>
+
+namespace forkd {
+namespace {
+
+std::string_view slot_state_name(SlotState state) {
+    switch (state) {
+    case SlotState::running: return "running";
+    case SlotState::closing: return "closing";
+    case SlotState::free: break;
+    }
+    return "free";
+}
+
+nlohmann::json limits_json(const RuntimeLimits& limits) {
+    return {{"max_connections", limits.max_connections},
+            {"max_per_source", limits.max_per_source},
+            {"overload", std::string(overload_name(limits.overload))},
+            {"connection_timeout", limits.connection_timeout_s},
+            {"idle_timeout", limits.idle_timeout_s}};
+}
+
+nlohmann::json totals_json(const ConnectionTotals& totals) {
+    return {{"accepted", totals.accepted()},
+            {"completed", totals.completed()},
+            {"rejected", totals.rejected()},
+            {"killed", totals.killed()},
+            {"failed", totals.failed()}};
+}
+
+nlohmann::json refused_json(const ConnectionTotals& totals) {
+    return {{"limit", totals.refused_limit()},
+            {"per_source", totals.refused_per_source()},
+            {"fork_failed", totals.refused_fork()}};
+}
+
+nlohmann::json list_row(const SlotView& slot, std::int64_t now_ns) {
+    // A built-in handler's pid is known once the spawner has forked it, microseconds later.
+    const bool forked = slot.pid > 0;
+    nlohmann::json row = {{"id", slot.id},
+                          {"pid", forked ? nlohmann::json(slot.pid) : nlohmann::json(nullptr)},
+                          {"peer", slot.peer},
+                          {"age_s", (now_ns - slot.start_monotonic_ns) / 1000000000},
+                          {"state", forked ? std::string(slot_state_name(slot.state)) : "starting"}};
+    if (slot.bytes_known) {
+        row["bytes_in"] = slot.bytes_in;
+        row["bytes_out"] = slot.bytes_out;
+    }
+    return row;
+}
+
+} // namespace
+
+nlohmann::json render_status(const StatusFacts& facts) {
+    nlohmann::json listen = nlohmann::json::array();
+    for (const auto& address : facts.listen) listen.push_back(address);
+    return {
+        {"pid", facts.pid},
+        {"version", FORKD_VERSION},
+        {"instance", facts.instance ? nlohmann::json(*facts.instance) : nlohmann::json(nullptr)},
+        {"state", std::string(facts.state)},
+        {"accepting", facts.accepting},
+        {"active", facts.active},
+        {"uptime_s", facts.uptime_s},
+        {"limits", limits_json(facts.limits)},
+        {"listen", listen},
+        {"handler", std::string(handler_name(facts.handler))},
+        {"config_file", facts.config_file},
+        {"capacity", facts.capacity},
+        {"spawner_pid", facts.spawner_pid ? nlohmann::json(*facts.spawner_pid) : nlohmann::json(nullptr)},
+        {"totals", totals_json(facts.totals)},
+        {"refused", refused_json(facts.totals)},
+    };
+}
+
+nlohmann::json render_list(std::span<const SlotView> slots, std::int64_t now_ns) {
+    nlohmann::json rows = nlohmann::json::array();
+    for (const SlotView& slot : slots) rows.push_back(list_row(slot, now_ns));
+    std::sort(rows.begin(), rows.end(),
+              [](const auto& a, const auto& b) { return a["id"] < b["id"]; });
+    return rows;
+}
+
+} // namespace forkd

@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// The replies to "status" and "list" (the fields are fixed by the interface contract), rendered
+// from plain facts so that the shape is testable without a daemon.
+#include "common/config/config.hpp"
+#include "daemon/core/scoreboard.hpp"
+#include "daemon/master/connection_totals.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace forkd {
+
+struct StatusFacts {
+    pid_t pid = 0;
+    std::optional<std::string> instance;
+    std::string_view state = "running";   // running, draining, stopping
+    bool accepting = false;
+    std::uint32_t active = 0;
+    std::int64_t uptime_s = 0;
+    RuntimeLimits limits;
+    std::vector<std::string> listen;      // bound addresses
+    HandlerKind handler = HandlerKind::echo;
+    std::string config_file;
+    std::size_t capacity = 0;
+    std::optional<pid_t> spawner_pid;     // none while it is not running
+    ConnectionTotals totals;
+};
+
+nlohmann::json render_status(const StatusFacts& facts);
+
+// One row per slot in use, by connection id; ages from now_ns (monotonic).
+nlohmann::json render_list(std::span<const SlotView> slots, std::int64_t now_ns);
+
+} // namespace forkd
