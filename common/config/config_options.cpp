@@ -25,14 +25,24 @@ constexpr char kHandlers[] = "echo, discard, daytime, chargen, exec";
 constexpr char kOverloads[] = "wait, reject";
 constexpr char kLevels[] = "debug, info, notice, warning, err";
 
+// The kinds of value several rows share, named as systemd names its config_parse_* functions.
+template <auto... Path>
+constexpr ValueRule yes_no = scalar<cv::parse_bool, cv::format_bool, Path...>;
+template <auto... Path>
+constexpr ValueRule connections = scalar<count<unsigned, kMaxConnections>, decimal<unsigned>, Path...>;
+template <auto... Path>
+constexpr ValueRule seconds = scalar<count<unsigned, kMaxSeconds>, decimal<unsigned>, Path...>;
+template <auto Limit>
+constexpr ValueRule rlimit = optional<cv::parse_rlimit, cv::format_rlimit, &Config::rlimits, Limit>;
+
 constexpr std::array kOptions{
-    OptionSpec{"config", 'c', "FILE", A::single, kCommandLineOnly, kFixed, scalar<text, text, &Config::config_file>,
+    OptionSpec{"config", 'c', "FILE", A::single, kCommandLineOnly, kFixed,
+               scalar<text, text, &Config::config_file>,
                "config file (default: /etc/forkd/forkd.conf for root, none otherwise)"},
     OptionSpec{"instance", 'i', "NAME", A::single, kCommandLineOnly, kFixed,
                optional<checked<cv::check_instance_name>, text, &Config::instance>,
                "instance name: config /etc/forkd/NAME.conf, RUNDIR/NAME.pid, RUNDIR/NAME.sock"},
-    OptionSpec{"foreground", 'f', "", A::flag, kAlsoInFile, kFixed,
-               scalar<cv::parse_bool, cv::format_bool, &Config::foreground>,
+    OptionSpec{"foreground", 'f', "", A::flag, kAlsoInFile, kFixed, yes_no<&Config::foreground>,
                "stay in the foreground and log to stderr (systemd Type=notify)"},
     OptionSpec{"check-config", 't', "", A::flag, kCommandLineOnly, kFixed, action,
                "validate the configuration, print it and exit (0 valid, 1 invalid)"},
@@ -72,26 +82,22 @@ constexpr std::array kOptions{
                list<checked<cv::check_variable_name>, text, &Config::pass_env>,
                "pass a variable of the daemon's environment to the handler; repeatable"},
     OptionSpec{"max-connections", 0, "N", A::single, kAlsoInFile, 1,
-               scalar<count<unsigned, kMaxConnections>, decimal<unsigned>, &Config::limits,
-                      &RuntimeLimits::max_connections>,
+               connections<&Config::limits, &RuntimeLimits::max_connections>,
                "active connections at most; 0 = unlimited (default: 256)"},
     OptionSpec{"max-per-source", 0, "N", A::single, kAlsoInFile, 2,
-               scalar<count<unsigned, kMaxConnections>, decimal<unsigned>, &Config::limits,
-                      &RuntimeLimits::max_per_source>,
+               connections<&Config::limits, &RuntimeLimits::max_per_source>,
                "active connections from one client address; 0 = unlimited (default: 0)"},
     OptionSpec{"overload", 0, "wait|reject", A::single, kAlsoInFile, 5,
-               scalar<one_of<parse_overload, kOverloads>, overload_name, &Config::limits, &RuntimeLimits::overload>,
+               scalar<one_of<parse_overload, kOverloads>, overload_name, &Config::limits,
+                      &RuntimeLimits::overload>,
                "at the limit: stop accepting until a slot frees, or accept and close (default: wait)"},
     OptionSpec{"connection-timeout", 0, "S", A::single, kAlsoInFile, 3,
-               scalar<count<unsigned, kMaxSeconds>, decimal<unsigned>, &Config::limits,
-                      &RuntimeLimits::connection_timeout_s>,
+               seconds<&Config::limits, &RuntimeLimits::connection_timeout_s>,
                "a connection's whole life at most, in seconds; 0 = none (default: 0)"},
     OptionSpec{"idle-timeout", 0, "S", A::single, kAlsoInFile, 4,
-               scalar<count<unsigned, kMaxSeconds>, decimal<unsigned>, &Config::limits,
-                      &RuntimeLimits::idle_timeout_s>,
+               seconds<&Config::limits, &RuntimeLimits::idle_timeout_s>,
                "built-in handlers: close after S seconds without traffic; 0 = none (default: 0)"},
-    OptionSpec{"shutdown-timeout", 0, "S", A::single, kAlsoInFile, kFixed,
-               scalar<count<unsigned, kMaxSeconds>, decimal<unsigned>, &Config::shutdown_timeout_s>,
+    OptionSpec{"shutdown-timeout", 0, "S", A::single, kAlsoInFile, kFixed, seconds<&Config::shutdown_timeout_s>,
                "on stop, seconds children may finish before SIGTERM, then SIGKILL (default: 10)"},
     OptionSpec{"log-level", 0, "LEVEL", A::single, kAlsoInFile, 6,
                scalar<one_of<log::parse_level, kLevels>, log::level_name, &Config::log_level>,
@@ -102,26 +108,19 @@ constexpr std::array kOptions{
     OptionSpec{"chdir", 0, "DIR", A::single, kAlsoInFile, kFixed,
                scalar<checked<cv::check_absolute_path>, text, &Config::chdir>,
                "working directory of exec'd handlers, absolute (default: /)"},
-    OptionSpec{"rlimit-cpu", 0, "N", A::single, kAlsoInFile, kFixed,
-               optional<cv::parse_rlimit, cv::format_rlimit, &Config::rlimits, &ResourceLimits::cpu>,
+    OptionSpec{"rlimit-cpu", 0, "N", A::single, kAlsoInFile, kFixed, rlimit<&ResourceLimits::cpu>,
                "exec'd handlers: RLIMIT_CPU in seconds, or unlimited"},
-    OptionSpec{"rlimit-as", 0, "N", A::single, kAlsoInFile, kFixed,
-               optional<cv::parse_rlimit, cv::format_rlimit, &Config::rlimits, &ResourceLimits::as>,
+    OptionSpec{"rlimit-as", 0, "N", A::single, kAlsoInFile, kFixed, rlimit<&ResourceLimits::as>,
                "exec'd handlers: RLIMIT_AS in bytes, or unlimited"},
-    OptionSpec{"rlimit-nofile", 0, "N", A::single, kAlsoInFile, kFixed,
-               optional<cv::parse_rlimit, cv::format_rlimit, &Config::rlimits, &ResourceLimits::nofile>,
+    OptionSpec{"rlimit-nofile", 0, "N", A::single, kAlsoInFile, kFixed, rlimit<&ResourceLimits::nofile>,
                "exec'd handlers: RLIMIT_NOFILE, or unlimited"},
-    OptionSpec{"rlimit-nproc", 0, "N", A::single, kAlsoInFile, kFixed,
-               optional<cv::parse_rlimit, cv::format_rlimit, &Config::rlimits, &ResourceLimits::nproc>,
+    OptionSpec{"rlimit-nproc", 0, "N", A::single, kAlsoInFile, kFixed, rlimit<&ResourceLimits::nproc>,
                "exec'd handlers: RLIMIT_NPROC, or unlimited"},
-    OptionSpec{"rlimit-fsize", 0, "N", A::single, kAlsoInFile, kFixed,
-               optional<cv::parse_rlimit, cv::format_rlimit, &Config::rlimits, &ResourceLimits::fsize>,
+    OptionSpec{"rlimit-fsize", 0, "N", A::single, kAlsoInFile, kFixed, rlimit<&ResourceLimits::fsize>,
                "exec'd handlers: RLIMIT_FSIZE in bytes, or unlimited"},
-    OptionSpec{"rlimit-core", 0, "N", A::single, kAlsoInFile, kFixed,
-               optional<cv::parse_rlimit, cv::format_rlimit, &Config::rlimits, &ResourceLimits::core>,
+    OptionSpec{"rlimit-core", 0, "N", A::single, kAlsoInFile, kFixed, rlimit<&ResourceLimits::core>,
                "exec'd handlers: RLIMIT_CORE in bytes, or unlimited"},
-    OptionSpec{"watch-config", 0, "yes|no", A::single, kAlsoInFile, kFixed,
-               scalar<cv::parse_bool, cv::format_bool, &Config::watch_config>,
+    OptionSpec{"watch-config", 0, "yes|no", A::single, kAlsoInFile, kFixed, yes_no<&Config::watch_config>,
                "reload by itself when the config file changes (default: no)"},
 };
 

@@ -24,7 +24,8 @@ Config loaded_defaults() {
 // A value's rendering applied to a fresh Config renders the same again.
 void expect_round_trip(const OptionSpec& spec, const std::vector<std::string>& values) {
     Config fresh;
-    for (const auto& value : values) EXPECT_NO_THROW(apply_option(fresh, spec.name, value)) << spec.name << " = " << value;
+    for (const auto& value : values)
+        EXPECT_NO_THROW(apply_option(fresh, spec.name, value)) << spec.name << " = " << value;
     EXPECT_EQ(spec.value.render(fresh), values) << spec.name;
 }
 
