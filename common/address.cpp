@@ -12,6 +12,7 @@ namespace forkd {
 namespace {
 
 template <class... Ts> struct Overloaded : Ts... { using Ts::operator()...; };
+template <class... Ts> Overloaded(Ts...) -> Overloaded<Ts...>;  // clang 14 does not deduce it
 
 std::uint16_t parse_port(std::string_view text) {
     if (text.empty()) throw std::invalid_argument("missing port");

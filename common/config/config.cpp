@@ -13,97 +13,21 @@
 
 #include "common/config/config_file.hpp"
 #include "common/config/config_options.hpp"
-#include "common/config/config_values.hpp"
 #include "common/runtime_paths.hpp"
-#include "common/config/shell_words.hpp"
 
 #include <boost/program_options.hpp>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <algorithm>
 #include <climits>
-#include <functional>
 #include <set>
 
 namespace forkd {
 namespace po = boost::program_options;
-namespace cv = config_values;
 
 namespace {
 
 constexpr const char* kCommandLine = "command line";
-constexpr unsigned kMaxConnections = 65536;
-constexpr unsigned kMaxSeconds = 365u * 24 * 3600;
-
-// ---------------------------------------------------------------- option values
-// (appliers() below is the one place where each option's value is checked and stored.)
-
-using Apply = std::function<void(Config&, const std::string&)>;
-
-template <class T>
-T required(std::optional<T> value, std::string_view text, std::string_view choices) {
-    if (!value) throw std::invalid_argument("'" + std::string(text) + "' is not one of " + std::string(choices));
-    return *value;
-}
-
-const std::map<std::string_view, Apply>& appliers() {
-    static const std::map<std::string_view, Apply> table{
-        {"config", [](Config& c, const std::string& v) { c.config_file = v; }},
-        {"instance", [](Config& c, const std::string& v) { cv::check_instance_name(v); c.instance = v; }},
-        {"foreground", [](Config& c, const std::string& v) { c.foreground = cv::parse_bool(v); }},
-        {"check-config", [](Config&, const std::string&) {}},
-        {"version", [](Config&, const std::string&) {}},
-        {"help", [](Config&, const std::string&) {}},
-        {"pidfile", [](Config& c, const std::string& v) { cv::check_absolute_path(v); c.pidfile = v; }},
-        {"control-socket",
-         [](Config& c, const std::string& v) { cv::check_unix_socket_path(v); c.control_socket = v; }},
-        {"control-group",
-         [](Config& c, const std::string& v) { cv::check_group_exists(v); c.control_group = v; }},
-        {"listen", [](Config& c, const std::string& v) { c.listen.push_back(parse_listen_address(v)); }},
-        {"backlog",
-         [](Config& c, const std::string& v) { c.backlog = static_cast<int>(cv::parse_count(v, INT_MAX)); }},
-        {"handler",
-         [](Config& c, const std::string& v) {
-             c.handler = required(parse_handler(v), v, "echo, discard, daytime, chargen, exec");
-         }},
-        {"exec", [](Config& c, const std::string& v) { c.exec_argv = cv::parse_exec(v); }},
-        {"user", [](Config& c, const std::string& v) { cv::check_account_name(v); c.user = v; }},
-        {"group", [](Config& c, const std::string& v) { cv::check_account_name(v); c.group = v; }},
-        {"env", [](Config& c, const std::string& v) { cv::check_env_assignment(v); c.env.push_back(v); }},
-        {"pass-env",
-         [](Config& c, const std::string& v) { cv::check_variable_name(v); c.pass_env.push_back(v); }},
-        {"max-connections",
-         [](Config& c, const std::string& v) { c.limits.max_connections = cv::parse_count(v, kMaxConnections); }},
-        {"max-per-source",
-         [](Config& c, const std::string& v) { c.limits.max_per_source = cv::parse_count(v, kMaxConnections); }},
-        {"overload",
-         [](Config& c, const std::string& v) { c.limits.overload = required(parse_overload(v), v, "wait, reject"); }},
-        {"connection-timeout",
-         [](Config& c, const std::string& v) { c.limits.connection_timeout_s = cv::parse_count(v, kMaxSeconds); }},
-        {"idle-timeout",
-         [](Config& c, const std::string& v) { c.limits.idle_timeout_s = cv::parse_count(v, kMaxSeconds); }},
-        {"shutdown-timeout",
-         [](Config& c, const std::string& v) { c.shutdown_timeout_s = cv::parse_count(v, kMaxSeconds); }},
-        {"log-level",
-         [](Config& c, const std::string& v) {
-             c.log_level = required(log::parse_level(v), v, "debug, info, notice, warning, err");
-         }},
-        {"umask", [](Config& c, const std::string& v) { c.umask = cv::parse_umask(v); }},
-        {"chdir", [](Config& c, const std::string& v) { cv::check_absolute_path(v); c.chdir = v; }},
-        {"rlimit-cpu", [](Config& c, const std::string& v) { c.rlimits.cpu = cv::parse_rlimit(v); }},
-        {"rlimit-as", [](Config& c, const std::string& v) { c.rlimits.as = cv::parse_rlimit(v); }},
-        {"rlimit-nofile", [](Config& c, const std::string& v) { c.rlimits.nofile = cv::parse_rlimit(v); }},
-        {"rlimit-nproc", [](Config& c, const std::string& v) { c.rlimits.nproc = cv::parse_rlimit(v); }},
-        {"rlimit-fsize", [](Config& c, const std::string& v) { c.rlimits.fsize = cv::parse_rlimit(v); }},
-        {"rlimit-core", [](Config& c, const std::string& v) { c.rlimits.core = cv::parse_rlimit(v); }},
-        {"watch-config", [](Config& c, const std::string& v) { c.watch_config = cv::parse_bool(v); }},
-    };
-    return table;
-}
-
-void apply_option(Config& config, const std::string& name, const std::string& value) {
-    appliers().at(name)(config, value);
-}
 
 // ---------------------------------------------------------------- Boost descriptions
 
@@ -392,87 +316,9 @@ private:
     std::string missing_default_;
 };
 
-// ---------------------------------------------------------------- rendering
-
-// The values of one option as a config file would hold them; empty: not set.
-std::vector<std::string> rendered_values(const Config& c, std::string_view name) {
-    auto optional = [](const auto& value) {
-        return value ? std::vector<std::string>{*value} : std::vector<std::string>{};
-    };
-    auto rlimit = [](const std::optional<std::uint64_t>& value) {
-        return value ? std::vector<std::string>{cv::format_rlimit(*value)} : std::vector<std::string>{};
-    };
-    auto number = [](auto value) { return std::vector<std::string>{std::to_string(value)}; };
-    if (name == "config") return c.config_file.empty() ? std::vector<std::string>{} : std::vector{c.config_file};
-    if (name == "instance") return optional(c.instance);
-    if (name == "foreground") return {cv::format_bool(c.foreground)};
-    if (name == "pidfile") return {c.pidfile};
-    if (name == "control-socket") return {c.control_socket};
-    if (name == "control-group") return optional(c.control_group);
-    if (name == "listen") {
-        std::vector<std::string> out;
-        for (const auto& address : c.listen) out.push_back(to_string(address));
-        return out;
-    }
-    if (name == "backlog") return number(c.backlog);
-    if (name == "handler") return {std::string(handler_name(c.handler))};
-    if (name == "exec") return c.exec_argv.empty() ? std::vector<std::string>{} : std::vector{join_shell_words(c.exec_argv)};
-    if (name == "user") return optional(c.user);
-    if (name == "group") return optional(c.group);
-    if (name == "env") return c.env;
-    if (name == "pass-env") return c.pass_env;
-    if (name == "max-connections") return number(c.limits.max_connections);
-    if (name == "max-per-source") return number(c.limits.max_per_source);
-    if (name == "overload") return {std::string(overload_name(c.limits.overload))};
-    if (name == "connection-timeout") return number(c.limits.connection_timeout_s);
-    if (name == "idle-timeout") return number(c.limits.idle_timeout_s);
-    if (name == "shutdown-timeout") return number(c.shutdown_timeout_s);
-    if (name == "log-level") return {std::string(log::level_name(c.log_level))};
-    if (name == "umask") return {cv::format_umask(c.umask)};
-    if (name == "chdir") return {c.chdir};
-    if (name == "rlimit-cpu") return rlimit(c.rlimits.cpu);
-    if (name == "rlimit-as") return rlimit(c.rlimits.as);
-    if (name == "rlimit-nofile") return rlimit(c.rlimits.nofile);
-    if (name == "rlimit-nproc") return rlimit(c.rlimits.nproc);
-    if (name == "rlimit-fsize") return rlimit(c.rlimits.fsize);
-    if (name == "rlimit-core") return rlimit(c.rlimits.core);
-    if (name == "watch-config") return {cv::format_bool(c.watch_config)};
-    return {};
-}
-
-bool is_action(std::string_view name) { return name == "check-config" || name == "version" || name == "help"; }
-
 } // namespace
 
 // ---------------------------------------------------------------- public interface
-
-std::string_view handler_name(HandlerKind kind) {
-    switch (kind) {
-    case HandlerKind::echo: return "echo";
-    case HandlerKind::discard: return "discard";
-    case HandlerKind::daytime: return "daytime";
-    case HandlerKind::chargen: return "chargen";
-    case HandlerKind::exec: return "exec";
-    }
-    return "echo";
-}
-
-std::string_view overload_name(OverloadPolicy policy) {
-    return policy == OverloadPolicy::reject ? "reject" : "wait";
-}
-
-std::optional<HandlerKind> parse_handler(std::string_view name) {
-    for (auto kind : {HandlerKind::echo, HandlerKind::discard, HandlerKind::daytime, HandlerKind::chargen,
-                      HandlerKind::exec})
-        if (handler_name(kind) == name) return kind;
-    return std::nullopt;
-}
-
-std::optional<OverloadPolicy> parse_overload(std::string_view name) {
-    if (name == "wait") return OverloadPolicy::wait;
-    if (name == "reject") return OverloadPolicy::reject;
-    return std::nullopt;
-}
 
 CommandLine parse_command_line(int argc, const char* const* argv) {
     CommandLine command_line;
@@ -528,9 +374,9 @@ Config load_config(const CommandLine& command_line) { return ConfigLoader(comman
 std::string render_config(const Config& config) {
     std::string text;
     for (const OptionSpec& spec : option_specs()) {
-        if (is_action(spec.name)) continue;
+        if (!spec.value.render) continue;  // -t, -V, -h
         const std::string name(spec.name);
-        const auto values = rendered_values(config, spec.name);
+        const auto values = spec.value.render(config);
         // config and instance exist only on the command line: shown, but as comments.
         const std::string prefix = spec.command_line_only ? "# " : "";
         if (values.empty()) text += "# " + name + " = (not set)\n";
@@ -540,10 +386,9 @@ std::string render_config(const Config& config) {
 }
 
 void apply_option(Config& config, std::string_view name, const std::string& value) {
-    const auto& table = appliers();
-    auto it = table.find(name);
-    if (it == table.end()) throw std::invalid_argument("unknown option '" + std::string(name) + "'");
-    it->second(config, value);
+    const OptionSpec* spec = find_option(name);
+    if (!spec) throw std::invalid_argument("unknown option '" + std::string(name) + "'");
+    spec->value.apply(config, value);
 }
 
 } // namespace forkd

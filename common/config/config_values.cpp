@@ -3,6 +3,7 @@
 #include "common/config/config_values.hpp"
 
 #include "common/base/error.hpp"
+#include "common/config/config.hpp"
 #include "common/config/shell_words.hpp"
 
 #include <grp.h>
@@ -149,3 +150,36 @@ std::string format_rlimit(std::uint64_t value) {
 }
 
 } // namespace forkd::config_values
+
+// The names of the enumerations options choose from (declared in config.hpp).
+namespace forkd {
+
+std::string_view handler_name(HandlerKind kind) {
+    switch (kind) {
+    case HandlerKind::echo: return "echo";
+    case HandlerKind::discard: return "discard";
+    case HandlerKind::daytime: return "daytime";
+    case HandlerKind::chargen: return "chargen";
+    case HandlerKind::exec: return "exec";
+    }
+    return "echo";
+}
+
+std::string_view overload_name(OverloadPolicy policy) {
+    return policy == OverloadPolicy::reject ? "reject" : "wait";
+}
+
+std::optional<HandlerKind> parse_handler(std::string_view name) {
+    for (auto kind : {HandlerKind::echo, HandlerKind::discard, HandlerKind::daytime, HandlerKind::chargen,
+                      HandlerKind::exec})
+        if (handler_name(kind) == name) return kind;
+    return std::nullopt;
+}
+
+std::optional<OverloadPolicy> parse_overload(std::string_view name) {
+    if (name == "wait") return OverloadPolicy::wait;
+    if (name == "reject") return OverloadPolicy::reject;
+    return std::nullopt;
+}
+
+} // namespace forkd

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include "common/control/control_protocol.hpp"
 
+#include "common/config/config_options.hpp"
+
 #include <algorithm>
 #include <array>
+#include <vector>
 
 namespace forkd::control {
 
@@ -13,11 +16,6 @@ using json = nlohmann::json;
 constexpr std::array<Command, 8> commands = {
     Command::status, Command::list,   Command::set,  Command::drain,
     Command::resume, Command::reload, Command::stop, Command::kill,
-};
-
-constexpr std::array<std::string_view, 6> keys = {
-    "max-connections", "max-per-source", "connection-timeout",
-    "idle-timeout",    "overload",       "log-level",
 };
 
 // Deeper JSON than any request or reply needs is refused before the parser sees it.
@@ -104,7 +102,7 @@ std::optional<RequestError> parse_set_args(const json& args, Request& request) {
     if (!key.is_string()) return bad("argument 'key' must be a string");
     request.key = key.get<std::string>();
     if (!is_set_key(request.key))
-        return bad("unknown key '" + printable(request.key) + "' for set (valid: " + join(keys) + ")");
+        return bad("unknown key '" + printable(request.key) + "' for set (valid: " + join(set_keys()) + ")");
     auto value = scalar_text(args["value"]);
     if (!value) return bad("argument 'value' must be a string or an integer");
     if (value->empty()) return bad("argument 'value' is empty");
@@ -190,9 +188,14 @@ bool changes_state(Command command) {
     return command != Command::status && command != Command::list;
 }
 
-std::span<const std::string_view> set_keys() { return keys; }
+// The option table's rows that forkctl set may change (common/config/config_options.cpp).
+std::span<const std::string_view> set_keys() {
+    static const std::vector<std::string_view> keys = runtime_settable_options();
+    return keys;
+}
 
 bool is_set_key(std::string_view key) {
+    const auto keys = set_keys();
     return std::find(keys.begin(), keys.end(), key) != keys.end();
 }
 
