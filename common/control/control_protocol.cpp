@@ -91,7 +91,8 @@ std::string quoted_names(std::span<const ArgSpec> args, std::string_view separat
 }
 
 std::optional<RequestError> check_arg_names(const CommandRow& row, const json& args) {
-    for (const auto& [name, value] : args.items()) {
+    for (const auto& item : args.items()) {
+        const std::string& name = item.key();
         auto known = [&name](const ArgSpec& arg) { return arg.name == name; };
         if (std::any_of(row.args.begin(), row.args.end(), known)) continue;
         if (row.args.empty())
