@@ -22,7 +22,7 @@ constexpr CommandOptions no_options{};
 constexpr CommandOptions timeout_option{.timeout = true};
 constexpr CommandOptions wait_options{.wait = true, .timeout = true};
 
-const std::array<CommandSpec, 8> table = {{
+const auto table = std::to_array<CommandSpec>({
     {Command::status, "", "state, limits, counters and listeners", no_options, nullptr, true,
      [](const Request&, const json& result) { return format_status(result); }},
     {Command::list, "", "active connections: id, pid, peer, age, state, bytes", no_options, nullptr, true,
@@ -45,7 +45,7 @@ const std::array<CommandSpec, 8> table = {{
      false,
      [](const Request& request, const json&) { return "connection " + std::to_string(request.id) + " killed\n"; },
      complete_connection_ids},
-}};
+});
 
 } // namespace
 

@@ -20,7 +20,7 @@ constexpr std::array<ArgSpec, 1> kill_args = {{
     {"id", ArgType::count, nullptr, &Request::id},
 }};
 
-constexpr std::array<CommandRow, 8> rows = {{
+constexpr auto rows = std::to_array<CommandRow>({
     {Command::status, "status", false, {}},
     {Command::list, "list", false, {}},
     {Command::set, "set", true, set_args},
@@ -29,7 +29,7 @@ constexpr std::array<CommandRow, 8> rows = {{
     {Command::reload, "reload", true, {}},
     {Command::stop, "stop", true, {}},
     {Command::kill, "kill", true, kill_args},
-}};
+});
 
 const CommandRow* find_row(Command command) {
     auto it = std::find_if(rows.begin(), rows.end(), [command](const CommandRow& row) { return row.command == command; });

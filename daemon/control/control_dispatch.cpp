@@ -28,7 +28,7 @@ std::string set_detail(const Request& request) { return request.key + "=" + requ
 std::string kill_detail(const Request& request) { return "id=" + std::to_string(request.id); }
 
 // One row per command of common/control/command_table.cpp: what it asks of the daemon.
-const std::array<CommandHandler, 8> handlers = {{
+const auto handlers = std::to_array<CommandHandler>({
     {Command::status, [](ControlTarget& target, const Request&) -> Result<json> { return target.status(); }},
     {Command::list, [](ControlTarget& target, const Request&) -> Result<json> { return target.list(); }},
     {Command::set, [](ControlTarget& target, const Request& request) { return done(target.set(request.key, request.value)); },
@@ -40,7 +40,7 @@ const std::array<CommandHandler, 8> handlers = {{
     {Command::stop, [](ControlTarget&, const Request&) { return done({}); }, nullptr, true},
     {Command::kill, [](ControlTarget& target, const Request& request) { return done(target.kill(request.id)); },
      kill_detail},
-}};
+});
 
 void audit(const PeerCredentials& peer, const Request& request, std::string_view result,
            std::string_view error = {}) {
