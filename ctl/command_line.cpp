@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <cmath>
 #include <cstdlib>
 
@@ -16,19 +15,6 @@ namespace forkd::ctl {
 namespace po = boost::program_options;
 
 namespace {
-
-using control::Command;
-
-constexpr std::array<CommandSpec, 8> table = {{
-    {Command::status, "status", "", "state, limits, counters and listeners"},
-    {Command::list, "list", "", "active connections: id, pid, peer, age, state, bytes"},
-    {Command::set, "set", "KEY VALUE", "change a limit at runtime (for new connections)"},
-    {Command::drain, "drain", "[--wait] [--timeout S]", "stop accepting; --wait: until none is active"},
-    {Command::resume, "resume", "", "accept new connections again"},
-    {Command::reload, "reload", "", "re-read the configuration file"},
-    {Command::stop, "stop", "[--timeout S]", "graceful stop; returns once forkd has exited"},
-    {Command::kill, "kill", "ID", "end one connection (its handler gets SIGTERM)"},
-}};
 
 // Global options that take their value in the next word: the command starts after them.
 constexpr std::array<std::string_view, 5> options_with_value = {"-s", "-i", "--socket", "--instance",
@@ -46,7 +32,7 @@ std::string join(const Words& words, std::string_view separator = ", ") {
 
 std::vector<std::string_view> command_names() {
     std::vector<std::string_view> names;
-    for (const auto& spec : table) names.push_back(spec.name);
+    for (const auto& spec : command_table()) names.push_back(spec.name());
     return names;
 }
 
@@ -88,32 +74,7 @@ std::optional<std::chrono::milliseconds> seconds_option(const po::variables_map&
     return parse_seconds(vm[std::string(name)].as<std::string>(), "--" + std::string(name));
 }
 
-std::string missing(const CommandSpec& spec, std::string_view hint) {
-    return "missing argument: " + std::string(spec.name) + " " + std::string(spec.arguments) + " (" +
-           std::string(hint) + ")";
-}
-
-void parse_set(const CommandSpec& spec, const std::vector<std::string>& args, control::Request& request) {
-    std::string keys = join(control::set_keys());
-    if (args.empty()) throw UsageError(missing(spec, "valid keys: " + keys));
-    request.key = std::string(match_word(args[0], control::set_keys(), "key"));
-    if (args.size() < 2) throw UsageError(missing(spec, "no value given for " + request.key));
-    if (args.size() > 2) throw UsageError("too many arguments for 'set': '" + args[2] + "'");
-    request.value = args[1];
-}
-
-void parse_kill(const CommandSpec& spec, const std::vector<std::string>& args, control::Request& request) {
-    if (args.empty()) throw UsageError(missing(spec, "a connection id from 'forkctl list'"));
-    if (args.size() > 1) throw UsageError("too many arguments for 'kill': '" + args[1] + "'");
-    const std::string& text = args[0];
-    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), request.id);
-    if (text.empty() || error != std::errc() || end != text.data() + text.size())
-        throw UsageError("kill: ID must be a connection id (a number from 'forkctl list'), got '" + text + "'");
-}
-
 } // namespace
-
-std::span<const CommandSpec> command_table() { return table; }
 
 std::string_view match_word(std::string_view word, std::span<const std::string_view> valid, std::string_view what) {
     std::vector<std::string_view> candidates;
@@ -139,19 +100,22 @@ std::chrono::milliseconds parse_seconds(std::string_view text, std::string_view 
 }
 
 void parse_command_words(const std::vector<std::string>& words, Invocation& invocation) {
+    if (!words.empty() && words[0] == complete_command) {
+        invocation.action = Invocation::Action::complete;
+        invocation.complete_words.assign(words.begin() + 1, words.end());
+        return;
+    }
     auto names = command_names();
     if (words.empty()) throw UsageError("missing command (valid: " + join(names) + ")");
     auto name = match_word(words[0], names, "command");
-    const CommandSpec& spec = *std::find_if(table.begin(), table.end(),
-                                            [name](const CommandSpec& s) { return s.name == name; });
+    const CommandSpec& spec = command_spec(*control::parse_command(name));
     invocation.request = control::Request{};
     invocation.request.command = spec.command;
 
     po::options_description options;
     options.add_options()("json", po::bool_switch())("arg", po::value<std::vector<std::string>>());
-    if (spec.command == Command::drain) options.add_options()("wait,w", po::bool_switch());
-    if (spec.command == Command::drain || spec.command == Command::stop)
-        options.add_options()("timeout", po::value<std::string>());
+    if (spec.options.wait) options.add_options()("wait,w", po::bool_switch());
+    if (spec.options.timeout) options.add_options()("timeout", po::value<std::string>());
     po::positional_options_description positional;
     positional.add("arg", -1);
     std::vector<std::string> rest(words.begin() + 1, words.end());
@@ -159,19 +123,14 @@ void parse_command_words(const std::vector<std::string>& words, Invocation& invo
 
     auto args = vm.count("arg") ? vm["arg"].as<std::vector<std::string>>() : std::vector<std::string>{};
     if (vm["json"].as<bool>()) invocation.json = true;
-    if (spec.command == Command::drain) invocation.wait = vm["wait"].as<bool>();
-    if (spec.command == Command::drain || spec.command == Command::stop)
-        invocation.wait_timeout = seconds_option(vm, "timeout");
-    if (spec.command == Command::drain && invocation.wait_timeout && !invocation.wait)
-        throw UsageError("drain: --timeout needs --wait");
+    if (spec.options.wait) invocation.wait = vm["wait"].as<bool>();
+    if (spec.options.timeout) invocation.wait_timeout = seconds_option(vm, "timeout");
+    if (spec.options.wait && invocation.wait_timeout && !invocation.wait)
+        throw UsageError(std::string(spec.name()) + ": --timeout needs --wait");
 
-    switch (spec.command) {
-    case Command::set: return parse_set(spec, args, invocation.request);
-    case Command::kill: return parse_kill(spec, args, invocation.request);
-    default:
-        if (!args.empty())
-            throw UsageError("too many arguments for '" + std::string(spec.name) + "': '" + args[0] + "'");
-    }
+    if (spec.parse_args) return spec.parse_args(spec, args, invocation.request);
+    if (!args.empty())
+        throw UsageError("too many arguments for '" + std::string(spec.name()) + "': '" + args[0] + "'");
 }
 
 Invocation parse_command_line(const std::vector<std::string>& args) {
@@ -218,8 +177,8 @@ std::string usage_text() {
         "Show and steer a running forkd through its control socket.\n"
         "\n"
         "Commands (a unique prefix is enough):\n";
-    for (const auto& spec : table) {
-        std::string left = "  " + std::string(spec.name) + " " + std::string(spec.arguments);
+    for (const auto& spec : command_table()) {
+        std::string left = "  " + std::string(spec.name()) + " " + std::string(spec.arguments);
         left.resize(std::max<std::size_t>(left.size() + 1, 32), ' ');
         text += left + std::string(spec.summary) + "\n";
     }

@@ -6,6 +6,7 @@
 // arguments go through a relayctl-style table: unique prefixes are accepted, and a mistake says
 // unknown, ambiguous or missing argument and lists the valid words.
 #include "common/control/control_protocol.hpp"
+#include "ctl/command_table.hpp"
 
 #include <chrono>
 #include <optional>
@@ -23,21 +24,13 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-struct CommandSpec {
-    control::Command command;
-    std::string_view name;
-    std::string_view arguments;  // for usage: "KEY VALUE", "[--wait] [--timeout S]"
-    std::string_view summary;
-};
-std::span<const CommandSpec> command_table();
-
 // Resolves WORD among VALID (exact match, else a unique prefix). WHAT names the kind of word in
 // messages: "unknown command 'x' (valid: ...)", "ambiguous key 'max' (could be: ...)".
 std::string_view match_word(std::string_view word, std::span<const std::string_view> valid,
                             std::string_view what);
 
 struct Invocation {
-    enum class Action { run, help, version } action = Action::run;
+    enum class Action { run, help, version, complete } action = Action::run;
     std::optional<std::string> socket;     // -s
     std::optional<std::string> instance;   // -i
     bool json = false;
@@ -45,7 +38,12 @@ struct Invocation {
     control::Request request;
     bool wait = false;                                      // drain --wait
     std::optional<std::chrono::milliseconds> wait_timeout;  // drain/stop --timeout
+    std::vector<std::string> complete_words;  // complete: the words before the one completed
 };
+
+// The hidden command word the bash completion calls: `forkctl [-s S | -i N] __complete WORD...`
+// prints the candidates for the word after WORD... (ctl/completion.hpp).
+inline constexpr std::string_view complete_command = "__complete";
 
 // Default time to connect and get a reply when --timeout is not given.
 inline constexpr std::chrono::milliseconds default_reply_timeout{10000};

@@ -2,8 +2,8 @@
 #include "ctl/commands.hpp"
 
 #include "common/runtime_paths.hpp"
+#include "ctl/completion.hpp"
 #include "ctl/control_client.hpp"
-#include "ctl/human_format.hpp"
 
 #include <unistd.h>
 #include <cstdio>
@@ -48,33 +48,22 @@ int refused(const Invocation& invocation, const control::Reply& reply, Output& o
     return exit_failed;
 }
 
-std::string confirmation(const control::Request& request) {
-    switch (request.command) {
-    case Command::set: return request.key + " set to " + request.value;
-    case Command::drain: return "draining: forkd no longer accepts new connections";
-    case Command::resume: return "resumed: forkd accepts new connections";
-    case Command::reload: return "configuration reloaded";
-    case Command::stop: return "forkd stopped";
-    case Command::kill: return "connection " + std::to_string(request.id) + " killed";
-    default: return "";
-    }
-}
-
 int succeeded(const Invocation& invocation, const control::Reply& reply, Output& output) {
-    const control::Request& request = invocation.request;
-    if (invocation.json) {
-        bool data = request.command == Command::status || request.command == Command::list;
-        output.out << (data ? reply.result.dump(2, ' ', false, json::error_handler_t::replace) + "\n"
-                            : control::encode_ok(reply.result));
-    } else if (request.command == Command::status) {
-        output.out << format_status(reply.result);
-    } else if (request.command == Command::list) {
-        output.out << format_list(reply.result);
-    } else {
-        output.out << confirmation(request) << "\n";
-    }
+    const CommandSpec& spec = command_spec(invocation.request.command);
+    if (!invocation.json)
+        output.out << spec.print(invocation.request, reply.result);
+    else if (spec.json_data)
+        output.out << reply.result.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+    else
+        output.out << control::encode_ok(reply.result);
     output.out << std::flush;
     return exit_ok;
+}
+
+int run_once(const Invocation& invocation, Output& output) {
+    auto reply = request_once(socket_path(invocation), invocation.request, reply_deadline(invocation));
+    if (!reply.ok) return refused(invocation, reply, output);
+    return succeeded(invocation, reply, output);
 }
 
 class DrainProgress {
@@ -141,7 +130,9 @@ int wait_drained(const Invocation& invocation, const control::Reply& drain_reply
     }
 }
 
-int stop_and_wait(const Invocation& invocation, Output& output) {
+} // namespace
+
+int run_stop(const Invocation& invocation, Output& output) {
     const std::string path = socket_path(invocation);
     ControlConnection connection(path, reply_deadline(invocation));
     auto reply = connection.exchange(invocation.request, reply_deadline(invocation));
@@ -157,7 +148,12 @@ int stop_and_wait(const Invocation& invocation, Output& output) {
     return succeeded(invocation, reply, output);
 }
 
-} // namespace
+int run_drain(const Invocation& invocation, Output& output) {
+    auto reply = request_once(socket_path(invocation), invocation.request, reply_deadline(invocation));
+    if (!reply.ok) return refused(invocation, reply, output);
+    if (invocation.wait) return wait_drained(invocation, reply, output);
+    return succeeded(invocation, reply, output);
+}
 
 std::string socket_path(const Invocation& invocation) {
     if (invocation.socket) return *invocation.socket;
@@ -165,12 +161,8 @@ std::string socket_path(const Invocation& invocation) {
 }
 
 int execute(const Invocation& invocation, Output& output) {
-    if (invocation.request.command == Command::stop) return stop_and_wait(invocation, output);
-    auto reply = request_once(socket_path(invocation), invocation.request, reply_deadline(invocation));
-    if (!reply.ok) return refused(invocation, reply, output);
-    if (invocation.request.command == Command::drain && invocation.wait)
-        return wait_drained(invocation, reply, output);
-    return succeeded(invocation, reply, output);
+    const CommandSpec& spec = command_spec(invocation.request.command);
+    return spec.run ? spec.run(invocation, output) : run_once(invocation, output);
 }
 
 int run_forkctl(int argc, const char* const* argv) {
@@ -190,6 +182,10 @@ int run_forkctl(int argc, const char* const* argv) {
     }
     if (invocation.action == Invocation::Action::version) {
         std::cout << "forkctl " << FORKD_VERSION << "\n";
+        return exit_ok;
+    }
+    if (invocation.action == Invocation::Action::complete) {
+        for (const std::string& word : completion_words(invocation)) std::cout << word << "\n";
         return exit_ok;
     }
     Output output{std::cout, std::cerr, ::isatty(STDOUT_FILENO) == 1};

@@ -20,6 +20,12 @@ std::string socket_path(const Invocation& invocation);
 // Throws ClientError for connection failures (the caller prints it and exits with its code).
 int execute(const Invocation& invocation, Output& output);
 
+// The commands that are more than one request and one reply (rows of ctl/command_table.cpp).
+// drain, and with --wait poll status until no connection is active.
+int run_drain(const Invocation& invocation, Output& output);
+// stop, then wait until forkd has exited.
+int run_stop(const Invocation& invocation, Output& output);
+
 // The whole of forkctl: parse, execute, print one-line errors. Returns the exit code.
 int run_forkctl(int argc, const char* const* argv);
 

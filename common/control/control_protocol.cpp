@@ -13,11 +13,6 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr std::array<Command, 8> commands = {
-    Command::status, Command::list,   Command::set,  Command::drain,
-    Command::resume, Command::reload, Command::stop, Command::kill,
-};
-
 // Deeper JSON than any request or reply needs is refused before the parser sees it.
 constexpr int max_request_nesting = 16;
 constexpr int max_reply_nesting = 64;
@@ -33,10 +28,12 @@ std::string join(const Words& words) {
 }
 
 std::string command_list() {
-    std::array<std::string_view, commands.size()> names;
-    std::transform(commands.begin(), commands.end(), names.begin(), command_name);
+    std::vector<std::string_view> names;
+    for (const CommandRow& row : command_rows()) names.push_back(row.name);
     return join(names);
 }
+
+std::string json_string(std::string_view text) { return dump_line(json(std::string(text))); }
 
 RequestError bad(std::string message) { return {ErrorCode::bad_request, std::move(message)}; }
 
@@ -81,53 +78,85 @@ std::optional<std::string> scalar_text(const json& value) {
     return std::nullopt;
 }
 
-std::optional<RequestError> check_arg_names(Command command, const json& args,
-                                            std::initializer_list<std::string_view> allowed) {
-    for (const auto& [name, value] : args.items()) {
-        if (std::find(allowed.begin(), allowed.end(), name) != allowed.end()) continue;
-        if (allowed.size() == 0)
-            return bad("command '" + std::string(command_name(command)) +
-                       "' takes no arguments (got '" + printable(name) + "')");
-        return bad("unknown argument '" + printable(name) + "' for command '" +
-                   std::string(command_name(command)) + "' (valid: " + join(allowed) + ")");
+std::string quoted_names(std::span<const ArgSpec> args, std::string_view separator) {
+    std::string out;
+    for (const ArgSpec& arg : args) {
+        if (!out.empty()) out += separator;
+        out += "'" + std::string(arg.name) + "'";
+    }
+    return out;
+}
+
+std::optional<RequestError> check_arg_names(const CommandRow& row, const json& args) {
+    for (const auto& item : args.items()) {
+        const std::string& name = item.key();
+        auto known = [&name](const ArgSpec& arg) { return arg.name == name; };
+        if (std::any_of(row.args.begin(), row.args.end(), known)) continue;
+        if (row.args.empty())
+            return bad("command '" + std::string(row.name) + "' takes no arguments (got '" + printable(name) + "')");
+        std::vector<std::string_view> valid;
+        for (const ArgSpec& arg : row.args) valid.push_back(arg.name);
+        return bad("unknown argument '" + printable(name) + "' for command '" + std::string(row.name) +
+                   "' (valid: " + join(valid) + ")");
     }
     return std::nullopt;
 }
 
-std::optional<RequestError> parse_set_args(const json& args, Request& request) {
-    if (auto error = check_arg_names(Command::set, args, {"key", "value"})) return error;
-    if (!args.contains("key") || !args.contains("value"))
-        return bad("command 'set' needs args 'key' and 'value'");
-    const json& key = args["key"];
-    if (!key.is_string()) return bad("argument 'key' must be a string");
-    request.key = key.get<std::string>();
-    if (!is_set_key(request.key))
-        return bad("unknown key '" + printable(request.key) + "' for set (valid: " + join(set_keys()) + ")");
-    auto value = scalar_text(args["value"]);
-    if (!value) return bad("argument 'value' must be a string or an integer");
-    if (value->empty()) return bad("argument 'value' is empty");
-    if (has_control_chars(*value)) return bad("argument 'value' contains control characters");
-    request.value = std::move(*value);
+std::optional<RequestError> parse_word(const CommandRow& row, const ArgSpec& arg, const json& value,
+                                       Request& request) {
+    if (!value.is_string()) return bad("argument '" + std::string(arg.name) + "' must be a string");
+    std::string& word = request.*arg.text;
+    word = value.get<std::string>();
+    const auto words = arg.words();
+    if (std::find(words.begin(), words.end(), word) == words.end())
+        return bad("unknown " + std::string(arg.name) + " '" + printable(word) + "' for " + std::string(row.name) +
+                   " (valid: " + join(words) + ")");
     return std::nullopt;
 }
 
-std::optional<RequestError> parse_kill_args(const json& args, Request& request) {
-    if (auto error = check_arg_names(Command::kill, args, {"id"})) return error;
-    if (!args.contains("id")) return bad("command 'kill' needs args 'id'");
-    const json& id = args["id"];
-    if (id.is_number_unsigned()) {
-        request.id = id.get<std::uint64_t>();
-        return std::nullopt;
-    }
-    return bad("argument 'id' must be a non-negative integer");
+std::optional<RequestError> parse_text(const ArgSpec& arg, const json& value, Request& request) {
+    const std::string quoted = "argument '" + std::string(arg.name) + "'";
+    auto text = scalar_text(value);
+    if (!text) return bad(quoted + " must be a string or an integer");
+    if (text->empty()) return bad(quoted + " is empty");
+    if (has_control_chars(*text)) return bad(quoted + " contains control characters");
+    request.*arg.text = std::move(*text);
+    return std::nullopt;
 }
 
+std::optional<RequestError> parse_count(const ArgSpec& arg, const json& value, Request& request) {
+    if (!value.is_number_unsigned())
+        return bad("argument '" + std::string(arg.name) + "' must be a non-negative integer");
+    request.*arg.number = value.get<std::uint64_t>();
+    return std::nullopt;
+}
+
+std::optional<RequestError> parse_arg(const CommandRow& row, const ArgSpec& arg, const json& value,
+                                      Request& request) {
+    switch (arg.type) {
+    case ArgType::word: return parse_word(row, arg, value, request);
+    case ArgType::text: return parse_text(arg, value, request);
+    case ArgType::count: return parse_count(arg, value, request);
+    }
+    return bad("argument '" + std::string(arg.name) + "' has no parser");
+}
+
+// Every argument of the row is required; they are checked in the row's order.
 std::optional<RequestError> parse_args(const json& args, Request& request) {
-    switch (request.command) {
-    case Command::set: return parse_set_args(args, request);
-    case Command::kill: return parse_kill_args(args, request);
-    default: return check_arg_names(request.command, args, {});
-    }
+    const CommandRow& row = command_row(request.command);
+    if (auto error = check_arg_names(row, args)) return error;
+    for (const ArgSpec& arg : row.args)
+        if (!args.contains(std::string(arg.name)))
+            return bad("command '" + std::string(row.name) + "' needs args " + quoted_names(row.args, " and "));
+    for (const ArgSpec& arg : row.args)
+        if (auto error = parse_arg(row, arg, args[std::string(arg.name)], request)) return error;
+    return std::nullopt;
+}
+
+std::string encode_arg(const ArgSpec& arg, const Request& request) {
+    std::string value = arg.type == ArgType::count ? std::to_string(request.*arg.number)
+                                                   : json_string(request.*arg.text);
+    return json_string(arg.name) + ":" + value;
 }
 
 ParsedRequest parse_object(const json& doc) {
@@ -158,35 +187,7 @@ ParsedRequest parse_object(const json& doc) {
     return request;
 }
 
-std::string json_string(std::string_view text) { return dump_line(json(std::string(text))); }
-
 } // namespace
-
-std::span<const Command> all_commands() { return commands; }
-
-std::string_view command_name(Command command) {
-    switch (command) {
-    case Command::status: return "status";
-    case Command::list: return "list";
-    case Command::set: return "set";
-    case Command::drain: return "drain";
-    case Command::resume: return "resume";
-    case Command::reload: return "reload";
-    case Command::stop: return "stop";
-    case Command::kill: return "kill";
-    }
-    return "unknown";
-}
-
-std::optional<Command> parse_command(std::string_view name) {
-    for (Command command : commands)
-        if (command_name(command) == name) return command;
-    return std::nullopt;
-}
-
-bool changes_state(Command command) {
-    return command != Command::status && command != Command::list;
-}
 
 // The option table's rows that forkctl set may change (common/config/config_options.cpp).
 std::span<const std::string_view> set_keys() {
@@ -230,12 +231,13 @@ ParsedRequest parse_request(std::string_view line) {
 }
 
 std::string encode_request(const Request& request) {
-    std::string line = "{\"version\":" + std::to_string(protocol_version) + ",\"command\":" +
-                       json_string(command_name(request.command));
-    if (request.command == Command::set)
-        line += ",\"args\":{\"key\":" + json_string(request.key) + ",\"value\":" + json_string(request.value) + "}";
-    else if (request.command == Command::kill)
-        line += ",\"args\":{\"id\":" + std::to_string(request.id) + "}";
+    const CommandRow& row = command_row(request.command);
+    std::string line = "{\"version\":" + std::to_string(protocol_version) + ",\"command\":" + json_string(row.name);
+    if (!row.args.empty()) {
+        std::string args;
+        for (const ArgSpec& arg : row.args) args += (args.empty() ? "" : ",") + encode_arg(arg, request);
+        line += ",\"args\":{" + args + "}";
+    }
     return line + "}\n";
 }
 

@@ -6,6 +6,8 @@
 //   {"ok":true,"result":null}\n
 //   {"ok":false,"error":"permission denied","code":"denied"}\n
 // Parsing is pure and bounded: no I/O, no exceptions out of parse_request().
+#include "common/control/command_table.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
@@ -25,14 +27,6 @@ inline constexpr std::size_t max_request_size = 64 * 1024;
 // Replies (a list of many connections) may be longer; clients bound what they accept.
 inline constexpr std::size_t max_reply_size = 16 * 1024 * 1024;
 
-enum class Command { status, list, set, drain, resume, reload, stop, kill };
-
-std::span<const Command> all_commands();
-std::string_view command_name(Command command);
-std::optional<Command> parse_command(std::string_view name);
-// status and list only read; every other command changes the daemon and needs privilege.
-bool changes_state(Command command);
-
 // The keys "set" accepts, in the contract's order.
 std::span<const std::string_view> set_keys();
 bool is_set_key(std::string_view key);
@@ -41,14 +35,6 @@ enum class ErrorCode { denied, bad_request, failed, unknown_command };
 std::string_view error_code_name(ErrorCode code);
 std::optional<ErrorCode> parse_error_code(std::string_view name);
 
-struct Request {
-    Command command = Command::status;
-    std::string key;        // set
-    std::string value;      // set (numbers sent by scripts arrive as their decimal text)
-    std::uint64_t id = 0;   // kill
-    bool operator==(const Request&) const = default;
-};
-
 struct RequestError {
     ErrorCode code = ErrorCode::bad_request;
     std::string message;  // one line, says what was wrong
@@ -56,7 +42,8 @@ struct RequestError {
 
 using ParsedRequest = std::variant<Request, RequestError>;
 
-// Parses one request line (a trailing "\n" or "\r\n" is allowed). Never throws.
+// Parses one request line (a trailing "\n" or "\r\n" is allowed) and checks its arguments
+// against the command's row (command_table.hpp). Never throws.
 ParsedRequest parse_request(std::string_view line);
 
 // The request line a client sends, "\n" included.

@@ -5,6 +5,7 @@
 #include "common/log.hpp"
 
 #include <algorithm>
+#include <array>
 #include <exception>
 #include <variant>
 
@@ -17,12 +18,29 @@ using control::ErrorCode;
 using control::Request;
 using nlohmann::json;
 
-// What the request asked for, as the audit line shows it ("max-connections=10", "id=7").
-std::string audit_detail(const Request& request) {
-    if (request.command == Command::set) return request.key + "=" + request.value;
-    if (request.command == Command::kill) return "id=" + std::to_string(request.id);
-    return "";
+Result<json> done(Status status) {
+    if (!status) return status.error();
+    return json(nullptr);
 }
+
+// What the request asked for, as the audit line shows it ("max-connections=10", "id=7").
+std::string set_detail(const Request& request) { return request.key + "=" + request.value; }
+std::string kill_detail(const Request& request) { return "id=" + std::to_string(request.id); }
+
+// One row per command of common/control/command_table.cpp: what it asks of the daemon.
+const auto handlers = std::to_array<CommandHandler>({
+    {Command::status, [](ControlTarget& target, const Request&) -> Result<json> { return target.status(); }},
+    {Command::list, [](ControlTarget& target, const Request&) -> Result<json> { return target.list(); }},
+    {Command::set, [](ControlTarget& target, const Request& request) { return done(target.set(request.key, request.value)); },
+     set_detail},
+    {Command::drain, [](ControlTarget& target, const Request&) { target.drain(); return done({}); }},
+    {Command::resume, [](ControlTarget& target, const Request&) { target.resume(); return done({}); }},
+    {Command::reload, [](ControlTarget& target, const Request&) { return done(target.reload()); }},
+    // The server calls target.stop() once the reply is sent.
+    {Command::stop, [](ControlTarget&, const Request&) { return done({}); }, nullptr, true},
+    {Command::kill, [](ControlTarget& target, const Request& request) { return done(target.kill(request.id)); },
+     kill_detail},
+});
 
 void audit(const PeerCredentials& peer, const Request& request, std::string_view result,
            std::string_view error = {}) {
@@ -30,7 +48,8 @@ void audit(const PeerCredentials& peer, const Request& request, std::string_view
     const auto uid = static_cast<unsigned>(peer.uid);
     const auto pid = static_cast<int>(peer.pid);
     const std::string_view command = control::command_name(request.command);
-    const std::string detail = audit_detail(request);
+    const CommandHandler* handler = command_handler(request.command);
+    const std::string detail = handler && handler->audit_detail ? handler->audit_detail(request) : "";
     if (detail.empty() && error.empty())
         log::write(level, "control-audit", {{"uid", uid}, {"pid", pid}, {"command", command}, {"result", result}});
     else if (error.empty())
@@ -44,42 +63,33 @@ void audit(const PeerCredentials& peer, const Request& request, std::string_view
                                             {"request", detail}, {"error", error}});
 }
 
-// The target's answer: a result to send back, or an error message.
-struct TargetAnswer {
-    json result;
-    std::optional<std::string> error;
-};
-
-TargetAnswer call_target(ControlTarget& target, const Request& request) {
-    switch (request.command) {
-    case Command::status: return {target.status(), std::nullopt};
-    case Command::list: return {target.list(), std::nullopt};
-    case Command::set: return {nullptr, target.set(request.key, request.value)};
-    case Command::drain: target.drain(); return {nullptr, std::nullopt};
-    case Command::resume: target.resume(); return {nullptr, std::nullopt};
-    case Command::reload: return {nullptr, target.reload()};
-    case Command::stop: return {nullptr, std::nullopt};  // the caller stops after replying
-    case Command::kill: return {nullptr, target.kill(request.id)};
-    }
-    return {nullptr, "unhandled command"};
-}
-
-ControlOutcome carry_out(ControlTarget& target, const PeerCredentials& peer, const Request& request) {
-    TargetAnswer answer;
+ControlOutcome carry_out(ControlTarget& target, const PeerCredentials& peer, const Request& request,
+                         const CommandHandler* handler) {
+    Result<json> answer = failure("unhandled command");
     try {
-        answer = call_target(target, request);
+        if (handler) answer = handler->call(target, request);
     } catch (const std::exception& e) {
-        answer = {nullptr, std::string("internal error: ") + e.what()};
+        answer = failure(std::string("internal error: ") + e.what());
     }
-    if (answer.error) {
-        if (control::changes_state(request.command)) audit(peer, request, "failed", *answer.error);
-        return {control::encode_error(ErrorCode::failed, *answer.error)};
+    const bool audited = control::changes_state(request.command);
+    if (!answer) {
+        const std::string error = answer.error().message();
+        if (audited) audit(peer, request, "failed", error);
+        return {control::encode_error(ErrorCode::failed, error)};
     }
-    if (control::changes_state(request.command)) audit(peer, request, "ok");
-    return {control::encode_ok(answer.result), request.command == Command::stop};
+    if (audited) audit(peer, request, "ok");
+    return {control::encode_ok(*answer), handler->stop_after_reply};
 }
 
 } // namespace
+
+std::span<const CommandHandler> command_handlers() { return handlers; }
+
+const CommandHandler* command_handler(Command command) {
+    auto it = std::find_if(handlers.begin(), handlers.end(),
+                           [command](const CommandHandler& handler) { return handler.command == command; });
+    return it == handlers.end() ? nullptr : &*it;
+}
 
 bool may_change_state(const PeerCredentials& peer, uid_t daemon_uid, std::optional<gid_t> control_gid) {
     if (peer.uid == 0 || peer.uid == daemon_uid) return true;
@@ -98,12 +108,12 @@ ControlOutcome dispatch_control_request(ControlTarget& target, const PeerCredent
         return {control::encode_error(error->code, error->message)};
     }
     const Request& request = std::get<Request>(parsed);
-    if (control::changes_state(request.command) &&
+    if (control::command_row(request.command).privileged &&
         !may_change_state(peer, target.daemon_uid(), target.control_gid())) {
         audit(peer, request, "denied");
         return {control::encode_error(ErrorCode::denied, "permission denied")};
     }
-    return carry_out(target, peer, request);
+    return carry_out(target, peer, request, command_handler(request.command));
 }
 
 } // namespace forkd

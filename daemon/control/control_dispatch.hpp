@@ -1,16 +1,38 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-// From one request line and its peer to one reply line: authorisation, the call into the
-// daemon (ControlTarget) and the audit log. No sockets here, so it is tested with a fake target.
+// From one request line and its peer to one reply line: authorisation (the privileged column
+// of common/control/command_table.hpp), the call into the daemon (a row per command, below) and
+// the audit log. No sockets here, so it is tested with a fake target.
+#include "common/base/error.hpp"
+#include "common/control/command_table.hpp"
 #include "daemon/control/control_target.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <sys/types.h>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace forkd {
+
+// The daemon's side of one control command: the row of common/control/command_table.cpp
+// with the same Command says who may call it and what arguments it has.
+struct CommandHandler {
+    control::Command command;
+    // The result to send back (null for actions), or the error whose message() the reply carries.
+    Result<nlohmann::json> (*call)(ControlTarget& target, const control::Request& request);
+    // The request's arguments as the audit line shows them ("max-connections=10"); null: none.
+    std::string (*audit_detail)(const control::Request& request) = nullptr;
+    // The reply goes out first, then the server calls target.stop() (ControlOutcome::stop).
+    bool stop_after_reply = false;
+};
+
+std::span<const CommandHandler> command_handlers();
+// Null for a command without a handler (a failed reply, "unhandled command").
+const CommandHandler* command_handler(control::Command command);
 
 // Who is on the other end of a control connection (SO_PEERCRED, SO_PEERGROUPS).
 struct PeerCredentials {

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 // What the control server asks of the daemon. The manager implements it; the control server
-// (daemon/control_server.cpp) only speaks the protocol, checks credentials and calls these.
+// (daemon/control/control_server.cpp) only speaks the protocol, checks credentials and calls these.
+#include "common/base/error.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -17,13 +19,13 @@ public:
     // The objects of the interface contract: status (at least the documented fields) and list.
     virtual nlohmann::json status() const = 0;
     virtual nlohmann::json list() const = 0;
-    // Each returns an error message, or nullopt on success.
-    virtual std::optional<std::string> set(std::string_view key, std::string_view value) = 0;
+    // A failure's message() is the reply's error text.
+    virtual Status set(std::string_view key, std::string_view value) = 0;
     virtual void drain() = 0;
     virtual void resume() = 0;
-    virtual std::optional<std::string> reload() = 0;  // "FILE:LINE: ..." on failure
-    virtual void stop() = 0;                          // begins the graceful stop
-    virtual std::optional<std::string> kill(std::uint64_t id) = 0;
+    virtual Status reload() = 0;  // "FILE:LINE: ..." on failure
+    virtual void stop() = 0;      // begins the graceful stop
+    virtual Status kill(std::uint64_t id) = 0;
     // uid of the daemon and gid of the control group (nullopt: no group), for authorisation.
     virtual uid_t daemon_uid() const = 0;
     virtual std::optional<gid_t> control_gid() const = 0;

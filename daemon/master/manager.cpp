@@ -362,7 +362,7 @@ void Manager::end_child(Child& child, Ending reason, int signo) {
 void Manager::on_signal(int signo) {
     switch (signo) {
     case SIGCHLD: reap_children(); break;
-    case SIGHUP: reload(); break;
+    case SIGHUP: (void)reload(); break;  // a failure is logged by reload()
     case SIGTERM:
     case SIGINT: begin_stop(); break;
     default: break;

@@ -48,12 +48,12 @@ public:
     // ControlTarget
     nlohmann::json status() const override;
     nlohmann::json list() const override;
-    std::optional<std::string> set(std::string_view key, std::string_view value) override;
+    Status set(std::string_view key, std::string_view value) override;
     void drain() override;
     void resume() override;
-    std::optional<std::string> reload() override;
+    Status reload() override;
     void stop() override;
-    std::optional<std::string> kill(std::uint64_t id) override;
+    Status kill(std::uint64_t id) override;
     uid_t daemon_uid() const override;
     std::optional<gid_t> control_gid() const override;
 

@@ -54,24 +54,24 @@ nlohmann::json Manager::status() const {
 nlohmann::json Manager::list() const { return render_list(scoreboard_.snapshot(), monotonic_ns()); }
 
 // Values are checked by the same code as the config file's (common/config.cpp).
-std::optional<std::string> Manager::set(std::string_view key, std::string_view value) {
+Status Manager::set(std::string_view key, std::string_view value) {
     const auto keys = control::set_keys();
     if (std::find(keys.begin(), keys.end(), key) == keys.end())
-        return "unknown key '" + std::string(key) + "'";
+        return failure("unknown key '" + std::string(key) + "'");
     Config next = config_;
     try {
         apply_option(next, key, std::string(value));
     } catch (const std::exception& e) {
-        return "invalid value for " + std::string(key) + ": " + e.what();
+        return failure("invalid value for " + std::string(key) + ": " + e.what());
     }
-    if (auto error = capacity_error(next.limits.max_connections)) return error;
+    if (auto error = capacity_error(next.limits.max_connections)) return failure(*error);
     config_.limits = next.limits;
     config_.log_level = next.log_level;
     log::set_level(config_.log_level);
     admission_.set_limits(config_.limits);
     update_accepting();
     publish_status();
-    return std::nullopt;
+    return Status::success();
 }
 
 // The scoreboard is sized once, at start-up.
@@ -99,17 +99,17 @@ void Manager::resume() {
 
 void Manager::stop() { begin_stop(); }
 
-std::optional<std::string> Manager::kill(std::uint64_t id) {
+Status Manager::kill(std::uint64_t id) {
     auto it = children_.find(id);
-    if (it == children_.end()) return "no active connection with id " + std::to_string(id);
+    if (it == children_.end()) return failure("no active connection with id " + std::to_string(id));
     if (!it->second.term_sent) end_child(it->second, Ending::killed, SIGTERM);
-    return std::nullopt;
+    return Status::success();
 }
 
 // ---- reload ----------------------------------------------------------------------------------
 
-std::optional<std::string> Manager::reload() {
-    if (state_ == State::stopping) return "forkd is stopping";
+Status Manager::reload() {
+    if (state_ == State::stopping) return failure("forkd is stopping");
     notify::reloading();
     auto error = apply_reload();
     if (error)
@@ -118,7 +118,7 @@ std::optional<std::string> Manager::reload() {
         log::notice("reload", {{"result", "ok"}, {"config", config_.config_file}});
     notify::ready();
     publish_status();
-    return error;
+    return error ? Status(failure(*error)) : Status::success();
 }
 
 std::optional<std::string> Manager::apply_reload() {
@@ -184,7 +184,7 @@ void Manager::watch_config_file() {
     }
     try {
         config_watch_ = std::make_unique<ConfigWatch>(event_.get(), config_.config_file,
-                                                      [this] { reload(); });
+                                                      [this] { (void)reload(); });
     } catch (const std::exception& e) {
         log::warning("watch-config", {{"result", "failed"}, {"error", e.what()}});
     }

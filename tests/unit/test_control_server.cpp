@@ -34,22 +34,22 @@ class FakeTarget : public ControlTarget {
 public:
     json status() const override { return {{"active", 3}, {"state", "running"}}; }
     json list() const override { return list_result; }
-    std::optional<std::string> set(std::string_view key, std::string_view value) override {
+    Status set(std::string_view key, std::string_view value) override {
         calls.push_back("set " + std::string(key) + " " + std::string(value));
-        if (value == "bad") return "invalid value 'bad' for " + std::string(key);
-        return std::nullopt;
+        if (value == "bad") return failure("invalid value 'bad' for " + std::string(key));
+        return Status::success();
     }
     void drain() override { calls.push_back("drain"); }
     void resume() override { calls.push_back("resume"); }
-    std::optional<std::string> reload() override {
+    Status reload() override {
         calls.push_back("reload");
         if (throw_on_reload) throw std::runtime_error("boom");
-        return reload_error;
+        return reload_error ? Status(failure(*reload_error)) : Status::success();
     }
     void stop() override { calls.push_back("stop"); }
-    std::optional<std::string> kill(std::uint64_t id) override {
+    Status kill(std::uint64_t id) override {
         calls.push_back("kill " + std::to_string(id));
-        return std::nullopt;
+        return Status::success();
     }
     uid_t daemon_uid() const override { return 1234; }
     std::optional<gid_t> control_gid() const override { return group; }
@@ -134,6 +134,19 @@ TEST(ControlDispatch, TargetErrorsAndExceptionsBecomeFailedReplies) {
     auto thrown = reply_of(dispatch_control_request(target, peer(0), R"({"version":1,"command":"reload"})"));
     EXPECT_EQ(thrown.code, control::ErrorCode::failed);
     EXPECT_NE(thrown.error.find("boom"), std::string::npos);
+}
+
+TEST(ControlDispatch, EveryCommandOfTheTableReachesTheTarget) {
+    FakeTarget target;
+    for (control::Command command : control::all_commands()) {
+        control::Request request;
+        request.command = command;
+        request.key = "overload";
+        request.value = "reject";
+        auto outcome = dispatch_control_request(target, peer(0), control::encode_request(request));
+        EXPECT_TRUE(reply_of(outcome).ok) << control::command_name(command) << ": " << outcome.reply;
+    }
+    EXPECT_EQ(target.calls, (std::vector<std::string>{"set overload reject", "drain", "resume", "reload", "kill 0"}));
 }
 
 TEST(ControlDispatch, BadRequestsGetTheirCode) {

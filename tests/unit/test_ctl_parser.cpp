@@ -50,10 +50,10 @@ TEST(CtlParser, MatchesExactWordsAndUniquePrefixes) {
 
 TEST(CtlParser, EveryCommandByItsName) {
     for (const auto& spec : command_table()) {
-        std::vector<std::string> args = {std::string(spec.name)};
+        std::vector<std::string> args = {std::string(spec.name())};
         if (spec.command == Command::set) args = {"set", "overload", "reject"};
         if (spec.command == Command::kill) args = {"kill", "5"};
-        EXPECT_EQ(parse(args).request.command, spec.command) << spec.name;
+        EXPECT_EQ(parse(args).request.command, spec.command) << spec.name();
     }
     EXPECT_EQ(command_table().size(), control::all_commands().size());
 }

@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// forkctl's side of the control commands, one row each (relayctl's token table, HAProxy's cli
+// keywords): the usage line, the command's own options, how its words become the request, what
+// it prints, how bash completes it and, when it is more than one request and one reply, how it
+// runs. The name, the privilege and the wire arguments are the row of the same Command in
+// common/control/command_table.cpp.
+#include "common/control/command_table.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace forkd::ctl {
+
+struct Invocation;  // command_line.hpp
+struct Output;      // commands.hpp
+
+// Options a command takes after its name, besides --json.
+struct CommandOptions {
+    bool wait = false;     // --wait, -w (and then --timeout bounds the wait)
+    bool timeout = false;  // --timeout S
+};
+
+struct CommandSpec {
+    control::Command command;
+    std::string_view arguments;  // for usage: "KEY VALUE", "[--wait] [--timeout S]"
+    std::string_view summary;
+    CommandOptions options;
+    // The positional words into the request (throws UsageError); null: the command takes none.
+    void (*parse_args)(const CommandSpec& spec, const std::vector<std::string>& args,
+                       control::Request& request) = nullptr;
+    // With --json: true prints the result itself, indented (data); false the reply line (actions).
+    bool json_data = false;
+    // What a successful reply shows people, newline included.
+    std::string (*print)(const control::Request& request, const nlohmann::json& result) = nullptr;
+    // bash completion of the next positional word after ARGS; null: the command's options.
+    std::vector<std::string> (*complete)(const Invocation& invocation,
+                                         const std::vector<std::string>& args) = nullptr;
+    // Carries the invocation out and returns the exit code; null: one request, one reply.
+    int (*run)(const Invocation& invocation, Output& output) = nullptr;
+
+    std::string_view name() const { return control::command_name(command); }
+};
+
+// In the order of common/control's command table.
+std::span<const CommandSpec> command_table();
+// The row of COMMAND; every control command has one.
+const CommandSpec& command_spec(control::Command command);
+
+} // namespace forkd::ctl
