@@ -12,14 +12,9 @@ using namespace forkd::test;
 
 namespace {
 
-std::string harness_lines(const Daemon& d) {
-    return "pidfile = " + d.pidfile() + "\ncontrol-socket = " + d.control_socket() +
-           "\nlog-level = debug\n";
-}
-
 void replace_by_rename(const Daemon& d, const std::string& body) {
     const std::string tmp = d.dir().file("forkd.conf.new");
-    write_file(tmp, harness_lines(d) + body);
+    write_file(tmp, d.harness_config_lines() + body);
     ASSERT_EQ(std::rename(tmp.c_str(), d.config_path().c_str()), 0);
 }
 
@@ -37,7 +32,7 @@ TEST(ConfigWatch, EditInPlaceAndRenameBothReload) {
                       "max-connections = 5"};
     Daemon d(o);
 
-    write_file(d.config_path(), harness_lines(d) + listen + "watch-config = yes\nmax-connections = 7\n");
+    write_file(d.config_path(), d.harness_config_lines() + listen + "watch-config = yes\nmax-connections = 7\n");
     ASSERT_TRUE(eventually([&] { return reloads(d, "ok") >= 1; })) << d.log();
     auto status = status_json(d);
     ASSERT_TRUE(status.has_value());
@@ -76,7 +71,7 @@ TEST(ConfigWatch, ABurstOfWritesGivesOneReload) {
     o.config_lines = {"listen = 127.0.0.1:" + std::to_string(port), "watch-config = yes"};
     Daemon d(o);
     for (int i = 0; i < 5; ++i)
-        write_file(d.config_path(), harness_lines(d) + listen + "watch-config = yes\nmax-per-source = " +
+        write_file(d.config_path(), d.harness_config_lines() + listen + "watch-config = yes\nmax-per-source = " +
                                         std::to_string(i + 1) + "\n");
     ASSERT_TRUE(eventually([&] { return reloads(d, "ok") >= 1; })) << d.log();
     auto status = status_json(d);
