@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "daemon/daemonize.hpp"
 
+#include "common/base/error.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -23,10 +25,6 @@ namespace {
 
 constexpr int kStartupFailure = 3;
 constexpr std::string_view kDiedMessage = "daemon exited during start-up";
-
-std::string errno_text(std::string_view what, int err) {
-    return std::string(what) + ": " + std::strerror(err);
-}
 
 // Writes all of data, retrying on EINTR and short writes. Returns false on error.
 bool write_all(int fd, std::string_view data) {
@@ -129,30 +127,28 @@ std::pair<UniqueFd, UniqueFd> make_report_pipe() {
     return {std::move(read_end), std::move(write_end)};
 }
 
-// Returns an error text, empty on success.
-std::string redirect_stdio_to_devnull() {
+Status redirect_stdio_to_devnull() {
     const int null_fd = ::open("/dev/null", O_RDWR | O_NOCTTY);
-    if (null_fd < 0) return errno_text("cannot open /dev/null", errno);
+    if (null_fd < 0) return system_error("cannot open /dev/null");
     for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; ++fd) {
         if (fd != null_fd && ::dup2(null_fd, fd) < 0) {
             const int err = errno;
             if (null_fd > STDERR_FILENO) ::close(null_fd);
-            return errno_text("cannot redirect stdio to /dev/null", err);
+            return Error{err, "cannot redirect stdio to /dev/null"};
         }
     }
     if (null_fd > STDERR_FILENO) ::close(null_fd);
-    return {};
+    return Status::success();
 }
 
-// Returns an error text, empty on success.
-std::string become_daemon_process() {
-    if (::chdir("/") < 0) return errno_text("cannot change directory to /", errno);
+Status become_daemon_process() {
+    if (::chdir("/") < 0) return system_error("cannot change directory to /");
     ::umask(022);
     return redirect_stdio_to_devnull();
 }
 
-[[noreturn]] void fail_in_child(Readiness& readiness, const std::string& message) {
-    readiness.failed(kStartupFailure, message);
+[[noreturn]] void fail_in_child(Readiness& readiness, const Error& error) {
+    readiness.failed(kStartupFailure, error.message());
     ::_exit(kStartupFailure);
 }
 
@@ -231,13 +227,13 @@ Readiness daemonize(const std::vector<int>& keep_fds) {
 
     read_end.reset();
     Readiness readiness(std::move(write_end));
-    if (::setsid() < 0) fail_in_child(readiness, errno_text("setsid failed", errno));
+    if (::setsid() < 0) fail_in_child(readiness, system_error("setsid failed"));
     const pid_t daemon_pid = ::fork();
-    if (daemon_pid < 0) fail_in_child(readiness, errno_text("cannot fork", errno));
+    if (daemon_pid < 0) fail_in_child(readiness, system_error("cannot fork"));
     if (daemon_pid > 0) ::_exit(0);  // the session leader goes: the daemon can never get a tty
 
-    if (const std::string error = become_daemon_process(); !error.empty())
-        fail_in_child(readiness, error);
+    if (const Status became = become_daemon_process(); !became)
+        fail_in_child(readiness, became.error());
     std::vector<int> keep = keep_fds;
     keep.push_back(readiness.fd());
     close_inherited_fds(keep);
