@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "daemon/master/listen_sockets.hpp"
 
+#include "common/base/error.hpp"
+
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -19,8 +21,6 @@
 namespace forkd {
 namespace {
 
-std::string errno_text(int err) { return std::strerror(err); }
-
 [[noreturn]] void fail(const std::string& what, const std::string& address, int err) {
     throw BindError("cannot " + what + " " + address + ": " + errno_text(err));
 }
@@ -32,9 +32,21 @@ std::string bound_name(int fd) {
     return format_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
 }
 
-ListenSocket listen_on(UniqueFd fd, const std::string& configured, const std::string& shown,
-                       int backlog) {
-    if (listen(fd.get(), backlog) != 0) fail("listen on", shown, errno);
+// Start-up and reload report a listener that cannot be opened as a BindError (exit 3).
+ListenSocket or_throw(Result<ListenSocket> socket) {
+    if (!socket) throw BindError(socket.error().message());
+    return std::move(*socket);
+}
+
+std::vector<ListenSocket> just(ListenSocket socket) {
+    std::vector<ListenSocket> sockets;
+    sockets.push_back(std::move(socket));
+    return sockets;
+}
+
+Result<ListenSocket> listen_on(UniqueFd fd, const std::string& configured, const std::string& shown,
+                               int backlog) {
+    if (listen(fd.get(), backlog) != 0) return system_error("cannot listen on " + shown);
     ListenSocket socket;
     socket.bound = bound_name(fd.get());
     socket.fd = std::move(fd);
@@ -42,18 +54,18 @@ ListenSocket listen_on(UniqueFd fd, const std::string& configured, const std::st
     return socket;
 }
 
-ListenSocket bind_inet(const addrinfo& ai, bool dual_stack, const std::string& configured,
-                       int backlog) {
+Result<ListenSocket> bind_inet(const addrinfo& ai, bool dual_stack, const std::string& configured,
+                               int backlog) {
     const std::string shown = format_sockaddr(ai.ai_addr, ai.ai_addrlen);
     UniqueFd fd(socket(ai.ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!fd) fail("create socket for", shown, errno);
+    if (!fd) return system_error("cannot create socket for " + shown);
     int one = 1;
     setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (ai.ai_family == AF_INET6) {
         int v6only = dual_stack ? 0 : 1;
         setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
     }
-    if (bind(fd.get(), ai.ai_addr, ai.ai_addrlen) != 0) fail("bind", shown, errno);
+    if (bind(fd.get(), ai.ai_addr, ai.ai_addrlen) != 0) return system_error("cannot bind " + shown);
     return listen_on(std::move(fd), configured, shown, backlog);
 }
 
@@ -68,14 +80,10 @@ std::vector<ListenSocket> open_any(const TcpAddress& tcp, const std::string& con
     ai.ai_family = AF_INET6;
     ai.ai_addr = reinterpret_cast<sockaddr*>(&six);
     ai.ai_addrlen = sizeof six;
-    try {
-        std::vector<ListenSocket> sockets;
-        sockets.push_back(bind_inet(ai, true, configured, backlog));
-        return sockets;
-    } catch (const BindError&) {
-        UniqueFd probe(socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        if (probe) throw;  // IPv6 exists: the error is real
-    }
+    auto dual = bind_inet(ai, true, configured, backlog);
+    if (dual) return just(std::move(*dual));
+    if (UniqueFd probe(socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0)); probe)
+        return just(or_throw(std::move(dual)));  // IPv6 exists: the error is real
     sockaddr_in four{};
     four.sin_family = AF_INET;
     four.sin_addr.s_addr = htonl(INADDR_ANY);
@@ -83,9 +91,7 @@ std::vector<ListenSocket> open_any(const TcpAddress& tcp, const std::string& con
     ai.ai_family = AF_INET;
     ai.ai_addr = reinterpret_cast<sockaddr*>(&four);
     ai.ai_addrlen = sizeof four;
-    std::vector<ListenSocket> sockets;
-    sockets.push_back(bind_inet(ai, false, configured, backlog));
-    return sockets;
+    return just(or_throw(bind_inet(ai, false, configured, backlog)));
 }
 
 std::vector<ListenSocket> open_tcp(const TcpAddress& tcp, const std::string& configured,
@@ -105,7 +111,7 @@ std::vector<ListenSocket> open_tcp(const TcpAddress& tcp, const std::string& con
         const std::string shown = format_sockaddr(ai->ai_addr, ai->ai_addrlen);
         bool duplicate = false;
         for (const auto& s : sockets) duplicate |= (s.bound == shown);
-        if (!duplicate) sockets.push_back(bind_inet(*ai, false, configured, backlog));
+        if (!duplicate) sockets.push_back(or_throw(bind_inet(*ai, false, configured, backlog)));
     }
     if (sockets.empty()) throw BindError("cannot bind " + configured + ": no usable address");
     return sockets;
@@ -135,13 +141,11 @@ std::vector<ListenSocket> open_unix(const UnixAddress& address, const std::strin
         fail("bind", configured, errno);
     // Clients need write permission to connect; access is governed by the directory.
     chmod(address.path.c_str(), 0666);
-    ListenSocket socket = listen_on(std::move(fd), configured, configured, backlog);
+    ListenSocket socket = or_throw(listen_on(std::move(fd), configured, configured, backlog));
     socket.is_unix = true;
     socket.unix_path = address.path;
     socket.bound = "unix:" + address.path;
-    std::vector<ListenSocket> sockets;
-    sockets.push_back(std::move(socket));
-    return sockets;
+    return just(std::move(socket));
 }
 
 std::optional<std::vector<int>>& passed_fds() {
