@@ -17,7 +17,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <system_error>
 
 namespace forkd {
 
@@ -110,21 +109,25 @@ std::pair<std::string, bool> read_report(int fd) {
 
 // If the launcher was started with stdio closed, pipe2() may hand out 0, 1 or 2, which the
 // daemon is about to point at /dev/null: move such an fd out of the way.
-void move_above_stdio(UniqueFd& fd) {
-    if (fd.get() > STDERR_FILENO) return;
+Status move_above_stdio(UniqueFd& fd) {
+    if (fd.get() > STDERR_FILENO) return Status::success();
     const int moved = ::fcntl(fd.get(), F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
-    if (moved < 0) throw std::system_error(errno, std::generic_category(), "cannot move pipe fd");
+    if (moved < 0) return system_error("cannot move pipe fd");
     fd.reset(moved);
+    return Status::success();
 }
 
-std::pair<UniqueFd, UniqueFd> make_report_pipe() {
+struct ReportPipe {
+    UniqueFd read_end, write_end;
+};
+
+Result<ReportPipe> make_report_pipe() {
     int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) < 0)
-        throw std::system_error(errno, std::generic_category(), "cannot create readiness pipe");
-    UniqueFd read_end(fds[0]), write_end(fds[1]);
-    move_above_stdio(read_end);
-    move_above_stdio(write_end);
-    return {std::move(read_end), std::move(write_end)};
+    if (::pipe2(fds, O_CLOEXEC) < 0) return system_error("cannot create readiness pipe");
+    ReportPipe pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
+    if (Status moved = move_above_stdio(pipe.read_end); !moved) return moved.error();
+    if (Status moved = move_above_stdio(pipe.write_end); !moved) return moved.error();
+    return pipe;
 }
 
 Status redirect_stdio_to_devnull() {
@@ -214,19 +217,20 @@ void close_inherited_fds(const std::vector<int>& keep) {
     close_fd_range(first, ~0U);
 }
 
-Readiness daemonize(const std::vector<int>& keep_fds) {
-    auto [read_end, write_end] = make_report_pipe();
+Result<Readiness> daemonize(const std::vector<int>& keep_fds) {
+    auto pipe = make_report_pipe();
+    if (!pipe) return pipe.error();
     std::fflush(nullptr);  // buffered output must not be written twice, by launcher and daemon
 
     const pid_t intermediate = ::fork();
-    if (intermediate < 0) throw std::system_error(errno, std::generic_category(), "cannot fork");
+    if (intermediate < 0) return system_error("cannot fork");
     if (intermediate > 0) {
-        write_end.reset();
-        run_launcher(intermediate, std::move(read_end));
+        pipe->write_end.reset();
+        run_launcher(intermediate, std::move(pipe->read_end));
     }
 
-    read_end.reset();
-    Readiness readiness(std::move(write_end));
+    pipe->read_end.reset();
+    Readiness readiness(std::move(pipe->write_end));
     if (::setsid() < 0) fail_in_child(readiness, system_error("setsid failed"));
     const pid_t daemon_pid = ::fork();
     if (daemon_pid < 0) fail_in_child(readiness, system_error("cannot fork"));
