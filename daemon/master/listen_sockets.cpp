@@ -33,9 +33,10 @@ std::string bound_name(int fd) {
 }
 
 // Start-up and reload report a listener that cannot be opened as a BindError (exit 3).
-ListenSocket or_throw(Result<ListenSocket> socket) {
-    if (!socket) throw BindError(socket.error().message());
-    return std::move(*socket);
+template <class T>
+T or_throw(Result<T> opened) {
+    if (!opened) throw BindError(opened.error().message());
+    return std::move(*opened);
 }
 
 std::vector<ListenSocket> just(ListenSocket socket) {
@@ -69,8 +70,8 @@ Result<ListenSocket> bind_inet(const addrinfo& ai, bool dual_stack, const std::s
     return listen_on(std::move(fd), configured, shown, backlog);
 }
 
-std::vector<ListenSocket> open_any(const TcpAddress& tcp, const std::string& configured,
-                                   int backlog) {
+Result<std::vector<ListenSocket>> open_any(const TcpAddress& tcp, const std::string& configured,
+                                           int backlog) {
     // One dual-stack IPv6 socket serves v4 and v6; a host without IPv6 falls back to 0.0.0.0.
     sockaddr_in6 six{};
     six.sin6_family = AF_INET6;
@@ -83,7 +84,7 @@ std::vector<ListenSocket> open_any(const TcpAddress& tcp, const std::string& con
     auto dual = bind_inet(ai, true, configured, backlog);
     if (dual) return just(std::move(*dual));
     if (UniqueFd probe(socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0)); probe)
-        return just(or_throw(std::move(dual)));  // IPv6 exists: the error is real
+        return dual.error();  // IPv6 exists: the error is real
     sockaddr_in four{};
     four.sin_family = AF_INET;
     four.sin_addr.s_addr = htonl(INADDR_ANY);
@@ -91,11 +92,13 @@ std::vector<ListenSocket> open_any(const TcpAddress& tcp, const std::string& con
     ai.ai_family = AF_INET;
     ai.ai_addr = reinterpret_cast<sockaddr*>(&four);
     ai.ai_addrlen = sizeof four;
-    return just(or_throw(bind_inet(ai, false, configured, backlog)));
+    auto v4 = bind_inet(ai, false, configured, backlog);
+    if (!v4) return v4.error();
+    return just(std::move(*v4));
 }
 
-std::vector<ListenSocket> open_tcp(const TcpAddress& tcp, const std::string& configured,
-                                   int backlog) {
+Result<std::vector<ListenSocket>> open_tcp(const TcpAddress& tcp, const std::string& configured,
+                                           int backlog) {
     if (tcp.any) return open_any(tcp, configured, backlog);
     addrinfo hints{};
     hints.ai_socktype = SOCK_STREAM;
@@ -103,7 +106,7 @@ std::vector<ListenSocket> open_tcp(const TcpAddress& tcp, const std::string& con
     addrinfo* found = nullptr;
     const std::string port = std::to_string(tcp.port);
     if (int rc = getaddrinfo(tcp.host.c_str(), port.c_str(), &hints, &found); rc != 0)
-        throw BindError("cannot resolve " + configured + ": " + gai_strerror(rc));
+        return failure("cannot resolve " + configured + ": " + gai_strerror(rc));
     std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> owner(found, freeaddrinfo);
     std::vector<ListenSocket> sockets;
     for (const addrinfo* ai = found; ai; ai = ai->ai_next) {
@@ -111,9 +114,12 @@ std::vector<ListenSocket> open_tcp(const TcpAddress& tcp, const std::string& con
         const std::string shown = format_sockaddr(ai->ai_addr, ai->ai_addrlen);
         bool duplicate = false;
         for (const auto& s : sockets) duplicate |= (s.bound == shown);
-        if (!duplicate) sockets.push_back(or_throw(bind_inet(*ai, false, configured, backlog)));
+        if (duplicate) continue;
+        auto bound = bind_inet(*ai, false, configured, backlog);
+        if (!bound) return bound.error();
+        sockets.push_back(std::move(*bound));
     }
-    if (sockets.empty()) throw BindError("cannot bind " + configured + ": no usable address");
+    if (sockets.empty()) return failure("cannot bind " + configured + ": no usable address");
     return sockets;
 }
 
@@ -153,12 +159,12 @@ std::optional<std::vector<int>>& passed_fds() {
     return fds;
 }
 
-std::vector<ListenSocket> open_systemd(const std::string& configured) {
+Result<std::vector<ListenSocket>> open_systemd(const std::string& configured) {
     std::vector<ListenSocket> sockets;
     for (int fd : systemd_listen_fds()) {
         if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
-            throw BindError("socket activation: fd " + std::to_string(fd) +
-                            " is not a listening stream socket");
+            return failure("socket activation: fd " + std::to_string(fd) +
+                           " is not a listening stream socket");
         }
         fcntl(fd, F_SETFD, FD_CLOEXEC);
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
@@ -171,7 +177,7 @@ std::vector<ListenSocket> open_systemd(const std::string& configured) {
         sockets.push_back(std::move(socket));
     }
     if (sockets.empty())
-        throw BindError("listen = systemd, but no socket was passed (LISTEN_FDS unset)");
+        return failure("listen = systemd, but no socket was passed (LISTEN_FDS unset)");
     return sockets;
 }
 
@@ -197,10 +203,11 @@ int max_backlog() {
 std::vector<ListenSocket> open_listeners(const ListenAddress& address, int backlog) {
     const std::string configured = to_string(address);
     if (backlog <= 0) backlog = max_backlog();
-    if (auto* tcp = std::get_if<TcpAddress>(&address)) return open_tcp(*tcp, configured, backlog);
+    if (auto* tcp = std::get_if<TcpAddress>(&address))
+        return or_throw(open_tcp(*tcp, configured, backlog));
     if (auto* unix_address = std::get_if<UnixAddress>(&address))
         return open_unix(*unix_address, configured, backlog);
-    return open_systemd(configured);
+    return or_throw(open_systemd(configured));
 }
 
 } // namespace forkd
