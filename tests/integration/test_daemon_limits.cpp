@@ -29,9 +29,8 @@ void expect_refused(const Daemon& d, const UniqueFd& client, const std::string& 
 
 // [needs forkctl] refusals are counted in status.totals.rejected.
 void expect_rejected_total(const Daemon& d, long expected) {
-    std::string why;
-    auto status = status_json(d, &why);
-    ASSERT_TRUE(status.has_value()) << "[needs forkctl] " << why;
+    auto status = status_json(d);
+    ASSERT_TRUE(status.ok()) << "[needs forkctl] " << status.error().message();
     EXPECT_EQ(status->value("/totals/rejected"_json_pointer, -1L), expected) << status->dump();
 }
 
@@ -284,9 +283,8 @@ TEST(Limits, ForkFailureRefusesThatClientAndTheDaemonRecovers) {
     ASSERT_TRUE(eventually([&] { return !d.refusal_line(peer_of(c)).empty(); }, 3s)) << d.log();
     EXPECT_NE(d.refusal_line(peer_of(c)).find("reason=fork-failed"), std::string::npos) << d.log();
     EXPECT_TRUE(d.wait_log("event=fork-failed")) << d.log();
-    std::string why;
-    auto status = status_json(d, &why);
-    ASSERT_TRUE(status.has_value()) << "[needs forkctl] " << why;
+    auto status = status_json(d);
+    ASSERT_TRUE(status.ok()) << "[needs forkctl] " << status.error().message();
     EXPECT_EQ(status->value("/refused/fork_failed"_json_pointer, -1L), 1L) << status->dump();
     EXPECT_EQ(status->value("/totals/failed"_json_pointer, -1L), 1L) << status->dump();
     EXPECT_EQ(status->value("/active"_json_pointer, -1L), 2L) << status->dump();

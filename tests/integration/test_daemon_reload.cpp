@@ -45,11 +45,10 @@ TEST(Reload, NewLimitAppliesWhileALiveConnectionIsKept) {
     d.rewrite_config(with_listen(port, {"max-connections = 1", "overload = reject"}));
     ASSERT_TRUE(wait_reloads(d, "ok", 1)) << d.log();
     EXPECT_TRUE(echo_roundtrip(a.get(), "a survives the reload"));
-    std::string why;
-    if (auto status = status_json(d, &why)) {
+    if (auto status = status_json(d)) {
         EXPECT_EQ(status->value("/limits/max_connections"_json_pointer, -1L), 1L) << status->dump();
     } else {
-        ADD_FAILURE() << "[needs forkctl] " << why;
+        ADD_FAILURE() << "[needs forkctl] " << status.error().message();
     }
 
     auto b = connect_tcp(port);

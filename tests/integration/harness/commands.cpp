@@ -85,17 +85,14 @@ CommandResult forkctl(const Daemon& daemon, const std::vector<std::string>& args
     return run(forkctl_argv(daemon, args), timeout);
 }
 
-std::optional<nlohmann::json> status_json(const Daemon& daemon, std::string* why) {
+Result<nlohmann::json> status_json(const Daemon& daemon) {
     auto r = forkctl(daemon, {"--json", "status"});
-    if (r.exit_code != 0) {
-        if (why) *why = "forkctl --json status exited " + std::to_string(r.exit_code) + ": " + r.err;
-        return std::nullopt;
-    }
+    if (r.exit_code != 0)
+        return failure("forkctl --json status exited " + std::to_string(r.exit_code) + ": " + r.err);
     try {
         return nlohmann::json::parse(r.out);
     } catch (const std::exception& e) {
-        if (why) *why = std::string("forkctl --json status printed no JSON (") + e.what() + "): " + r.out;
-        return std::nullopt;
+        return failure(std::string("forkctl --json status printed no JSON (") + e.what() + "): " + r.out);
     }
 }
 

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 // Running commands (forkctl above all) to completion and capturing what they print.
+#include "common/base/error.hpp"
 #include "harness/wait.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <map>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,7 +25,7 @@ CommandResult run(const std::vector<std::string>& argv, Millis timeout = 20s,
 std::vector<std::string> forkctl_argv(const Daemon& daemon, const std::vector<std::string>& args);
 CommandResult forkctl(const Daemon& daemon, const std::vector<std::string>& args,
                       Millis timeout = 20s);
-// `forkctl --json status` parsed; nullopt (with the reason in *why) if forkctl failed.
-std::optional<nlohmann::json> status_json(const Daemon& daemon, std::string* why = nullptr);
+// `forkctl --json status` parsed; an Error saying why if forkctl failed or printed no JSON.
+Result<nlohmann::json> status_json(const Daemon& daemon);
 
 } // namespace forkd::test
