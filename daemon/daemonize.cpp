@@ -19,7 +19,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <system_error>
 
 namespace forkd {
 
@@ -27,10 +26,6 @@ namespace {
 
 constexpr int kStartupFailure = 3;
 constexpr std::string_view kDiedMessage = "daemon exited during start-up";
-
-std::string errno_text(std::string_view what, int err) {
-    return Error{err, std::string(what)}.message();
-}
 
 // A launcher that was killed must not take the daemon down with SIGPIPE: the write runs with
 // SIGPIPE blocked, and a SIGPIPE it raised is consumed before the mask is restored.
@@ -103,47 +98,49 @@ std::pair<std::string, bool> read_report(int fd) {
 
 // If the launcher was started with stdio closed, pipe2() may hand out 0, 1 or 2, which the
 // daemon is about to point at /dev/null: move such an fd out of the way.
-void move_above_stdio(UniqueFd& fd) {
-    if (fd.get() > STDERR_FILENO) return;
+Status move_above_stdio(UniqueFd& fd) {
+    if (fd.get() > STDERR_FILENO) return Status::success();
     const int moved = ::fcntl(fd.get(), F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
-    if (moved < 0) throw std::system_error(errno, std::generic_category(), "cannot move pipe fd");
+    if (moved < 0) return system_error("cannot move pipe fd");
     fd.reset(moved);
+    return Status::success();
 }
 
-std::pair<UniqueFd, UniqueFd> make_report_pipe() {
+struct ReportPipe {
+    UniqueFd read_end, write_end;
+};
+
+Result<ReportPipe> make_report_pipe() {
     int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) < 0)
-        throw std::system_error(errno, std::generic_category(), "cannot create readiness pipe");
-    UniqueFd read_end(fds[0]), write_end(fds[1]);
-    move_above_stdio(read_end);
-    move_above_stdio(write_end);
-    return {std::move(read_end), std::move(write_end)};
+    if (::pipe2(fds, O_CLOEXEC) < 0) return system_error("cannot create readiness pipe");
+    ReportPipe pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
+    if (Status moved = move_above_stdio(pipe.read_end); !moved) return moved.error();
+    if (Status moved = move_above_stdio(pipe.write_end); !moved) return moved.error();
+    return pipe;
 }
 
-// Returns an error text, empty on success.
-std::string redirect_stdio_to_devnull() {
+Status redirect_stdio_to_devnull() {
     const int null_fd = ::open("/dev/null", O_RDWR | O_NOCTTY);
-    if (null_fd < 0) return errno_text("cannot open /dev/null", errno);
+    if (null_fd < 0) return system_error("cannot open /dev/null");
     for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; ++fd) {
         if (fd != null_fd && ::dup2(null_fd, fd) < 0) {
             const int err = errno;
             if (null_fd > STDERR_FILENO) ::close(null_fd);
-            return errno_text("cannot redirect stdio to /dev/null", err);
+            return Error{err, "cannot redirect stdio to /dev/null"};
         }
     }
     if (null_fd > STDERR_FILENO) ::close(null_fd);
-    return {};
+    return Status::success();
 }
 
-// Returns an error text, empty on success.
-std::string become_daemon_process() {
-    if (::chdir("/") < 0) return errno_text("cannot change directory to /", errno);
+Status become_daemon_process() {
+    if (::chdir("/") < 0) return system_error("cannot change directory to /");
     ::umask(022);
     return redirect_stdio_to_devnull();
 }
 
-[[noreturn]] void fail_in_child(Readiness& readiness, const std::string& message) {
-    readiness.failed(kStartupFailure, message);
+[[noreturn]] void fail_in_child(Readiness& readiness, const Error& error) {
+    readiness.failed(kStartupFailure, error.message());
     ::_exit(kStartupFailure);
 }
 
@@ -209,26 +206,27 @@ void close_inherited_fds(const std::vector<int>& keep) {
     close_fd_range(first, ~0U);
 }
 
-Readiness daemonize(const std::vector<int>& keep_fds) {
-    auto [read_end, write_end] = make_report_pipe();
+Result<Readiness> daemonize(const std::vector<int>& keep_fds) {
+    auto pipe = make_report_pipe();
+    if (!pipe) return pipe.error();
     std::fflush(nullptr);  // buffered output must not be written twice, by launcher and daemon
 
     const pid_t intermediate = ::fork();
-    if (intermediate < 0) throw std::system_error(errno, std::generic_category(), "cannot fork");
+    if (intermediate < 0) return system_error("cannot fork");
     if (intermediate > 0) {
-        write_end.reset();
-        run_launcher(intermediate, std::move(read_end));
+        pipe->write_end.reset();
+        run_launcher(intermediate, std::move(pipe->read_end));
     }
 
-    read_end.reset();
-    Readiness readiness(std::move(write_end));
-    if (::setsid() < 0) fail_in_child(readiness, errno_text("setsid failed", errno));
+    pipe->read_end.reset();
+    Readiness readiness(std::move(pipe->write_end));
+    if (::setsid() < 0) fail_in_child(readiness, system_error("setsid failed"));
     const pid_t daemon_pid = ::fork();
-    if (daemon_pid < 0) fail_in_child(readiness, errno_text("cannot fork", errno));
+    if (daemon_pid < 0) fail_in_child(readiness, system_error("cannot fork"));
     if (daemon_pid > 0) ::_exit(0);  // the session leader goes: the daemon can never get a tty
 
-    if (const std::string error = become_daemon_process(); !error.empty())
-        fail_in_child(readiness, error);
+    if (const Status became = become_daemon_process(); !became)
+        fail_in_child(readiness, became.error());
     std::vector<int> keep = keep_fds;
     keep.push_back(readiness.fd());
     close_inherited_fds(keep);

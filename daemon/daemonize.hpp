@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 // Classic detach with a readiness pipe: the launcher exits only once the daemon serves.
+#include "common/base/error.hpp"
 #include "common/base/unique_fd.hpp"
 
 #include <string_view>
@@ -28,7 +29,8 @@ private:
 // Double fork, setsid, chdir("/"), umask(022), stdin/stdout/stderr on /dev/null, and every
 // inherited fd closed except those in keep_fds (sd_listen_fds sockets). Returns in the daemon.
 // The launcher never returns: it waits for the report, prints a failure to stderr, and exits.
-Readiness daemonize(const std::vector<int>& keep_fds);
+// An Error when the detach could not begin (no readiness pipe, no fork): nothing has forked then.
+Result<Readiness> daemonize(const std::vector<int>& keep_fds);
 
 // Closes every fd from 3 upwards except those in keep (0, 1 and 2 are never touched). Used by
 // daemonize() and by the foreground start-up, so that nothing the launcher leaked stays open.

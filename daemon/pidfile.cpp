@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "daemon/pidfile.hpp"
 
+#include "common/base/error.hpp"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -9,7 +11,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
-#include <string_view>
 #include <system_error>
 #include <thread>
 
@@ -17,14 +18,21 @@ namespace forkd {
 
 namespace {
 
-[[noreturn]] void throw_errno(int err, std::string_view what, const std::string& path) {
-    throw std::system_error(err, std::generic_category(), std::string(what) + " " + path);
+// The start-up boundary: a failure here is std::system_error (exit 3), as before the shape.
+[[noreturn]] void throw_error(const Error& error) {
+    throw std::system_error(error.code, std::generic_category(), error.context);
+}
+
+template <class T>
+T or_throw(Result<T> result) {
+    if (!result) throw_error(result.error());
+    return std::move(*result);
 }
 
 // mkdir -p with mode 0755 for every missing component of the pidfile's directory.
-void create_parent_dirs(const std::string& path) {
+Status create_parent_dirs(const std::string& path) {
     const auto slash = path.rfind('/');
-    if (slash == std::string::npos || slash == 0) return;
+    if (slash == std::string::npos || slash == 0) return Status::success();
     const std::string dir = path.substr(0, slash);
     for (size_t pos = dir.find('/', 1);; pos = dir.find('/', pos + 1)) {
         const std::string prefix = dir.substr(0, pos);
@@ -34,24 +42,25 @@ void create_parent_dirs(const std::string& path) {
             if (::mkdir(prefix.c_str(), 0755) == 0)
                 ::chmod(prefix.c_str(), 0755);  // the umask must not narrow it
             else if (errno != EEXIST)
-                throw_errno(errno, "cannot create directory", prefix);
+                return system_error("cannot create directory " + prefix);
         }
         if (pos == std::string::npos) break;
     }
+    return Status::success();
 }
 
-UniqueFd open_pidfile(const std::string& path) {
+Result<UniqueFd> open_pidfile(const std::string& path) {
     UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644));
-    if (!fd) throw_errno(errno, "cannot open pidfile", path);
+    if (!fd) return system_error("cannot open pidfile " + path);
     return fd;
 }
 
-// Returns false when another process holds the lock.
-bool try_lock(const UniqueFd& fd, const std::string& path) {
+// false when another process holds the lock.
+Result<bool> try_lock(const UniqueFd& fd, const std::string& path) {
     for (;;) {
         if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) return true;
         if (errno == EWOULDBLOCK) return false;
-        if (errno != EINTR) throw_errno(errno, "cannot lock pidfile", path);
+        if (errno != EINTR) return system_error("cannot lock pidfile " + path);
     }
 }
 
@@ -73,25 +82,26 @@ pid_t read_holder_pid(const UniqueFd& fd) {
 
 // A previous owner may have unlinked the file (remove()) between our open and our lock:
 // then we hold a lock on an orphaned inode and must start over.
-bool still_linked(const UniqueFd& fd, const std::string& path) {
+Result<bool> still_linked(const UniqueFd& fd, const std::string& path) {
     struct stat by_fd{}, by_path{};
-    if (::fstat(fd.get(), &by_fd) < 0) throw_errno(errno, "cannot stat pidfile", path);
+    if (::fstat(fd.get(), &by_fd) < 0) return system_error("cannot stat pidfile " + path);
     if (::stat(path.c_str(), &by_path) < 0) {
         if (errno == ENOENT) return false;
-        throw_errno(errno, "cannot stat pidfile", path);
+        return system_error("cannot stat pidfile " + path);
     }
     return by_fd.st_dev == by_path.st_dev && by_fd.st_ino == by_path.st_ino;
 }
 
-void write_pid(const UniqueFd& fd, const std::string& path) {
-    if (::ftruncate(fd.get(), 0) < 0) throw_errno(errno, "cannot truncate pidfile", path);
+Status write_pid(const UniqueFd& fd, const std::string& path) {
+    if (::ftruncate(fd.get(), 0) < 0) return system_error("cannot truncate pidfile " + path);
     const std::string text = std::to_string(::getpid()) + "\n";
     ssize_t n;
     do {
         n = ::pwrite(fd.get(), text.data(), text.size(), 0);
     } while (n < 0 && errno == EINTR);
-    if (n < 0) throw_errno(errno, "cannot write pidfile", path);
-    if (static_cast<size_t>(n) != text.size()) throw_errno(EIO, "short write to pidfile", path);
+    if (n < 0) return system_error("cannot write pidfile " + path);
+    if (static_cast<size_t>(n) != text.size()) return Error{EIO, "short write to pidfile " + path};
+    return Status::success();
 }
 
 } // namespace
@@ -100,12 +110,12 @@ AlreadyRunning::AlreadyRunning(pid_t pid)
     : std::runtime_error("already running (pid " + std::to_string(pid) + ")"), pid(pid) {}
 
 Pidfile Pidfile::acquire(const std::string& path) {
-    create_parent_dirs(path);
+    if (Status made = create_parent_dirs(path); !made) throw_error(made.error());
     for (;;) {
-        UniqueFd fd = open_pidfile(path);
-        if (!try_lock(fd, path)) throw AlreadyRunning(read_holder_pid(fd));
-        if (!still_linked(fd, path)) continue;
-        write_pid(fd, path);
+        UniqueFd fd = or_throw(open_pidfile(path));
+        if (!or_throw(try_lock(fd, path))) throw AlreadyRunning(read_holder_pid(fd));
+        if (!or_throw(still_linked(fd, path))) continue;
+        if (Status written = write_pid(fd, path); !written) throw_error(written.error());
         return Pidfile(path, std::move(fd));
     }
 }

@@ -65,12 +65,12 @@ int run_daemon(const CommandLine& command_line, Config config) {
         log::use_stderr();
         close_inherited_fds(keep);
     } else {
-        try {
-            readiness = daemonize(keep);
-        } catch (const std::exception& e) {
-            std::fprintf(stderr, "forkd: cannot detach: %s\n", e.what());
+        auto detached = daemonize(keep);
+        if (!detached) {
+            std::fprintf(stderr, "forkd: cannot detach: %s\n", detached.error().message().c_str());
             return exit_startup;
         }
+        readiness = std::move(*detached);
         log::use_syslog("forkd");
     }
     block_loop_signals();

@@ -257,35 +257,35 @@ const char* rlimit_name(int resource) {
     }
 }
 
-std::string describe(const ChildFailure& failure, const ChildArgs& args) {
-    std::string why = errno_text(failure.error);
+Error describe(const ChildFailure& failure, const ChildArgs& args) {
+    const int err = failure.error;
     std::string arg = std::to_string(failure.arg);
     switch (failure.step) {
-    case Step::none: return "no failure";
-    case Step::move_fd: return "fcntl(" + arg + ", F_DUPFD): " + why;
-    case Step::dup2_stdin: return "dup2(" + arg + ", 0): " + why;
-    case Step::dup2_stdout: return "dup2(" + arg + ", 1): " + why;
-    case Step::dup2_stderr: return "dup2(" + arg + ", 2): " + why;
-    case Step::close_range: return "close_range(3): " + why;
+    case Step::none: return forkd::failure("no failure");
+    case Step::move_fd: return Error{err, "fcntl(" + arg + ", F_DUPFD)"};
+    case Step::dup2_stdin: return Error{err, "dup2(" + arg + ", 0)"};
+    case Step::dup2_stdout: return Error{err, "dup2(" + arg + ", 1)"};
+    case Step::dup2_stderr: return Error{err, "dup2(" + arg + ", 2)"};
+    case Step::close_range: return Error{err, "close_range(3)"};
     case Step::setrlimit: {
         const auto& limit = args.rlimits[static_cast<std::size_t>(failure.arg)];
-        return std::string("setrlimit(") + rlimit_name(limit.resource) + ", " +
-               std::to_string(limit.value) + "): " + why;
+        return Error{err, std::string("setrlimit(") + rlimit_name(limit.resource) + ", " +
+                              std::to_string(limit.value) + ")"};
     }
-    case Step::setgroups: return "setgroups(" + arg + " groups): " + why;
-    case Step::setgid: return "setgid(" + arg + "): " + why;
-    case Step::setuid: return "setuid(" + arg + "): " + why;
+    case Step::setgroups: return Error{err, "setgroups(" + arg + " groups)"};
+    case Step::setgid: return Error{err, "setgid(" + arg + ")"};
+    case Step::setuid: return Error{err, "setuid(" + arg + ")"};
     case Step::verify_identity:
-        return "identity check: uid/gid/groups are not " + std::to_string(args.identity->uid) + "/" +
-               std::to_string(args.identity->gid) + "/" + std::to_string(args.identity->groups.size()) +
-               " groups after setuid";
-    case Step::regained_root: return "identity check: root regained after dropping it";
-    case Step::chdir: return std::string("chdir ") + args.chdir + ": " + why;
-    case Step::pdeathsig: return "prctl(PR_SET_PDEATHSIG): " + why;
-    case Step::master_gone: return "master exited before the handler started";
-    case Step::execve: return std::string("execve ") + args.path + ": " + why;
+        return forkd::failure("identity check: uid/gid/groups are not " + std::to_string(args.identity->uid) +
+                          "/" + std::to_string(args.identity->gid) + "/" +
+                          std::to_string(args.identity->groups.size()) + " groups after setuid");
+    case Step::regained_root: return forkd::failure("identity check: root regained after dropping it");
+    case Step::chdir: return Error{err, std::string("chdir ") + args.chdir};
+    case Step::pdeathsig: return Error{err, "prctl(PR_SET_PDEATHSIG)"};
+    case Step::master_gone: return forkd::failure("master exited before the handler started");
+    case Step::execve: return Error{err, std::string("execve ") + args.path};
     }
-    return "unknown step: " + why;
+    return Error{err, "unknown step"};
 }
 
 // An unprivileged master may still run handlers as itself: then setgroups (which would fail)
@@ -322,21 +322,22 @@ pid_t clone_child(ChildArgs& args, void* stack_top) {
 
 } // namespace
 
-std::variant<SpawnedHandler, std::string> spawn_exec_handler(const ExecPlan& plan,
-                                                             const ConnectionInfo& connection,
-                                                             int connection_fd) {
-    if (plan.argv.empty()) return std::string("exec: no program configured");
+std::variant<SpawnedHandler, SpawnFailure> spawn_exec_handler(const ExecPlan& plan,
+                                                              const ConnectionInfo& connection,
+                                                              int connection_fd) {
+    if (plan.argv.empty()) return SpawnFailure{forkd::failure("exec: no program configured")};
     thread_local ChildStack stack;
-    if (!stack.top()) return std::string("mmap child stack: ") + errno_text(ENOMEM);
+    if (!stack.top()) return SpawnFailure{Error{ENOMEM, "mmap child stack"}};
 
     Environment environment(plan, connection);
     std::vector<char*> argv = argv_pointers(plan.argv);
 
     int ends[2];
-    if (pipe2(ends, O_CLOEXEC) < 0) return std::string("pipe2: ") + errno_text(errno);
+    if (pipe2(ends, O_CLOEXEC) < 0) return SpawnFailure{system_error("pipe2")};
     UniqueFd read_end(ends[0]), write_end(ends[1]);
     // Only the master's end: the handler's stderr stays blocking.
-    if (fcntl(read_end.get(), F_SETFL, O_NONBLOCK) < 0) return std::string("fcntl O_NONBLOCK: ") + errno_text(errno);
+    if (fcntl(read_end.get(), F_SETFL, O_NONBLOCK) < 0)
+        return SpawnFailure{system_error("fcntl O_NONBLOCK")};
 
     ChildFailure failure;
     ChildArgs args;
@@ -355,10 +356,10 @@ std::variant<SpawnedHandler, std::string> spawn_exec_handler(const ExecPlan& pla
     args.failure = &failure;
 
     pid_t pid = clone_child(args, stack.top());
-    if (pid < 0) return std::string("clone: ") + errno_text(errno);
+    if (pid < 0) return SpawnFailure{system_error("clone"), true};
     if (failure.step != Step::none) {
         reap(pid);
-        return describe(failure, args);
+        return SpawnFailure{describe(failure, args)};
     }
     return SpawnedHandler{pid, std::move(read_end)};
 }

@@ -4,12 +4,12 @@
 // the connection on fds 0 and 1, fd 2 a pipe back to the master, nothing else open, default
 // signal dispositions and empty mask, identity dropped (groups, gid, uid, then verified), rlimits,
 // umask, chdir, PR_SET_PDEATHSIG, UCSPI environment. Called by the master; never blocks.
+#include "common/base/error.hpp"
 #include "common/base/unique_fd.hpp"
 #include "daemon/core/connection_info.hpp"
 #include "daemon/exec/exec_plan.hpp"
 
 #include <sys/types.h>
-#include <string>
 #include <variant>
 
 namespace forkd {
@@ -19,10 +19,18 @@ struct SpawnedHandler {
     UniqueFd stderr_read;  // read end of the handler's stderr (O_CLOEXEC|O_NONBLOCK)
 };
 
-// The error is one line: "setuid(1000): Operation not permitted", "execve /bin/x: No such file".
-// A failure after the child started is reported like this too (the child is reaped here).
-std::variant<SpawnedHandler, std::string> spawn_exec_handler(const ExecPlan& plan,
-                                                             const ConnectionInfo& connection,
-                                                             int connection_fd);
+// Why no handler started. The error's message is one line: "setuid(1000): Operation not
+// permitted", "execve /bin/x: No such file or directory". fork_failed: the clone itself failed
+// (EAGAIN at RLIMIT_NPROC or the pid limit), which the master counts as a refusal, as it does the
+// spawner's failed fork.
+struct SpawnFailure {
+    Error error;
+    bool fork_failed = false;
+};
+
+// A failure after the child started is reported like the others (the child is reaped here).
+std::variant<SpawnedHandler, SpawnFailure> spawn_exec_handler(const ExecPlan& plan,
+                                                              const ConnectionInfo& connection,
+                                                              int connection_fd);
 
 } // namespace forkd

@@ -33,9 +33,22 @@ std::string bound_name(int fd) {
     return format_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
 }
 
-ListenSocket listen_on(UniqueFd fd, const std::string& configured, const std::string& shown,
-                       int backlog) {
-    if (listen(fd.get(), backlog) != 0) fail("listen on", shown, errno);
+// Start-up and reload report a listener that cannot be opened as a BindError (exit 3).
+template <class T>
+T or_throw(Result<T> opened) {
+    if (!opened) throw BindError(opened.error().message());
+    return std::move(*opened);
+}
+
+std::vector<ListenSocket> just(ListenSocket socket) {
+    std::vector<ListenSocket> sockets;
+    sockets.push_back(std::move(socket));
+    return sockets;
+}
+
+Result<ListenSocket> listen_on(UniqueFd fd, const std::string& configured, const std::string& shown,
+                               int backlog) {
+    if (listen(fd.get(), backlog) != 0) return system_error("cannot listen on " + shown);
     ListenSocket socket;
     socket.bound = bound_name(fd.get());
     socket.fd = std::move(fd);
@@ -43,23 +56,23 @@ ListenSocket listen_on(UniqueFd fd, const std::string& configured, const std::st
     return socket;
 }
 
-ListenSocket bind_inet(const addrinfo& ai, bool dual_stack, const std::string& configured,
-                       int backlog) {
+Result<ListenSocket> bind_inet(const addrinfo& ai, bool dual_stack, const std::string& configured,
+                               int backlog) {
     const std::string shown = format_sockaddr(ai.ai_addr, ai.ai_addrlen);
     UniqueFd fd(socket(ai.ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!fd) fail("create socket for", shown, errno);
+    if (!fd) return system_error("cannot create socket for " + shown);
     int one = 1;
     setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (ai.ai_family == AF_INET6) {
         int v6only = dual_stack ? 0 : 1;
         setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
     }
-    if (bind(fd.get(), ai.ai_addr, ai.ai_addrlen) != 0) fail("bind", shown, errno);
+    if (bind(fd.get(), ai.ai_addr, ai.ai_addrlen) != 0) return system_error("cannot bind " + shown);
     return listen_on(std::move(fd), configured, shown, backlog);
 }
 
-std::vector<ListenSocket> open_any(const TcpAddress& tcp, const std::string& configured,
-                                   int backlog) {
+Result<std::vector<ListenSocket>> open_any(const TcpAddress& tcp, const std::string& configured,
+                                           int backlog) {
     // One dual-stack IPv6 socket serves v4 and v6; a host without IPv6 falls back to 0.0.0.0.
     sockaddr_in6 six{};
     six.sin6_family = AF_INET6;
@@ -69,14 +82,10 @@ std::vector<ListenSocket> open_any(const TcpAddress& tcp, const std::string& con
     ai.ai_family = AF_INET6;
     ai.ai_addr = reinterpret_cast<sockaddr*>(&six);
     ai.ai_addrlen = sizeof six;
-    try {
-        std::vector<ListenSocket> sockets;
-        sockets.push_back(bind_inet(ai, true, configured, backlog));
-        return sockets;
-    } catch (const BindError&) {
-        UniqueFd probe(socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        if (probe) throw;  // IPv6 exists: the error is real
-    }
+    auto dual = bind_inet(ai, true, configured, backlog);
+    if (dual) return just(std::move(*dual));
+    if (UniqueFd probe(socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0)); probe)
+        return dual.error();  // IPv6 exists: the error is real
     sockaddr_in four{};
     four.sin_family = AF_INET;
     four.sin_addr.s_addr = htonl(INADDR_ANY);
@@ -84,13 +93,13 @@ std::vector<ListenSocket> open_any(const TcpAddress& tcp, const std::string& con
     ai.ai_family = AF_INET;
     ai.ai_addr = reinterpret_cast<sockaddr*>(&four);
     ai.ai_addrlen = sizeof four;
-    std::vector<ListenSocket> sockets;
-    sockets.push_back(bind_inet(ai, false, configured, backlog));
-    return sockets;
+    auto v4 = bind_inet(ai, false, configured, backlog);
+    if (!v4) return v4.error();
+    return just(std::move(*v4));
 }
 
-std::vector<ListenSocket> open_tcp(const TcpAddress& tcp, const std::string& configured,
-                                   int backlog) {
+Result<std::vector<ListenSocket>> open_tcp(const TcpAddress& tcp, const std::string& configured,
+                                           int backlog) {
     if (tcp.any) return open_any(tcp, configured, backlog);
     addrinfo hints{};
     hints.ai_socktype = SOCK_STREAM;
@@ -98,7 +107,7 @@ std::vector<ListenSocket> open_tcp(const TcpAddress& tcp, const std::string& con
     addrinfo* found = nullptr;
     const std::string port = std::to_string(tcp.port);
     if (int rc = getaddrinfo(tcp.host.c_str(), port.c_str(), &hints, &found); rc != 0)
-        throw BindError("cannot resolve " + configured + ": " + gai_strerror(rc));
+        return failure("cannot resolve " + configured + ": " + gai_strerror(rc));
     std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> owner(found, freeaddrinfo);
     std::vector<ListenSocket> sockets;
     for (const addrinfo* ai = found; ai; ai = ai->ai_next) {
@@ -106,9 +115,12 @@ std::vector<ListenSocket> open_tcp(const TcpAddress& tcp, const std::string& con
         const std::string shown = format_sockaddr(ai->ai_addr, ai->ai_addrlen);
         bool duplicate = false;
         for (const auto& s : sockets) duplicate |= (s.bound == shown);
-        if (!duplicate) sockets.push_back(bind_inet(*ai, false, configured, backlog));
+        if (duplicate) continue;
+        auto bound = bind_inet(*ai, false, configured, backlog);
+        if (!bound) return bound.error();
+        sockets.push_back(std::move(*bound));
     }
-    if (sockets.empty()) throw BindError("cannot bind " + configured + ": no usable address");
+    if (sockets.empty()) return failure("cannot bind " + configured + ": no usable address");
     return sockets;
 }
 
@@ -134,13 +146,11 @@ std::vector<ListenSocket> open_unix(const UnixAddress& address, const std::strin
         fail("bind", configured, errno);
     // Clients need write permission to connect; access is governed by the directory.
     chmod(address.path.c_str(), 0666);
-    ListenSocket socket = listen_on(std::move(fd), configured, configured, backlog);
+    ListenSocket socket = or_throw(listen_on(std::move(fd), configured, configured, backlog));
     socket.is_unix = true;
     socket.unix_path = address.path;
     socket.bound = "unix:" + address.path;
-    std::vector<ListenSocket> sockets;
-    sockets.push_back(std::move(socket));
-    return sockets;
+    return just(std::move(socket));
 }
 
 std::optional<std::vector<int>>& passed_fds() {
@@ -148,12 +158,12 @@ std::optional<std::vector<int>>& passed_fds() {
     return fds;
 }
 
-std::vector<ListenSocket> open_systemd(const std::string& configured) {
+Result<std::vector<ListenSocket>> open_systemd(const std::string& configured) {
     std::vector<ListenSocket> sockets;
     for (int fd : systemd_listen_fds()) {
         if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
-            throw BindError("socket activation: fd " + std::to_string(fd) +
-                            " is not a listening stream socket");
+            return failure("socket activation: fd " + std::to_string(fd) +
+                           " is not a listening stream socket");
         }
         fcntl(fd, F_SETFD, FD_CLOEXEC);
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
@@ -166,7 +176,7 @@ std::vector<ListenSocket> open_systemd(const std::string& configured) {
         sockets.push_back(std::move(socket));
     }
     if (sockets.empty())
-        throw BindError("listen = systemd, but no socket was passed (LISTEN_FDS unset)");
+        return failure("listen = systemd, but no socket was passed (LISTEN_FDS unset)");
     return sockets;
 }
 
@@ -192,10 +202,11 @@ int max_backlog() {
 std::vector<ListenSocket> open_listeners(const ListenAddress& address, int backlog) {
     const std::string configured = to_string(address);
     if (backlog <= 0) backlog = max_backlog();
-    if (auto* tcp = std::get_if<TcpAddress>(&address)) return open_tcp(*tcp, configured, backlog);
+    if (auto* tcp = std::get_if<TcpAddress>(&address))
+        return or_throw(open_tcp(*tcp, configured, backlog));
     if (auto* unix_address = std::get_if<UnixAddress>(&address))
         return open_unix(*unix_address, configured, backlog);
-    return open_systemd(configured);
+    return or_throw(open_systemd(configured));
 }
 
 } // namespace forkd

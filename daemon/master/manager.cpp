@@ -298,10 +298,10 @@ Manager::Child& Manager::add_child(const ConnectionInfo& info, std::int64_t star
 // An exec'd handler, started with the master's vfork-style clone.
 bool Manager::start_handler(const ConnectionInfo& info, UniqueFd& fd, Child& child) {
     auto spawned = spawn_exec_handler(*exec_plan_, info, fd.get());
-    if (auto* error = std::get_if<std::string>(&spawned)) {
-        if (error->starts_with("clone:")) refuse(info.id, info.peer_text, Refusal::fork_failed);
+    if (auto* failed = std::get_if<SpawnFailure>(&spawned)) {
+        if (failed->fork_failed) refuse(info.id, info.peer_text, Refusal::fork_failed);
         else totals_.start_failed();
-        log::err("handler-failed", {{"id", info.id}, {"peer", info.peer_text}, {"error", *error}});
+        log::err("handler-failed", {{"id", info.id}, {"peer", info.peer_text}, {"error", failed->error.message()}});
         return false;
     }
     auto& handler = std::get<SpawnedHandler>(spawned);

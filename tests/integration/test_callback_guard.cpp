@@ -45,9 +45,8 @@ void expect_serving(const Daemon& d, std::uint16_t port, const std::string& payl
     auto fd = connect_tcp(port);
     ASSERT_TRUE(fd.valid()) << d.log();
     EXPECT_TRUE(echo_roundtrip(fd.get(), payload)) << d.log();
-    std::string why;
-    auto status = status_json(d, &why);
-    ASSERT_TRUE(status) << why;
+    auto status = status_json(d);
+    ASSERT_TRUE(status) << status.error().message();
     EXPECT_EQ(status->value("state", ""), "running") << status->dump();
 }
 

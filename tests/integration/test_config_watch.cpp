@@ -12,14 +12,9 @@ using namespace forkd::test;
 
 namespace {
 
-std::string harness_lines(const Daemon& d) {
-    return "pidfile = " + d.pidfile() + "\ncontrol-socket = " + d.control_socket() +
-           "\nlog-level = debug\n";
-}
-
 void replace_by_rename(const Daemon& d, const std::string& body) {
     const std::string tmp = d.dir().file("forkd.conf.new");
-    write_file(tmp, harness_lines(d) + body);
+    write_file(tmp, d.harness_config_lines() + body);
     ASSERT_EQ(std::rename(tmp.c_str(), d.config_path().c_str()), 0);
 }
 
@@ -37,16 +32,16 @@ TEST(ConfigWatch, EditInPlaceAndRenameBothReload) {
                       "max-connections = 5"};
     Daemon d(o);
 
-    write_file(d.config_path(), harness_lines(d) + listen + "watch-config = yes\nmax-connections = 7\n");
+    write_file(d.config_path(), d.harness_config_lines() + listen + "watch-config = yes\nmax-connections = 7\n");
     ASSERT_TRUE(eventually([&] { return reloads(d, "ok") >= 1; })) << d.log();
     auto status = status_json(d);
-    ASSERT_TRUE(status.has_value());
+    ASSERT_TRUE(status.ok()) << status.error().message();
     EXPECT_EQ((*status)["limits"]["max_connections"], 7) << status->dump();
 
     replace_by_rename(d, listen + "watch-config = yes\nmax-connections = 9\n");
     ASSERT_TRUE(eventually([&] { return reloads(d, "ok") >= 2; })) << d.log();
     status = status_json(d);
-    ASSERT_TRUE(status.has_value());
+    ASSERT_TRUE(status.ok()) << status.error().message();
     EXPECT_EQ((*status)["limits"]["max_connections"], 9) << status->dump();
     auto client = connect_tcp(port);
     EXPECT_TRUE(echo_roundtrip(client.get(), "served after two reloads"));
@@ -63,7 +58,7 @@ TEST(ConfigWatch, BrokenEditIsLoggedAndTheRunningConfigKept) {
     ASSERT_TRUE(eventually([&] { return reloads(d, "failed") >= 1; })) << d.log();
     EXPECT_NE(d.log().find("forkd.conf:6: option 'max-connections'"), std::string::npos) << d.log();
     auto status = status_json(d);
-    ASSERT_TRUE(status.has_value());
+    ASSERT_TRUE(status.ok()) << status.error().message();
     EXPECT_EQ((*status)["limits"]["max_connections"], 5) << status->dump();
     auto client = connect_tcp(port);
     EXPECT_TRUE(echo_roundtrip(client.get(), "still serving"));
@@ -76,11 +71,11 @@ TEST(ConfigWatch, ABurstOfWritesGivesOneReload) {
     o.config_lines = {"listen = 127.0.0.1:" + std::to_string(port), "watch-config = yes"};
     Daemon d(o);
     for (int i = 0; i < 5; ++i)
-        write_file(d.config_path(), harness_lines(d) + listen + "watch-config = yes\nmax-per-source = " +
+        write_file(d.config_path(), d.harness_config_lines() + listen + "watch-config = yes\nmax-per-source = " +
                                         std::to_string(i + 1) + "\n");
     ASSERT_TRUE(eventually([&] { return reloads(d, "ok") >= 1; })) << d.log();
     auto status = status_json(d);
-    ASSERT_TRUE(status.has_value());
+    ASSERT_TRUE(status.ok()) << status.error().message();
     EXPECT_EQ((*status)["limits"]["max_per_source"], 5) << status->dump();
     EXPECT_EQ(reloads(d, "ok"), 1u) << d.log();
 }

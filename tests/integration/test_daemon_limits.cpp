@@ -9,52 +9,28 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <filesystem>
-#include <set>
 
 using namespace forkd::test;
 using forkd::UniqueFd;
 
 namespace {
 
-std::string peer_of(const UniqueFd& fd, const std::string& ip = "127.0.0.1") {
-    return ip + ":" + std::to_string(local_port(fd.get()));
-}
-
-// The one refusal line naming this peer, or "" if none.
-std::string refusal_for(const Daemon& d, const std::string& peer) {
-    for (const auto& line : d.log_lines("event=refused"))
-        if (line.find("peer=" + peer) != std::string::npos) return line;
-    return "";
-}
-
 // The client was closed at once and one refusal line names it with this reason and limit.
 void expect_refused(const Daemon& d, const UniqueFd& client, const std::string& reason,
                     unsigned limit) {
     EXPECT_TRUE(wait_closed(client.get(), 3s)) << "the refused client was not closed";
     const std::string peer = peer_of(client);
-    ASSERT_TRUE(eventually([&] { return !refusal_for(d, peer).empty(); }, 3s))
+    ASSERT_TRUE(eventually([&] { return !d.refusal_line(peer).empty(); }, 3s))
         << "no event=refused line for " << peer << ":\n" << d.log();
-    const std::string line = refusal_for(d, peer);
+    const std::string line = d.refusal_line(peer);
     EXPECT_NE(line.find("reason=" + reason), std::string::npos) << line;
     EXPECT_NE(line.find("limit=" + std::to_string(limit)), std::string::npos) << line;
 }
 
-// Smallest fd number the process does not hold: a soft RLIMIT_NOFILE of it leaves no free fd.
-int lowest_free_fd(pid_t pid) {
-    std::set<int> used;
-    for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd"))
-        used.insert(std::stoi(e.path().filename().string()));
-    int n = 0;
-    while (used.count(n)) ++n;
-    return n;
-}
-
 // [needs forkctl] refusals are counted in status.totals.rejected.
 void expect_rejected_total(const Daemon& d, long expected) {
-    std::string why;
-    auto status = status_json(d, &why);
-    ASSERT_TRUE(status.has_value()) << "[needs forkctl] " << why;
+    auto status = status_json(d);
+    ASSERT_TRUE(status.ok()) << "[needs forkctl] " << status.error().message();
     EXPECT_EQ(status->value("/totals/rejected"_json_pointer, -1L), expected) << status->dump();
 }
 
@@ -243,7 +219,7 @@ void expect_pause_at_emfile_then_recovery(Daemon& d, pid_t accepter, const char*
     rlimit original{};
     ASSERT_EQ(::prlimit(accepter, RLIMIT_NOFILE, nullptr, &original), 0);
     rlimit tight = original;
-    tight.rlim_cur = static_cast<rlim_t>(lowest_free_fd(accepter));
+    tight.rlim_cur = static_cast<rlim_t>(proc_lowest_free_fd(accepter));
     ASSERT_EQ(::prlimit(accepter, RLIMIT_NOFILE, &tight, nullptr), 0);
 
     std::vector<UniqueFd> waiting;
@@ -304,12 +280,11 @@ TEST(Limits, ForkFailureRefusesThatClientAndTheDaemonRecovers) {
     auto c = connect_tcp(d.port());
     ASSERT_TRUE(c.valid());
     EXPECT_TRUE(wait_closed(c.get(), 3s)) << "a client whose fork failed was not closed";
-    ASSERT_TRUE(eventually([&] { return !refusal_for(d, peer_of(c)).empty(); }, 3s)) << d.log();
-    EXPECT_NE(refusal_for(d, peer_of(c)).find("reason=fork-failed"), std::string::npos) << d.log();
+    ASSERT_TRUE(eventually([&] { return !d.refusal_line(peer_of(c)).empty(); }, 3s)) << d.log();
+    EXPECT_NE(d.refusal_line(peer_of(c)).find("reason=fork-failed"), std::string::npos) << d.log();
     EXPECT_TRUE(d.wait_log("event=fork-failed")) << d.log();
-    std::string why;
-    auto status = status_json(d, &why);
-    ASSERT_TRUE(status.has_value()) << "[needs forkctl] " << why;
+    auto status = status_json(d);
+    ASSERT_TRUE(status.ok()) << "[needs forkctl] " << status.error().message();
     EXPECT_EQ(status->value("/refused/fork_failed"_json_pointer, -1L), 1L) << status->dump();
     EXPECT_EQ(status->value("/totals/failed"_json_pointer, -1L), 1L) << status->dump();
     EXPECT_EQ(status->value("/active"_json_pointer, -1L), 2L) << status->dump();

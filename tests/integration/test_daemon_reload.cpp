@@ -33,13 +33,6 @@ bool wait_reloads(const Daemon& d, const std::string& result, std::size_t count)
     return eventually([&] { return d.count_log("event=reload result=" + result) >= count; });
 }
 
-std::string refusal_for(const Daemon& d, const UniqueFd& fd) {
-    const std::string peer = "peer=127.0.0.1:" + std::to_string(local_port(fd.get()));
-    for (const auto& line : d.log_lines("event=refused"))
-        if (line.find(peer) != std::string::npos) return line;
-    return "";
-}
-
 } // namespace
 
 TEST(Reload, NewLimitAppliesWhileALiveConnectionIsKept) {
@@ -52,18 +45,17 @@ TEST(Reload, NewLimitAppliesWhileALiveConnectionIsKept) {
     d.rewrite_config(with_listen(port, {"max-connections = 1", "overload = reject"}));
     ASSERT_TRUE(wait_reloads(d, "ok", 1)) << d.log();
     EXPECT_TRUE(echo_roundtrip(a.get(), "a survives the reload"));
-    std::string why;
-    if (auto status = status_json(d, &why)) {
+    if (auto status = status_json(d)) {
         EXPECT_EQ(status->value("/limits/max_connections"_json_pointer, -1L), 1L) << status->dump();
     } else {
-        ADD_FAILURE() << "[needs forkctl] " << why;
+        ADD_FAILURE() << "[needs forkctl] " << status.error().message();
     }
 
     auto b = connect_tcp(port);
     ASSERT_TRUE(b.valid());
     EXPECT_TRUE(wait_closed(b.get(), 3s)) << "the new limit of 1 did not apply";
-    ASSERT_TRUE(eventually([&] { return !refusal_for(d, b).empty(); }, 3s)) << d.log();
-    EXPECT_NE(refusal_for(d, b).find("limit=1"), std::string::npos) << refusal_for(d, b);
+    ASSERT_TRUE(eventually([&] { return !d.refusal_line(peer_of(b)).empty(); }, 3s)) << d.log();
+    EXPECT_NE(d.refusal_line(peer_of(b)).find("limit=1"), std::string::npos) << d.refusal_line(peer_of(b));
 
     a.reset();
     ASSERT_TRUE(eventually([&] { return d.children().empty(); }));

@@ -127,10 +127,9 @@ std::string user_with_most_groups() {
 }
 
 std::uint64_t total(const Daemon& daemon, const std::string& key) {
-    std::string why;
-    auto status = status_json(daemon, &why);
+    auto status = status_json(daemon);
     if (!status) {
-        ADD_FAILURE() << why;
+        ADD_FAILURE() << status.error().message();
         return ~0ull;
     }
     return (*status)["totals"].value(key, ~0ull);

@@ -18,9 +18,7 @@
 
 #include <algorithm>
 #include <atomic>
-#include <filesystem>
 #include <future>
-#include <set>
 #include <thread>
 
 using namespace forkd::test;
@@ -88,8 +86,8 @@ CommandResult forkctl_as(const Daemon& d, uid_t uid, gid_t gid, const std::vecto
         }
         argv.push_back("--groups=" + list);
     }
-    argv.insert(argv.end(), {FORKCTL_BINARY, "-s", d.control_socket()});
-    argv.insert(argv.end(), args.begin(), args.end());
+    auto forkctl_words = forkctl_argv(d, args);
+    argv.insert(argv.end(), forkctl_words.begin(), forkctl_words.end());
     return run(argv);
 }
 
@@ -97,15 +95,6 @@ bool can_switch_users() { return ::geteuid() == 0 && ::access("/usr/bin/setpriv"
 
 // The temp dir is private (0700); other users need to traverse it to reach the socket.
 void open_dir_to_others(const Daemon& d) { ASSERT_EQ(::chmod(d.dir().path().c_str(), 0711), 0); }
-
-int first_unused_fd(pid_t pid) {
-    std::set<int> used;
-    for (const auto& entry : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd"))
-        used.insert(std::stoi(entry.path().filename().string()));
-    int fd = 0;
-    while (used.count(fd)) ++fd;
-    return fd;
-}
 
 } // namespace
 
@@ -617,7 +606,7 @@ TEST(ForkctlSocket, DescriptorExhaustionPausesAcceptingWithoutSpinning) {
     rlimit original{};
     ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, nullptr, &original), 0);
     rlimit tight = original;
-    tight.rlim_cur = static_cast<rlim_t>(first_unused_fd(d.pid()));
+    tight.rlim_cur = static_cast<rlim_t>(proc_lowest_free_fd(d.pid()));
     ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, &tight, nullptr), 0);
 
     std::vector<UniqueFd> waiting;

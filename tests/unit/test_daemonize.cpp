@@ -183,7 +183,9 @@ protected:
                 ::close(STDOUT_FILENO);
             }
             try {
-                run_daemon(forkd::daemonize({report[1]}), behaviour, report[1]);
+                auto detached = forkd::daemonize({report[1]});
+                if (!detached) ::_exit(99);
+                run_daemon(std::move(*detached), behaviour, report[1]);
             } catch (...) {
                 ::_exit(99);
             }

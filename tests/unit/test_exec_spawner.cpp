@@ -77,7 +77,7 @@ std::variant<Finished, std::string> run(const ExecPlan& plan, const ConnectionIn
     UniqueFd ours(pair[0]), theirs(pair[1]);
     auto spawned = spawn_exec_handler(plan, info, theirs.get());
     theirs.reset();  // the master would keep only a dup for TCP_INFO
-    if (auto* error = std::get_if<std::string>(&spawned)) return *error;
+    if (auto* failed = std::get_if<SpawnFailure>(&spawned)) return failed->error.message();
     auto& handler = std::get<SpawnedHandler>(spawned);
     if (!input.empty()) (void)!::write(ours.get(), input.data(), input.size());
     ::shutdown(ours.get(), SHUT_WR);

@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// Inspecting processes through /proc (states, parents, trees, CPU time, fds) and the IPC
+// objects of the system, for the tests' before/after comparisons.
+#include <sys/types.h>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace forkd::test {
+
+// The one-letter state of /proc/PID/stat, nullopt if there is no such pid.
+std::optional<char> proc_state(pid_t pid);
+bool process_alive(pid_t pid);                     // exists and is not a zombie
+pid_t proc_ppid(pid_t pid);                        // -1 if gone
+std::string proc_comm(pid_t pid);                  // the name in /proc/PID/stat, "" if gone
+std::vector<pid_t> proc_children(pid_t parent, bool include_zombies = false);
+std::vector<pid_t> proc_descendants(pid_t root);   // live ones, recursively
+std::uint64_t proc_cpu_ticks(pid_t pid);           // utime + stime (clock ticks)
+std::size_t proc_fd_count(pid_t pid);
+// Smallest fd number the process does not hold: a soft RLIMIT_NOFILE of it leaves no free fd.
+int proc_lowest_free_fd(pid_t pid);
+// SysV IPC (ipcs) and POSIX (/dev/shm) objects, one string each, for before/after comparison.
+std::vector<std::string> ipc_objects();
+
+} // namespace forkd::test
