@@ -641,11 +641,11 @@ UniqueFd connect_with_timeout(int family, const sockaddr* sa, socklen_t len, Mil
 
 } // namespace
 
-UniqueFd connect_tcp(std::uint16_t port, const std::string& host) {
+UniqueFd connect_tcp(std::uint16_t port, const std::string& host, Millis timeout) {
     sockaddr_storage ss;
     socklen_t len = 0;
     if (!fill_inet(host, port, ss, len)) return {};
-    return connect_with_timeout(ss.ss_family, reinterpret_cast<sockaddr*>(&ss), len, 5s);
+    return connect_with_timeout(ss.ss_family, reinterpret_cast<sockaddr*>(&ss), len, timeout);
 }
 
 UniqueFd connect_unix(const std::string& path) {
