@@ -14,7 +14,7 @@
 #include "daemon/master/handler_stderr.hpp"
 #include "daemon/master/notify.hpp"
 #include "daemon/master/spawner_link.hpp"
-#include "daemon/exec/tcp_activity.hpp"
+#include "daemon/core/tcp_activity.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
