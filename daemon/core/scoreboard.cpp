@@ -73,6 +73,7 @@ struct Scoreboard::Shared {
     std::uint64_t capacity = 0;             // written once, before any other process maps it
     pthread_mutex_t mutex;
     std::atomic<std::uint32_t> active{0};  // written under the lock; read lock-free
+    std::atomic<std::uint32_t> occupied{0};  // slots not free; likewise
     std::atomic<std::uint64_t> repairs{0};
     std::uint32_t next_free_hint = 0;       // under the lock
     std::atomic<std::uint64_t> next_id{1};
@@ -218,9 +219,14 @@ Scoreboard::Slot& Scoreboard::slot_at(std::uint32_t index) const {
 }
 
 void Scoreboard::rebuild_active() const {
-    std::uint32_t count = 0;
-    for (std::uint32_t i = 0; i < capacity_; ++i) count += slot_at(i).counted() ? 1 : 0;
+    std::uint32_t count = 0, occupied = 0;
+    for (std::uint32_t i = 0; i < capacity_; ++i) {
+        const Slot& slot = slot_at(i);
+        count += slot.counted() ? 1 : 0;
+        occupied += slot.state.load(std::memory_order_relaxed) != as_byte(SlotState::free) ? 1 : 0;
+    }
     shared_->active.store(count, std::memory_order_relaxed);
+    shared_->occupied.store(occupied, std::memory_order_relaxed);
 }
 
 // The child's critical section, in numbered steps so that a test can stop it after any of them
@@ -258,10 +264,11 @@ void copy_peer(char (&to)[kPeerSize], std::string_view peer) {
 
 } // namespace
 
-void Scoreboard::set_peer(std::uint32_t index, std::string_view peer) {
+void Scoreboard::set_peer(std::uint32_t index, std::uint64_t id, std::string_view peer) {
     Slot& slot = slot_at(index);
     Lock lock(*this);
-    copy_peer(slot.peer, peer);
+    if (slot.state.load(std::memory_order_relaxed) != as_byte(SlotState::free) && slot.id == id)
+        copy_peer(slot.peer, peer);
 }
 
 std::optional<std::uint32_t> Scoreboard::claim(std::uint64_t id, std::string_view peer) {
@@ -279,6 +286,9 @@ std::optional<std::uint32_t> Scoreboard::claim(std::uint64_t id, std::string_vie
         slot.bytes_out.store(0, std::memory_order_relaxed);
         slot.bytes_known.store(0, std::memory_order_relaxed);
         slot.released.store(0, std::memory_order_relaxed);
+        // Occupied first: a holder killed between the two stores leaves occupied one too high,
+        // which the repair recounts, never a slot in use that nobody counts as occupied.
+        shared_->occupied.fetch_add(1, std::memory_order_relaxed);
         slot.state.store(as_byte(SlotState::running), std::memory_order_relaxed);
         shared_->active.fetch_add(1, std::memory_order_relaxed);
         shared_->next_free_hint = static_cast<std::uint32_t>((index + 1) % capacity_);
@@ -295,13 +305,29 @@ pid_t Scoreboard::pid(std::uint32_t index) const {
     return slot_at(index).pid.load(std::memory_order_relaxed);
 }
 
+void Scoreboard::reap_locked(Slot& slot) const {
+    if (slot.state.load(std::memory_order_relaxed) == as_byte(SlotState::free)) return;
+    if (slot.counted()) shared_->active.fetch_sub(1, std::memory_order_relaxed);
+    slot.state.store(as_byte(SlotState::free), std::memory_order_relaxed);
+    shared_->occupied.fetch_sub(1, std::memory_order_relaxed);
+    slot.released.store(0, std::memory_order_relaxed);
+    slot.pid.store(0, std::memory_order_relaxed);
+}
+
 void Scoreboard::reap(std::uint32_t index) {
     Slot& slot = slot_at(index);
     Lock lock(*this);
-    if (slot.counted()) shared_->active.fetch_sub(1, std::memory_order_relaxed);
-    slot.state.store(as_byte(SlotState::free), std::memory_order_relaxed);
-    slot.released.store(0, std::memory_order_relaxed);
-    slot.pid.store(0, std::memory_order_relaxed);
+    reap_locked(slot);
+}
+
+std::optional<Scoreboard::Traffic> Scoreboard::reap(std::uint32_t index, std::uint64_t id) {
+    Slot& slot = slot_at(index);
+    Lock lock(*this);
+    if (slot.state.load(std::memory_order_relaxed) == as_byte(SlotState::free) || slot.id != id)
+        return std::nullopt;
+    const Traffic last = traffic(index);
+    reap_locked(slot);
+    return last;
 }
 
 void Scoreboard::release_from_child(std::uint32_t index) {
@@ -344,13 +370,18 @@ void Scoreboard::set_bytes(std::uint32_t index, std::uint64_t in, std::uint64_t 
 Scoreboard::Traffic Scoreboard::traffic(std::uint32_t index) const {
     const Slot& slot = slot_at(index);
     return {slot.bytes_in.load(std::memory_order_relaxed),
-            slot.bytes_out.load(std::memory_order_relaxed)};
+            slot.bytes_out.load(std::memory_order_relaxed),
+            slot.bytes_known.load(std::memory_order_relaxed) != 0};
 }
 
 std::int64_t Scoreboard::start_ns(std::uint32_t index) const { return slot_at(index).start_ns; }
 
 std::uint32_t Scoreboard::active() const {
     return shared_->active.load(std::memory_order_relaxed);
+}
+
+bool Scoreboard::has_free_slot() const {
+    return shared_->occupied.load(std::memory_order_relaxed) < capacity_;
 }
 
 std::uint32_t Scoreboard::recount() {

@@ -27,7 +27,8 @@
 namespace forkd {
 
 // free: unused. running: connection being served. closing: the child released the slot (its
-// connection is over, it is exiting); the master frees it on reap.
+// connection is over, it is exiting); whoever forked it (the master for exec, the spawner for
+// built-ins) frees it on reap.
 enum class SlotState : std::uint8_t { free = 0, running = 1, closing = 2 };
 
 // A copy of one slot, for the control socket and logs.
@@ -63,13 +64,14 @@ public:
     // Whoever accepted the connection, before fork: reserves a slot (state running, active+1).
     // nullopt when full. Nothing here allocates (the spawner calls it between forks).
     std::optional<std::uint32_t> claim(std::uint64_t id, std::string_view peer = {});
-    // The master: the peer as it shows in "forkctl list", for a slot the spawner claimed.
-    void set_peer(std::uint32_t slot, std::string_view peer);
+    // The master: the peer as it shows in "forkctl list", for a slot the spawner claimed for
+    // connection `id`. Nothing happens if the spawner has freed (or reused) it since.
+    void set_peer(std::uint32_t slot, std::uint64_t id, std::string_view peer);
     // Whoever forked the handler (the master for exec, the spawner for built-ins), after the
     // fork: records its pid. pid() reads it back lock-free (0 before).
     void set_pid(std::uint32_t slot, pid_t pid);
     pid_t pid(std::uint32_t slot) const;
-    // Master, on reap (or after a failed fork): frees the slot; decrements active unless the child
+    // On reap (or after a failed fork): frees the slot; decrements active unless the child
     // already released it. Reaping a free slot does nothing.
     void reap(std::uint32_t slot);
 
@@ -84,13 +86,20 @@ public:
     // Master: one slot's byte counts, lock-free (for the connection's last log line).
     struct Traffic {
         std::uint64_t in = 0, out = 0;
+        bool known = false;
     };
     Traffic traffic(std::uint32_t slot) const;
+    // reap(slot), only if the slot still holds connection `id`; returns its last traffic then.
+    // nullopt: someone else freed it already (and it may serve another connection by now).
+    std::optional<Traffic> reap(std::uint32_t slot, std::uint64_t id);
     // When the slot was claimed (CLOCK_MONOTONIC ns); read once its claim is known to be done.
     std::int64_t start_ns(std::uint32_t slot) const;
 
     // Lock-free read; exact as of the last critical section (a reap or recount repairs it).
     std::uint32_t active() const;
+    // Whether claim() can find a slot: a slot closing still holds its place until its reap, so
+    // this, not active() < capacity(), is what decides. Lock-free, like active().
+    bool has_free_slot() const;
     std::optional<SlotView> slot(std::uint32_t index) const;  // nullopt: out of range or free
     std::vector<SlotView> snapshot() const;  // slots not free, by index
 
@@ -118,6 +127,7 @@ private:
     void rebuild_active() const;             // under the lock
     void release_locked(Slot& slot, unsigned steps = release_steps) const;  // under the lock
     void claim_back_locked(Slot& slot) const;
+    void reap_locked(Slot& slot) const;
     UniqueFd memfd_;
     Shared* shared_ = nullptr;
     std::size_t capacity_ = 0;

@@ -2,14 +2,17 @@
 #include "daemon/handlers/builtin_handlers.hpp"
 
 #include "daemon/core/scoreboard.hpp"
+#include "daemon/core/tcp_activity.hpp"
 
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <ctime>
+#include <optional>
 
 namespace forkd {
 namespace {
@@ -21,20 +24,21 @@ constexpr int exit_idle = 2;
 // How a read or write ended when it did not transfer anything.
 enum class End { none, hangup, idle, error };
 
-// The connection is a blocking socket. idle-timeout is the kernel's (SO_RCVTIMEO and
-// SO_SNDTIMEO): a read or write that waits longer fails with EAGAIN. That costs one setsockopt
-// per connection instead of a poll before every read and write.
+// The connection is a blocking socket. idle-timeout wakes on the kernel's socket timeouts
+// (SO_RCVTIMEO and SO_SNDTIMEO: one setsockopt each per connection instead of a poll before
+// every read and write), but the verdict is TCP_INFO's: a send buffer that still takes bytes is
+// no progress when nothing reaches the client (it stopped reading), so when a timeout fires or
+// cuts a send short, the connection is idle only if no data moved on the wire for the whole
+// idle-timeout; otherwise the timeouts are re-armed with what is left of it. On a UNIX socket,
+// with no kernel view, the timeout is the verdict.
 class Connection {
 public:
-    explicit Connection(const BuiltinContext& c) : c_(c) {
-        if (!c_.idle_timeout_s) return;
-        const timeval idle{static_cast<time_t>(c_.idle_timeout_s), 0};
-        setsockopt(c_.fd, SOL_SOCKET, SO_RCVTIMEO, &idle, sizeof idle);
-        setsockopt(c_.fd, SOL_SOCKET, SO_SNDTIMEO, &idle, sizeof idle);
+    explicit Connection(const BuiltinContext& c) : c_(c), idle_ms_(c.idle_timeout_s * 1000u) {
+        if (idle_ms_) arm_timeouts(idle_ms_);
     }
 
     // Bytes read, or 0 with `end` set (hangup at EOF or reset, idle, error).
-    size_t read_some(char* buf, size_t len, End& end) const {
+    size_t read_some(char* buf, size_t len, End& end) {
         for (;;) {
             const ssize_t n = read(c_.fd, buf, len);
             if (n > 0) {
@@ -42,35 +46,71 @@ public:
                 return size_t(n);
             }
             if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && timed_out() && !idle_by_kernel().value_or(true)) continue;
             end = ended_by(n);
             return 0;
         }
     }
 
     // Writes everything; End::none on success.
-    End write_all(const char* data, size_t len) const {
+    End write_all(const char* data, size_t len) {
         while (len > 0) {
             const ssize_t n = send(c_.fd, data, len, MSG_NOSIGNAL);
             if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && timed_out() && !idle_by_kernel().value_or(true)) continue;
             if (n <= 0) return n == 0 ? End::hangup : ended_by(n);
             account(0, std::uint64_t(n));
             data += n;
             len -= size_t(n);
+            // A blocking send returns short when its timeout fired after some bytes went into
+            // the buffer: whether they went further is the kernel's to say.
+            if (len > 0 && idle_ms_ && idle_by_kernel().value_or(false)) return End::idle;
         }
         return End::none;
     }
 
+    // At the end: bytes_out as the kernel counts what left for the client (written bytes still
+    // in the socket buffer never reached it), where it tells (TCP).
+    void publish_final_traffic() const {
+        if (!c_.scoreboard) return;
+        if (const auto activity = read_tcp_activity(c_.fd))
+            c_.scoreboard->set_bytes(c_.slot, in_, std::min(out_, activity->bytes_out));
+    }
+
 private:
+    static bool timed_out() { return errno == EAGAIN || errno == EWOULDBLOCK; }
     static End ended_by(ssize_t n) {
         if (n == 0) return End::hangup;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return End::idle;
+        if (timed_out()) return End::idle;
         if (errno == ECONNRESET || errno == EPIPE) return End::hangup;
         return End::error;
     }
-    void account(std::uint64_t in, std::uint64_t out) const {
+    // nullopt: no kernel view (not TCP). false: data moved within idle-timeout; the timeouts are
+    // re-armed to fire when it would be over.
+    std::optional<bool> idle_by_kernel() const {
+        const int saved = errno;
+        const auto activity = read_tcp_activity(c_.fd);
+        errno = saved;
+        if (!activity) return std::nullopt;
+        if (activity->idle_ms >= idle_ms_) return true;
+        arm_timeouts(idle_ms_ - activity->idle_ms);
+        return false;
+    }
+    void arm_timeouts(unsigned ms) const {
+        ms = std::max(ms, min_timeout_ms);  // a zero timeval would mean "wait forever"
+        const timeval after{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>(ms % 1000 * 1000)};
+        setsockopt(c_.fd, SOL_SOCKET, SO_RCVTIMEO, &after, sizeof after);
+        setsockopt(c_.fd, SOL_SOCKET, SO_SNDTIMEO, &after, sizeof after);
+    }
+    void account(std::uint64_t in, std::uint64_t out) {
+        in_ += in;
+        out_ += out;
         if (c_.scoreboard) c_.scoreboard->add_bytes(c_.slot, in, out);
     }
+    static constexpr unsigned min_timeout_ms = 10;
     const BuiltinContext& c_;
+    const unsigned idle_ms_;
+    std::uint64_t in_ = 0, out_ = 0;
 };
 
 int exit_for(End end) {
@@ -82,7 +122,7 @@ int exit_for(End end) {
 }
 
 // echo and discard: read until EOF; echo sends every byte back.
-int serve_stream(const Connection& conn, bool echo) {
+int serve_stream(Connection& conn, bool echo) {
     char buf[16384];
     for (;;) {
         End end = End::none;
@@ -94,13 +134,13 @@ int serve_stream(const Connection& conn, bool echo) {
     }
 }
 
-int serve_daytime(const Connection& conn) {
+int serve_daytime(Connection& conn) {
     const std::string text = daytime_text(std::time(nullptr));
     return exit_for(conn.write_all(text.data(), text.size()));
 }
 
 // Sends the pattern until the client leaves; anything it sends is read and dropped.
-int serve_chargen(const Connection& conn, int fd) {
+int serve_chargen(Connection& conn, int fd) {
     std::string block;
     std::uint64_t line = 0;
     char sink[4096];
@@ -137,16 +177,26 @@ std::string daytime_text(std::int64_t unix_time) {
     return std::string(buf, n);
 }
 
-int run_builtin_handler(HandlerKind kind, const BuiltinContext& context) {
-    Connection conn(context);
+namespace {
+
+int serve(HandlerKind kind, Connection& conn, int fd) {
     switch (kind) {
     case HandlerKind::echo: return serve_stream(conn, true);
     case HandlerKind::discard: return serve_stream(conn, false);
     case HandlerKind::daytime: return serve_daytime(conn);
-    case HandlerKind::chargen: return serve_chargen(conn, context.fd);
+    case HandlerKind::chargen: return serve_chargen(conn, fd);
     case HandlerKind::exec: break;
     }
     return exit_io_error;
+}
+
+} // namespace
+
+int run_builtin_handler(HandlerKind kind, const BuiltinContext& context) {
+    Connection conn(context);
+    const int code = serve(kind, conn, context.fd);
+    conn.publish_final_traffic();
+    return code;
 }
 
 } // namespace forkd

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 // The built-in services, run in a forked child on the connection: echo (RFC 862), discard
-// (RFC 863), daytime (RFC 867), chargen (RFC 864). Each honours idle-timeout itself (socket timeouts);
+// (RFC 863), daytime (RFC 867), chargen (RFC 864). Each honours idle-timeout itself (socket timeouts,
+// judged by TCP_INFO);
 // connection-timeout is the master's job.
 #include "common/base/handler_kind.hpp"
 

@@ -15,7 +15,7 @@
 #include "daemon/master/handler_stderr.hpp"
 #include "daemon/master/notify.hpp"
 #include "daemon/master/spawner_link.hpp"
-#include "daemon/exec/tcp_activity.hpp"
+#include "daemon/core/tcp_activity.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -158,7 +158,7 @@ bool Manager::accepting() const { return state_ == State::running && !accept_pau
 // overload=wait at max-connections, and always at the scoreboard's capacity (max-connections 0).
 bool Manager::room_for_more() const {
     const auto active = scoreboard_.active();
-    return admission_.should_accept(active) && active < scoreboard_.capacity();
+    return admission_.should_accept(active) && scoreboard_.has_free_slot();
 }
 
 // After a change of state, limits, handler or listeners: both the master and the spawner.
@@ -397,8 +397,9 @@ void Manager::finish_child(Child& child, pid_t pid, int wait_status) {
         if (auto activity = read_tcp_activity(child.tcp_view.get()))
             scoreboard_.set_bytes(child.slot, activity->bytes_in, activity->bytes_out);
     }
-    const auto traffic = scoreboard_.traffic(child.slot);
-    scoreboard_.reap(child.slot);
+    // A built-in handler's slot is the spawner's to free (it may serve another connection by now).
+    const auto held = scoreboard_.reap(child.slot, child.id);
+    const auto traffic = child.reported_traffic.value_or(held.value_or(Scoreboard::Traffic{}));
     admission_.ended(child.source);
     // A handler the master did not end completed, or crashed if it died of a signal.
     const Ending ending =
@@ -478,8 +479,10 @@ void Manager::on_spawner_reports(std::span<const spawner::Report> reports) {
         switch (report.kind) {
         case ReportKind::started: on_spawner_started(report); break;
         case ReportKind::exited:
-            if (auto it = children_.find(report.id); it != children_.end())
+            if (auto it = children_.find(report.id); it != children_.end()) {
+                it->second.reported_traffic = {report.bytes_in, report.bytes_out, report.bytes_known != 0};
                 finish_child(it->second, report.pid, report.value);
+            }
             break;
         case ReportKind::refused: on_spawner_refused(report); break;
         case ReportKind::refusals_unlogged: {
@@ -501,8 +504,8 @@ void Manager::on_spawner_started(const spawner::Report& report) {
     ConnectionInfo info = describe_spawner_peer(report.tag, report.peer);
     info.id = report.id;
     info.slot = report.slot;
-    scoreboard_.set_peer(report.slot, info.peer_text);
-    Child& child = add_child(info, scoreboard_.start_ns(report.slot));
+    scoreboard_.set_peer(report.slot, report.id, info.peer_text);
+    Child& child = add_child(info, report.start_ns);
     child.served_by = ServedBy::spawner;
     child.pid = report.pid;
 }
@@ -549,8 +552,7 @@ void Manager::on_spawner_exit(int wait_status) {
     for (std::uint64_t id : lost) {
         Child& child = children_.at(id);
         child.ended_by = Ending::spawner_exit;
-        const auto slot = scoreboard_.slot(child.slot);
-        finish_child(child, slot ? slot->pid : 0, W_EXITCODE(0, SIGKILL));
+        finish_child(child, child.pid, W_EXITCODE(0, SIGKILL));
     }
     reclaim_orphan_slots();
     log::err("spawner-exited", {{"pid", long(pid)}, {"exit", describe_wait_status(wait_status)},

@@ -80,6 +80,9 @@ private:
         bool term_sent = false;
         EventSourcePtr deadline;          // connection-timeout, then the SIGKILL grace
         UniqueFd tcp_view;                // exec'd handler on TCP: the master's dup for TCP_INFO
+        // Built-in handler: its traffic as the spawner's exit report gives it (the spawner freed
+        // the slot when it reaped the handler).
+        std::optional<Scoreboard::Traffic> reported_traffic;
         std::unique_ptr<HandlerStderr> stderr_log;
     };
 

@@ -82,9 +82,11 @@ struct HandlerStart {
     _exit(code);
 }
 
-// Reports not sent yet (the master's socket was full), oldest first, in storage the caller
-// provides. Reports of connections that got a slot (started, exited) always fit: a slot has at
-// most those two outstanding, since the master frees it only once its exit report arrived.
+// Reports not sent yet (the master's socket was full: it is slow or stopped), oldest first, in
+// storage the caller provides. Reports of connections that got a slot (started, exited) must
+// always fit: the spawner frees slots itself, so a stalled master could otherwise be owed
+// reports without end. It accepts only while room_for_connection() holds: room for the new
+// connection's two reports and for the exit report of every handler still running.
 // Reports a flood could multiply (refusals, accept errors) are optional: they are queued only
 // while fewer than optional_limit reports wait.
 class ReportQueue {
@@ -92,6 +94,10 @@ public:
     static constexpr std::size_t optional_limit = 1024;
     static std::size_t storage_for(std::size_t slots) {
         return optional_limit + 2 * slots + 2 * spawner::max_records;
+    }
+    // Optional reports may take optional_limit entries, and a configured report one more.
+    bool room_for_connection(std::size_t running) const {
+        return size_ + running + 2 + 1 <= storage_.size() - optional_limit;
     }
     explicit ReportQueue(std::span<Report> storage) : storage_(storage) {}
     bool push(const Report& report) {
@@ -102,6 +108,7 @@ public:
     bool push_optional(const Report& report) { return size_ < optional_limit && push(report); }
     std::span<const Report> pending() const { return storage_.first(size_); }
     void drop_front(std::size_t n) {
+        if (n == 0) return;
         std::memmove(storage_.data(), storage_.data() + n, (size_ - n) * sizeof(Report));
         size_ -= n;
     }
@@ -203,10 +210,12 @@ private:
         return int(std::max<std::int64_t>(0, pause_until_ms_ - now_ms()));
     }
 
-    // overload=wait holds accepts at max-connections; the scoreboard's capacity always does.
+    // overload=wait holds accepts at max-connections; a full scoreboard always does, and so does
+    // a report queue that a stalled master left full. Clients then wait in the backlog: a
+    // connection accepted without a slot or a report could only be refused.
     bool room_for_more() const {
-        const std::uint32_t active = board_.active();
-        return active < board_.capacity() && admits_more(settings_.limits, active);
+        return board_.has_free_slot() && admits_more(settings_.limits, board_.active()) &&
+               pending_.room_for_connection(running_.size());
     }
 
     bool accept_open() {
@@ -260,6 +269,7 @@ private:
         const Refusal refusal = admission_refusal(settings_.limits, board_.active(), sources_.count(source));
         if (refusal == Refusal::per_source) return refuse(id, tag, peer, RefusalKind::per_source, 0);
         if (refusal != Refusal::none) return refuse(id, tag, peer, RefusalKind::limit, 0);
+        // Fails only if the master took the last free slot (an exec'd handler) since room_for_more().
         const auto slot = board_.claim(id);
         if (!slot) return refuse(id, tag, peer, RefusalKind::limit, 0);
         const pid_t pid = fork_handler(*slot, connection.get());
@@ -274,6 +284,7 @@ private:
         if (sources_.add(source)) slot_sources_.items()[*slot] = source;
         Report started = make_report(ReportKind::started, id, pid);
         started.slot = *slot;
+        started.start_ns = board_.start_ns(*slot);
         started.tag = tag;
         started.peer = peer;
         return pending_.push(started) || overflowed();
@@ -384,13 +395,19 @@ private:
             source = {};
             Report exited = make_report(ReportKind::exited, handler->id, pid, status);
             exited.slot = handler->slot;
+            // Freed here, not when the master reads the report: a stalled master must not hold
+            // every slot "closing" (the spawner would have none left to claim).
+            if (const auto traffic = board_.reap(handler->slot, handler->id)) {
+                exited.bytes_in = traffic->in;
+                exited.bytes_out = traffic->out;
+                exited.bytes_known = traffic->known ? 1 : 0;
+            }
             if (!pending_.push(exited)) return overflowed();
         }
         return true;
     }
 
-    // Cannot happen with a master that frees a slot only after its exit report: say so and
-    // stop. The master counts this spawner's connections as lost and starts another.
+    // Cannot happen while accepting waits for room_for_connection(): say so and stop. The master counts this spawner's connections as lost and starts another.
     bool overflowed() {
         std::fprintf(stderr, "forkd-spawner: more handlers or reports than the scoreboard has slots\n");
         return false;

@@ -21,7 +21,7 @@
 
 namespace forkd::spawner {
 
-constexpr std::uint16_t protocol_version = 2;
+constexpr std::uint16_t protocol_version = 3;
 // Records per datagram, and so fds per datagram (the kernel allows 253).
 constexpr std::size_t max_records = 64;
 // A configure datagram holds the configure record and one record per listening socket.
@@ -68,8 +68,13 @@ struct Peer {
     std::uint8_t reserved[3] = {};
 };
 
+// The spawner frees a built-in handler's slot itself when it reaps it (a stalled master must not
+// hold it), so the slot may serve another connection by the time the master reads a report:
+// what the master needs of the slot rides in the report.
 struct Report {
     std::uint64_t id = 0;   // started, exited, refused; configured: the generation
+    std::int64_t start_ns = 0;  // started: when the slot was claimed (CLOCK_MONOTONIC)
+    std::uint64_t bytes_in = 0, bytes_out = 0;  // exited: the slot's traffic at the reap
     pid_t pid = 0;          // started, exited; hello: the spawner's own pid
     std::int32_t value = 0; // exited: wait status; refused (fork_failed), accept_error: errno;
                             // refusals_unlogged: how many; hello: protocol_version
@@ -78,7 +83,8 @@ struct Report {
     Peer peer;              // started, refused
     ReportKind kind = ReportKind::exited;
     RefusalKind refusal = RefusalKind::limit;  // refused, refusals_unlogged
-    std::uint8_t reserved[2] = {};
+    std::uint8_t bytes_known = 0;              // exited: the handler counted its traffic
+    std::uint8_t reserved[1] = {};
 };
 
 // A report of `kind` with these fields, the others zero.

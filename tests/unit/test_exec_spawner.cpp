@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "daemon/exec/exec_launcher.hpp"
-#include "daemon/exec/tcp_activity.hpp"
+#include "daemon/core/tcp_activity.hpp"
 
 #include <gtest/gtest.h>
 

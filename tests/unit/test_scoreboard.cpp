@@ -143,6 +143,53 @@ TEST(Scoreboard, ClaimAndReapAccounting) {
     EXPECT_TRUE(board.snapshot().empty());
 }
 
+// A slot released by its child still holds its place until its reap: a full scoreboard of
+// closing slots has no room, whatever active() says.
+TEST(Scoreboard, ClosingSlotsHoldTheirPlaceUntilReaped) {
+    Scoreboard board(2);
+    const auto a = board.claim(1), b = board.claim(2);
+    ASSERT_TRUE(a && b);
+    EXPECT_FALSE(board.has_free_slot());
+    board.release_from_child(*a);
+    board.release_from_child(*b);
+    EXPECT_EQ(board.active(), 0u);
+    EXPECT_FALSE(board.has_free_slot());
+    EXPECT_FALSE(board.claim(3).has_value());
+    board.reap(*a);
+    EXPECT_TRUE(board.has_free_slot());
+    EXPECT_TRUE(board.claim(4).has_value());
+    EXPECT_FALSE(board.has_free_slot());
+    EXPECT_EQ(board.recount(), 1u);
+    EXPECT_FALSE(board.has_free_slot()) << "the repair must count occupied slots the same way";
+}
+
+// Whoever reaps by connection id frees only that connection's slot: once the spawner freed a
+// slot and claimed it for another connection, the master's late reap and set_peer leave it be.
+TEST(Scoreboard, ReapByIdLeavesAReusedSlotAlone) {
+    Scoreboard board(1);
+    const auto slot = board.claim(1, "first");
+    ASSERT_TRUE(slot);
+    board.add_bytes(*slot, 3, 5);
+    const auto traffic = board.reap(*slot, 1);
+    ASSERT_TRUE(traffic);
+    EXPECT_EQ(traffic->in, 3u);
+    EXPECT_EQ(traffic->out, 5u);
+    EXPECT_TRUE(traffic->known);
+    ASSERT_EQ(board.claim(2, "second"), slot);
+    EXPECT_FALSE(board.reap(*slot, 1));
+    board.set_peer(*slot, 1, "stale");
+    const auto view = board.slot(*slot);
+    ASSERT_TRUE(view);
+    EXPECT_EQ(view->id, 2u);
+    EXPECT_EQ(view->peer, "second");
+    EXPECT_EQ(board.active(), 1u);
+    board.set_peer(*slot, 2, "renamed");
+    EXPECT_EQ(board.slot(*slot)->peer, "renamed");
+    EXPECT_TRUE(board.reap(*slot, 2));
+    EXPECT_EQ(board.active(), 0u);
+    EXPECT_TRUE(board.has_free_slot());
+}
+
 TEST(Scoreboard, ZeroCapacityRefusesEveryClaim) {
     Scoreboard board(0);
     EXPECT_FALSE(board.claim(1, "x").has_value());

@@ -64,12 +64,12 @@ UniqueFd nonblocking_stream_socket(int family) {
 
 } // namespace
 
-UniqueFd connect_tcp(std::uint16_t port, const std::string& host) {
+UniqueFd connect_tcp(std::uint16_t port, const std::string& host, Millis timeout) {
     sockaddr_storage ss;
     socklen_t len = 0;
     if (!fill_inet(host, port, ss, len)) return {};
     return connect_within(nonblocking_stream_socket(ss.ss_family),
-                          reinterpret_cast<sockaddr*>(&ss), len, 5s);
+                          reinterpret_cast<sockaddr*>(&ss), len, timeout);
 }
 
 UniqueFd connect_unix(const std::string& path) {

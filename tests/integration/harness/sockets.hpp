@@ -12,7 +12,8 @@ namespace forkd::test {
 
 class Daemon;
 
-UniqueFd connect_tcp(std::uint16_t port, const std::string& host = "127.0.0.1");
+// timeout: for the handshake (a client whose SYN waits behind a full backlog needs longer).
+UniqueFd connect_tcp(std::uint16_t port, const std::string& host = "127.0.0.1", Millis timeout = 5s);
 UniqueFd connect_unix(const std::string& path);
 // Connects from a chosen local address (e.g. 127.0.0.2, to be another source on loopback).
 UniqueFd connect_tcp_from(std::uint16_t port, const std::string& host, const std::string& source);

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-// The kernel's view of a TCP connection (TCP_INFO), read on the master's dup of it: bytes each
-// way and time since data last moved. Used for exec'd handlers' idle timeout and accounting.
+// The kernel's view of a TCP connection (TCP_INFO): bytes each way and time since data last
+// moved. idle-timeout and byte counts of both kinds of handler: the master reads it on its dup
+// of an exec'd handler's connection, a built-in handler on its own. Progress is data that moved
+// on the wire, not data a process wrote into its socket buffer.
 #include <cstdint>
 #include <optional>
 

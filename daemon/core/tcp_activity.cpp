@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "daemon/exec/tcp_activity.hpp"
+#include "daemon/core/tcp_activity.hpp"
 
 #include <linux/tcp.h>
 #include <netinet/in.h>
