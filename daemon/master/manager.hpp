@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-// The master: owns the sd-event loop and everything it drives (listeners, the child table, the
-// scoreboard, timers, the control server) and is the daemon's ControlTarget.
+// The master: owns the sd-event loop and composes what it drives (the listeners, the connections
+// and their timers, forkd-spawner's supervision, the scoreboard, the control server); it
+// accepts for exec'd handlers, turns the spawner's reports into connections, and is the daemon's
+// ControlTarget.
 #include "common/config/config.hpp"
 #include "daemon/admission/admission.hpp"
 #include "daemon/core/connection_info.hpp"
@@ -9,7 +11,9 @@
 #include "daemon/event_loop/sd_event_ptr.hpp"
 #include "daemon/exec/exec_plan.hpp"
 #include "daemon/master/connection_totals.hpp"
-#include "daemon/master/listen_sockets.hpp"
+#include "daemon/master/connections.hpp"
+#include "daemon/master/listeners.hpp"
+#include "daemon/master/spawner_supervisor.hpp"
 #include "daemon/core/scoreboard.hpp"
 #include "daemon/spawner/spawner_protocol.hpp"
 
@@ -18,15 +22,12 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 namespace forkd {
 
 class ControlServer;
-class HandlerStderr;
 class ConfigWatch;
-class SpawnerProcess;
 
 class Manager final : public ControlTarget {
 public:
@@ -60,38 +61,11 @@ public:
 private:
     enum class State { running, draining, stopping };
 
-    struct Listener {
-        std::uint32_t tag = 0;  // its name in the spawner's reports
-        ListenSocket socket;
-        EventSourcePtr source;
-    };
-
-    // One connection being served. Built-in handlers are accepted and forked by the spawner
-    // (the master learns of them from its reports); exec'd ones by the master itself.
-    struct Child {
-        ServedBy served_by = ServedBy::exec;
-        pid_t pid = 0;
-        std::uint64_t id = 0;
-        std::uint32_t slot = 0;
-        std::string peer;
-        std::string source;
-        std::int64_t started_ns = 0;
-        std::optional<Ending> ended_by;   // set when the master ends it: timeout, idle, killed...
-        bool term_sent = false;
-        EventSourcePtr deadline;          // connection-timeout, then the SIGKILL grace
-        UniqueFd tcp_view;                // exec'd handler on TCP: the master's dup for TCP_INFO
-        // Built-in handler: its traffic as the spawner's exit report gives it (the spawner freed
-        // the slot when it reaped the handler).
-        std::optional<Scoreboard::Traffic> reported_traffic;
-        std::unique_ptr<HandlerStderr> stderr_log;
-    };
-
     // What the loop's sources call (through event_loop's guard).
     void on_signal(int signo);
-    void on_child_deadline(Child& child);
     void on_housekeeping();
 
-    // Connections.
+    // Connections the master accepts (an exec'd handler).
     void accept_batch(Listener& listener);
     void handle_connection(const Listener& listener, UniqueFd fd, const sockaddr_storage& peer,
                            socklen_t peer_len);
@@ -101,34 +75,23 @@ private:
     static void describe_peer(const std::string& listener_address, const sockaddr* address,
                               socklen_t length, const std::optional<ucred>& cred,
                               ConnectionInfo& info);
-    Child& add_child(const ConnectionInfo& info, std::int64_t started_ns);
     void refuse(std::uint64_t id, const std::string& peer, Refusal reason);
     // A built-in handler that could not be forked: refused (fork-failed) and logged with why.
     void refuse_fork(std::uint64_t id, const std::string& peer, const char* error);
-    bool start_handler(const ConnectionInfo& info, UniqueFd& fd, Child& child);
-    void signal_child(const Child& child, int signo);
-    void arm_deadline(Child& child, std::uint64_t after_usec);
-    void end_child(Child& child, Ending reason, int signo);
+    bool start_handler(const ConnectionInfo& info, UniqueFd& fd, Connection& child);
 
-    // Children.
+    // Reaping: the spawner and exec'd handlers.
     void reap_children();
-    void finish_child(Child& child, pid_t pid, int wait_status);
 
     // The spawner (built-in handlers).
     bool spawner_accepts() const { return config_.handler != HandlerKind::exec; }
     // Tells the spawner what to accept on and how (SpawnerProcess sends it only if it changed).
     void configure_spawner();
-    bool spawner_settled() const;
-    std::string listener_address(std::uint32_t tag, const char* gone) const;
     ConnectionInfo describe_spawner_peer(std::uint32_t tag, const spawner::Peer& peer) const;
     void on_spawner_reports(std::span<const spawner::Report> reports);
     void on_spawner_started(const spawner::Report& report);
     void on_spawner_refused(const spawner::Report& report);
     void on_spawner_accept_error(const spawner::Report& report);
-    void reclaim_orphan_slots();
-    void on_spawner_exit(int wait_status);
-    void restart_spawner();
-    void retry_spawner_later();
 
     // Accepting on/off and pauses.
     void update_accepting();
@@ -137,14 +100,10 @@ private:
     bool accepting() const;
     bool room_for_more() const;
 
-    // Listeners.
-    void add_listeners(std::vector<ListenSocket> sockets);
-    void close_listener(Listener& listener);
     std::optional<std::string> rebind_listeners(const Config& next);
 
     // Lifecycle.
     void begin_stop();
-    void signal_all_children(int signo, Ending reason);
     void maybe_finish_stop();
     std::optional<std::string> apply_reload();
     std::optional<std::string> capacity_error(unsigned max_connections) const;
@@ -162,15 +121,11 @@ private:
     pid_t master_pid_;
     std::int64_t started_ns_;
     ConnectionTotals totals_;
-    std::uint32_t next_listener_tag_ = 1;
     std::optional<gid_t> control_gid_;
 
-    std::vector<std::unique_ptr<Listener>> listeners_;
-    std::unordered_map<std::uint64_t, Child> children_;  // by connection id
-    std::unordered_map<pid_t, std::uint64_t> exec_pids_; // the master's own children: pid → id
-    std::unique_ptr<SpawnerProcess> spawner_;
-    EventSourcePtr spawner_retry_;
-    std::vector<std::unique_ptr<HandlerStderr>> lingering_stderr_;
+    Listeners listeners_;
+    std::unique_ptr<SpawnerSupervisor> spawner_;  // from open()
+    Connections children_;
     std::vector<EventSourcePtr> signal_sources_;
     EventSourcePtr housekeeping_;
     EventSourcePtr accept_pause_;

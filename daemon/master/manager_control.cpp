@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <set>
 
 namespace forkd {
 
@@ -100,9 +99,9 @@ void Manager::resume() {
 void Manager::stop() { begin_stop(); }
 
 Status Manager::kill(std::uint64_t id) {
-    auto it = children_.find(id);
-    if (it == children_.end()) return failure("no active connection with id " + std::to_string(id));
-    if (!it->second.term_sent) end_child(it->second, Ending::killed, SIGTERM);
+    Connection* connection = children_.find(id);
+    if (!connection) return failure("no active connection with id " + std::to_string(id));
+    if (!connection->term_sent) children_.end(*connection, Ending::killed, SIGTERM);
     return Status::success();
 }
 
@@ -148,33 +147,10 @@ std::optional<std::string> Manager::apply_reload() {
     return std::nullopt;
 }
 
-// Binds the new addresses first; only when all succeeded are the removed ones closed, so a
-// failed reload changes nothing.
 std::optional<std::string> Manager::rebind_listeners(const Config& next) {
-    std::set<std::string> wanted, present;
-    for (const auto& address : next.listen) wanted.insert(to_string(address));
-    for (const auto& listener : listeners_) present.insert(listener->socket.configured);
-    std::vector<ListenSocket> added;
-    try {
-        for (const auto& address : next.listen) {
-            const std::string key = to_string(address);
-            if (present.count(key)) continue;
-            present.insert(key);
-            for (auto& socket : open_listeners(address, next.backlog)) added.push_back(std::move(socket));
-        }
-    } catch (const std::exception& e) {
-        for (auto& socket : added)
-            if (socket.is_unix) unlink(socket.unix_path.c_str());
-        return std::string(e.what());
-    }
-    for (auto& listener : listeners_) {
-        if (wanted.count(listener->socket.configured)) continue;
-        log::notice("listener-closed", {{"address", listener->socket.bound}});
-        close_listener(*listener);
-    }
-    std::erase_if(listeners_, [](const auto& l) { return !l->socket.fd; });
-    add_listeners(std::move(added));
-    return std::nullopt;
+    auto error = listeners_.rebind(next.listen, next.backlog);
+    if (!error) update_accepting();
+    return error;
 }
 
 void Manager::watch_config_file() {

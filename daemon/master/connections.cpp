@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: MIT
+#include "daemon/master/connections.hpp"
+
+#include "common/base/monotonic_clock.hpp"
+#include "common/log.hpp"
+#include "daemon/core/exit_status.hpp"
+#include "daemon/core/tcp_activity.hpp"
+#include "daemon/event_loop/event_sources.hpp"
+#include "daemon/master/handler_stderr.hpp"
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+
+namespace forkd {
+namespace {
+
+constexpr std::uint64_t usec_per_sec = 1000000;
+constexpr std::uint64_t kill_grace_usec = 2 * usec_per_sec;  // SIGTERM → SIGKILL
+
+} // namespace
+
+Connections::Connections(sd_event* event, Scoreboard& board, Admission& admission,
+                         ConnectionTotals& totals, SpawnerSignal signal_spawner_served)
+    : event_(event), board_(board), admission_(admission), totals_(totals),
+      signal_spawner_served_(std::move(signal_spawner_served)) {}
+
+Connections::~Connections() = default;
+
+Connection& Connections::add(const ConnectionInfo& info, std::int64_t started_ns,
+                             ServedBy served_by, pid_t pid, unsigned connection_timeout_s) {
+    totals_.started();
+    Connection connection;
+    connection.served_by = served_by;
+    connection.pid = pid;
+    connection.id = info.id;
+    connection.slot = info.slot;
+    connection.peer = info.peer_text;
+    connection.source = info.source;
+    connection.started_ns = started_ns;
+    admission_.started(connection.source);
+    if (log::enabled(log::Level::debug))
+        log::debug("connection-start", {{"id", connection.id}, {"peer", connection.peer}});
+    auto [it, inserted] = by_id_.emplace(connection.id, std::move(connection));
+    if (served_by == ServedBy::exec) exec_pids_.emplace(pid, info.id);
+    if (connection_timeout_s) arm_deadline(it->second, connection_timeout_s * usec_per_sec);
+    return it->second;
+}
+
+Connection* Connections::find(std::uint64_t id) {
+    auto it = by_id_.find(id);
+    return it == by_id_.end() ? nullptr : &it->second;
+}
+
+bool Connections::exec_reaped(pid_t pid, int wait_status) {
+    auto it = exec_pids_.find(pid);
+    if (it == exec_pids_.end()) return false;
+    const std::uint64_t id = it->second;
+    exec_pids_.erase(it);
+    if (Connection* connection = find(id)) finish(*connection, pid, wait_status);
+    return true;
+}
+
+void Connections::finish(Connection& connection, pid_t pid, int wait_status) {
+    if (connection.tcp_view) {
+        if (auto activity = read_tcp_activity(connection.tcp_view.get()))
+            board_.set_bytes(connection.slot, activity->bytes_in, activity->bytes_out);
+    }
+    // A built-in handler's slot is the spawner's to free (it may serve another connection by now).
+    const auto held = board_.reap(connection.slot, connection.id);
+    const auto traffic = connection.reported_traffic.value_or(held.value_or(Scoreboard::Traffic{}));
+    admission_.ended(connection.source);
+    // A handler the master did not end completed, or crashed if it died of a signal.
+    const Ending ending =
+        connection.ended_by.value_or(WIFSIGNALED(wait_status) ? Ending::crashed : Ending::completed);
+    totals_.ended(ending);
+    const auto duration_ms = (monotonic_ns() - connection.started_ns) / 1000000;
+    if (log::enabled(log::Level::info))
+        log::info("connection-end", {{"id", connection.id}, {"peer", connection.peer}, {"pid", long(pid)},
+                                 {"duration_ms", long(duration_ms)},
+                                 {"exit", describe_wait_status(wait_status)},
+                                 {"bytes_in", traffic.in}, {"bytes_out", traffic.out},
+                                 {"ended_by", ending_name(ending)}});
+    if (connection.stderr_log && !connection.stderr_log->finished())
+        lingering_stderr_.push_back(std::move(connection.stderr_log));
+    by_id_.erase(connection.id);
+}
+
+// ---- the master ends connections ---------------------------------------------------------------
+
+void Connections::arm_deadline(Connection& connection, std::uint64_t after_usec) {
+    auto timer = event_loop::add_timer(event_, after_usec, "connection-deadline",
+                                       [this, &connection] { on_deadline(connection); });
+    if (!timer) {
+        log::err("timer-failed", {{"id", connection.id}});
+        return;
+    }
+    connection.deadline = std::move(*timer);
+}
+
+void Connections::signal(const Connection& connection, int signo) {
+    if (connection.served_by == ServedBy::spawner) signal_spawner_served_(connection, signo);
+    else ::kill(connection.pid, signo);
+}
+
+void Connections::on_deadline(Connection& connection) {
+    if (connection.term_sent) {
+        signal(connection, SIGKILL);
+        connection.deadline.reset();
+        return;
+    }
+    end(connection, Ending::timeout, SIGTERM);
+}
+
+void Connections::end(Connection& connection, Ending reason, int signo) {
+    if (!connection.ended_by) connection.ended_by = reason;
+    // The master's dup keeps the connection open: let the client see the end even if a
+    // grandchild of the handler still holds the socket.
+    if (connection.tcp_view) shutdown(connection.tcp_view.get(), SHUT_RDWR);
+    signal(connection, signo);
+    if (signo == SIGKILL) return;
+    connection.term_sent = true;
+    arm_deadline(connection, kill_grace_usec);
+}
+
+void Connections::end_all(int signo, Ending reason) {
+    for (auto& [id, connection] : by_id_) {
+        if (signo == SIGTERM && connection.term_sent) continue;
+        end(connection, reason, signo);
+    }
+}
+
+void Connections::housekeeping(unsigned idle_timeout_s) {
+    for (auto& [id, connection] : by_id_) {
+        if (!connection.tcp_view) continue;
+        auto activity = read_tcp_activity(connection.tcp_view.get());
+        if (!activity) continue;
+        board_.set_bytes(connection.slot, activity->bytes_in, activity->bytes_out);
+        if (idle_timeout_s && !connection.term_sent && activity->idle_ms >= idle_timeout_s * 1000u)
+            end(connection, Ending::idle, SIGTERM);
+    }
+    std::erase_if(lingering_stderr_, [](const auto& s) { return s->finished(); });
+}
+
+// ---- forkd-spawner died ----------------------------------------------------------------------
+
+std::size_t Connections::lose_spawner_served() {
+    std::vector<std::uint64_t> lost;
+    for (const auto& [id, connection] : by_id_)
+        if (connection.served_by == ServedBy::spawner) lost.push_back(id);
+    for (std::uint64_t id : lost) {
+        Connection& connection = by_id_.at(id);
+        connection.ended_by = Ending::spawner_exit;
+        finish(connection, connection.pid, W_EXITCODE(0, SIGKILL));
+    }
+    reclaim_orphan_slots();
+    return lost.size();
+}
+
+// Slots the spawner claimed for connections it had not reported yet when it died: their
+// handlers died with it (PDEATHSIG), and nobody else would ever free them.
+void Connections::reclaim_orphan_slots() {
+    std::vector<bool> owned(board_.capacity(), false);
+    for (const auto& [id, connection] : by_id_) owned[connection.slot] = true;
+    for (const SlotView& slot : board_.snapshot()) {
+        if (owned[slot.index]) continue;
+        board_.reap(slot.index);
+        totals_.start_failed();
+        log::warning("connection-lost", {{"id", slot.id}, {"ended_by", ending_name(Ending::spawner_exit)}});
+    }
+}
+
+} // namespace forkd

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// The connections being served, whoever forked their handler, and their timers: the
+// connection-timeout deadline, the idle check and the SIGTERM → SIGKILL escalation. Each one
+// holds a scoreboard slot and a per-source count; ending it frees both, moves the totals and
+// logs its connection-end line.
+#include "common/base/unique_fd.hpp"
+#include "daemon/admission/admission.hpp"
+#include "daemon/core/connection_info.hpp"
+#include "daemon/core/scoreboard.hpp"
+#include "daemon/event_loop/sd_event_ptr.hpp"
+#include "daemon/master/connection_totals.hpp"
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace forkd {
+
+class HandlerStderr;
+
+// One connection being served. Built-in handlers are accepted and forked by the spawner (the
+// master learns of them from its reports); exec'd ones by the master itself.
+struct Connection {
+    ServedBy served_by = ServedBy::exec;
+    pid_t pid = 0;
+    std::uint64_t id = 0;
+    std::uint32_t slot = 0;
+    std::string peer;
+    std::string source;
+    std::int64_t started_ns = 0;
+    std::optional<Ending> ended_by;   // set when the master ends it: timeout, idle, killed...
+    bool term_sent = false;
+    EventSourcePtr deadline;          // connection-timeout, then the SIGKILL grace
+    UniqueFd tcp_view;                // exec'd handler on TCP: the master's dup for TCP_INFO
+    // Built-in handler: its traffic as the spawner's exit report gives it (the spawner freed the
+    // slot when it reaped the handler).
+    std::optional<Scoreboard::Traffic> reported_traffic;
+    std::unique_ptr<HandlerStderr> stderr_log;
+};
+
+class Connections {
+public:
+    // Signals the handler of a connection the spawner serves (the master may not: the pid is
+    // the spawner's child, and may be reused once the spawner reaped it).
+    using SpawnerSignal = std::function<void(const Connection&, int signo)>;
+
+    Connections(sd_event* event, Scoreboard& board, Admission& admission, ConnectionTotals& totals,
+                SpawnerSignal signal_spawner_served);
+    ~Connections();
+    Connections(const Connections&) = delete;
+    Connections& operator=(const Connections&) = delete;
+
+    // A started connection (its slot claimed): counted accepted and against its source, and,
+    // with connection_timeout_s, ended when that passes.
+    Connection& add(const ConnectionInfo& info, std::int64_t started_ns, ServedBy served_by,
+                    pid_t pid, unsigned connection_timeout_s);
+    Connection* find(std::uint64_t id);
+    bool empty() const { return by_id_.empty(); }
+
+    // The master reaped `pid`: finishes its connection if it is an exec'd handler's. False if it
+    // is no handler of the master's.
+    bool exec_reaped(pid_t pid, int wait_status);
+    // Frees its slot and source, counts and logs how it ended, and forgets it.
+    void finish(Connection& connection, pid_t pid, int wait_status);
+    // The master ends it (`reason`): SIGTERM, then SIGKILL after a grace; or SIGKILL at once.
+    void end(Connection& connection, Ending reason, int signo);
+    // Every connection; a SIGTERM spares those already sent one.
+    void end_all(int signo, Ending reason);
+    // Once a second: exec'd handlers' traffic into the scoreboard, idle ones ended.
+    void housekeeping(unsigned idle_timeout_s);
+
+    // forkd-spawner died: its handlers died with it (PDEATHSIG). Ends each one (failed) and
+    // frees the slots it had claimed but not reported; returns how many connections it lost.
+    std::size_t lose_spawner_served();
+
+private:
+    void arm_deadline(Connection& connection, std::uint64_t after_usec);
+    void on_deadline(Connection& connection);
+    void signal(const Connection& connection, int signo);
+    void reclaim_orphan_slots();
+
+    sd_event* event_;
+    Scoreboard& board_;
+    Admission& admission_;
+    ConnectionTotals& totals_;
+    SpawnerSignal signal_spawner_served_;
+    std::unordered_map<std::uint64_t, Connection> by_id_;
+    std::unordered_map<pid_t, std::uint64_t> exec_pids_;  // the master's own children: pid → id
+    // Stderr pipes of finished handlers that a grandchild still writes to.
+    std::vector<std::unique_ptr<HandlerStderr>> lingering_stderr_;
+};
+
+} // namespace forkd

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+#include "daemon/master/spawner_supervisor.hpp"
+
+#include "common/log.hpp"
+#include "daemon/core/exit_status.hpp"
+#include "daemon/event_loop/event_sources.hpp"
+
+#include <vector>
+
+namespace forkd {
+namespace {
+
+// A spawner that died before it said hello is broken (a missing or mismatched binary): retry
+// at this pace rather than in a tight loop.
+constexpr std::uint64_t spawner_retry_usec = 1000000;
+
+} // namespace
+
+// Its per-source counts cover its own connections: after a reload from exec to a built-in
+// handler, the exec'd ones still running are not counted against their sources.
+spawner::Request spawner_settings(const Config& config, bool accepting) {
+    const bool built_in = config.handler != HandlerKind::exec;
+    spawner::Request settings;
+    settings.kind = spawner::RequestKind::configure;
+    settings.accepting = built_in && accepting;
+    settings.handler = built_in ? config.handler : HandlerKind::echo;
+    settings.idle_timeout_s = config.limits.idle_timeout_s;
+    settings.max_connections = config.limits.max_connections;
+    settings.max_per_source = config.limits.max_per_source;
+    settings.reject_at_limit = config.limits.overload == OverloadPolicy::reject;
+    return settings;
+}
+
+SpawnerSupervisor::SpawnerSupervisor(sd_event* event, const Scoreboard& board, Hooks hooks)
+    : event_(event), hooks_(std::move(hooks)),
+      process_(std::make_unique<SpawnerProcess>(event, board, hooks_.on_reports)) {}
+
+SpawnerSupervisor::~SpawnerSupervisor() {
+    retry_.reset();
+    process_.reset();
+}
+
+void SpawnerSupervisor::start() {
+    process_->start_and_wait();
+    log::info("spawner-started", {{"pid", long(process_->pid())}});
+}
+
+bool SpawnerSupervisor::settled() const {
+    return !running() || process_->applied_generation() >= process_->sent_generation();
+}
+
+void SpawnerSupervisor::configure(const spawner::Request& settings, const Listeners& listeners) {
+    if (!running()) return;
+    std::vector<SpawnerProcess::ListenerRef> refs;
+    if (settings.accepting) {
+        for (const auto& listener : listeners.all())
+            refs.push_back({listener->socket.fd.get(), listener->tag, listener->socket.bound});
+    }
+    process_->configure(settings, refs);
+}
+
+void SpawnerSupervisor::signal(std::uint64_t id, std::uint32_t slot, int signo) {
+    process_->signal(id, slot, signo);
+}
+
+// Its built-in handlers died with it (PDEATHSIG); those it had not forked yet never started.
+// Both end here, counted as failed, and a new spawner takes over.
+void SpawnerSupervisor::exited(int wait_status, bool stopping) {
+    const pid_t pid = process_->pid();
+    const bool was_working = process_->greeted();
+    process_->exited();  // delivers the exits it had reported but we had not read
+    const std::size_t lost = hooks_.lose_connections();
+    log::err("spawner-exited", {{"pid", long(pid)}, {"exit", describe_wait_status(wait_status)},
+                                {"connections_lost", lost}});
+    if (stopping) return;
+    if (was_working) restart();
+    else retry_later();
+}
+
+void SpawnerSupervisor::restart() {
+    retry_.reset();
+    if (auto error = process_->restart(); !error.empty()) {
+        log::err("spawner-start-failed", {{"error", error}});
+        retry_later();
+        return;
+    }
+    log::notice("spawner-started", {{"pid", long(process_->pid())}});
+    hooks_.configure();
+}
+
+void SpawnerSupervisor::retry_later() {
+    if (auto timer = event_loop::add_timer(event_, spawner_retry_usec, "spawner-retry",
+                                           [this] { restart(); }))
+        retry_ = std::move(*timer);
+}
+
+} // namespace forkd
