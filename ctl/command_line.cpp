@@ -84,9 +84,10 @@ std::string_view match_word(std::string_view word, std::span<const std::string_v
     }
     if (candidates.size() == 1) return candidates.front();
     if (candidates.empty())
-        throw UsageError("unknown " + std::string(what) + " '" + std::string(word) + "' (valid: " + join(valid) + ")");
+        throw UsageError("unknown " + std::string(what) + " '" + std::string(word) + "' (valid: " + join(valid) + ")",
+                         UsageError::Lists::valid_choices);
     throw UsageError("ambiguous " + std::string(what) + " '" + std::string(word) + "' (could be: " +
-                     join(candidates) + ")");
+                     join(candidates) + ")", UsageError::Lists::valid_choices);
 }
 
 std::chrono::milliseconds parse_seconds(std::string_view text, std::string_view option) {
@@ -106,7 +107,8 @@ void parse_command_words(const std::vector<std::string>& words, Invocation& invo
         return;
     }
     auto names = command_names();
-    if (words.empty()) throw UsageError("missing command (valid: " + join(names) + ")");
+    if (words.empty())
+        throw UsageError("missing command (valid: " + join(names) + ")", UsageError::Lists::valid_choices);
     auto name = match_word(words[0], names, "command");
     const CommandSpec& spec = command_spec(*control::parse_command(name));
     invocation.request = control::Request{};

@@ -21,7 +21,14 @@ namespace forkd::ctl {
 // A mistake on the command line (forkctl exits 2). what() is one line without "forkctl: ".
 class UsageError : public std::runtime_error {
 public:
-    using std::runtime_error::runtime_error;
+    // Whether the message lists what would have been valid; if not, forkctl points to --help.
+    enum class Lists { nothing, valid_choices };
+    explicit UsageError(const std::string& message, Lists lists = Lists::nothing)
+        : std::runtime_error(message), lists_valid_choices_(lists == Lists::valid_choices) {}
+    bool lists_valid_choices() const { return lists_valid_choices_; }
+
+private:
+    bool lists_valid_choices_;
 };
 
 // Resolves WORD among VALID (exact match, else a unique prefix). WHAT names the kind of word in

@@ -172,7 +172,7 @@ int run_forkctl(int argc, const char* const* argv) {
         invocation = parse_command_line(args);
     } catch (const UsageError& e) {
         std::string message = e.what();
-        if (message.find('(') == std::string::npos) message += " (see 'forkctl --help')";
+        if (!e.lists_valid_choices()) message += " (see 'forkctl --help')";
         std::cerr << "forkctl: " << message << "\n";
         return exit_usage;
     }

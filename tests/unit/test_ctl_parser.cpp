@@ -48,6 +48,27 @@ TEST(CtlParser, MatchesExactWordsAndUniquePrefixes) {
     EXPECT_THROW(match_word("", words, "command"), UsageError);
 }
 
+// Whether forkctl adds "(see 'forkctl --help')" is the error's own data, not a guess from its
+// text: a value the user typed with a parenthesis in it still gets the pointer.
+bool lists_valid_choices(std::vector<std::string> args) {
+    try {
+        parse_command_line(args);
+    } catch (const UsageError& e) {
+        return e.lists_valid_choices();
+    }
+    ADD_FAILURE() << "accepted a bad command line";
+    return false;
+}
+
+TEST(CtlParser, ErrorsSayWhetherTheyListTheValidChoices) {
+    EXPECT_TRUE(lists_valid_choices({"bogus"}));
+    EXPECT_TRUE(lists_valid_choices({}));
+    EXPECT_TRUE(lists_valid_choices({"set"}));
+    EXPECT_TRUE(lists_valid_choices({"kill", "x"}));
+    EXPECT_FALSE(lists_valid_choices({"drain", "--wait", "--timeout", "(1)"}));
+    EXPECT_FALSE(lists_valid_choices({"set", "max-connections", "1", "(2)"}));
+}
+
 TEST(CtlParser, EveryCommandByItsName) {
     for (const auto& spec : command_table()) {
         std::vector<std::string> args = {std::string(spec.name())};
