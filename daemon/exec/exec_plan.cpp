@@ -70,40 +70,35 @@ struct User {
     gid_t gid;
 };
 
-User find_user(const std::string& name) {
-    std::string buffer;
-    auto by_name = [&](passwd* pw, char* buf, std::size_t len, passwd** out) {
-        return getpwnam_r(name.c_str(), pw, buf, len, out);
-    };
-    auto entry = lookup_entry<passwd>("user", name, buffer, by_name);
+// By name, else (if it is a number) by id: getpwnam_r/getpwuid_r or getgrnam_r/getgrgid_r. The
+// entry's strings live in `buffer`.
+template <class Entry, class Id>
+Entry find_entry(const char* what, const std::string& name, std::string& buffer,
+                 int (*by_name)(const char*, Entry*, char*, std::size_t, Entry**),
+                 int (*by_id)(Id, Entry*, char*, std::size_t, Entry**)) {
+    auto entry = lookup_entry<Entry>(what, name, buffer, [&](Entry* e, char* buf, std::size_t len, Entry** out) {
+        return by_name(name.c_str(), e, buf, len, out);
+    });
     if (!entry) {
-        if (auto uid = parse_id<uid_t>(name)) {
-            auto by_uid = [&](passwd* pw, char* buf, std::size_t len, passwd** out) {
-                return getpwuid_r(*uid, pw, buf, len, out);
-            };
-            entry = lookup_entry<passwd>("user", name, buffer, by_uid);
+        if (auto id = parse_id<Id>(name)) {
+            entry = lookup_entry<Entry>(what, name, buffer, [&](Entry* e, char* buf, std::size_t len, Entry** out) {
+                return by_id(*id, e, buf, len, out);
+            });
         }
     }
-    if (!entry) fail("user", "no such user '" + name + "'");
-    return User{entry->pw_name, entry->pw_uid, entry->pw_gid};
+    if (!entry) fail(what, "no such " + std::string(what) + " '" + name + "'");
+    return *entry;
+}
+
+User find_user(const std::string& name) {
+    std::string buffer;
+    const passwd entry = find_entry<passwd, uid_t>("user", name, buffer, getpwnam_r, getpwuid_r);
+    return User{entry.pw_name, entry.pw_uid, entry.pw_gid};
 }
 
 gid_t find_group(const std::string& name) {
     std::string buffer;
-    auto by_name = [&](group* gr, char* buf, std::size_t len, group** out) {
-        return getgrnam_r(name.c_str(), gr, buf, len, out);
-    };
-    auto entry = lookup_entry<group>("group", name, buffer, by_name);
-    if (!entry) {
-        if (auto gid = parse_id<gid_t>(name)) {
-            auto by_gid = [&](group* gr, char* buf, std::size_t len, group** out) {
-                return getgrgid_r(*gid, gr, buf, len, out);
-            };
-            entry = lookup_entry<group>("group", name, buffer, by_gid);
-        }
-    }
-    if (!entry) fail("group", "no such group '" + name + "'");
-    return entry->gr_gid;
+    return find_entry<group, gid_t>("group", name, buffer, getgrnam_r, getgrgid_r).gr_gid;
 }
 
 // The user's supplementary groups with `primary` first, as initgroups(3) would set them.
