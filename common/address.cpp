@@ -2,6 +2,8 @@
 // Listen addresses (as admins write them) and socket addresses (as logs print them).
 #include "common/address.hpp"
 
+#include "common/base/peer_text.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/un.h>
@@ -130,31 +132,8 @@ std::uint16_t port_of(const sockaddr* sa, socklen_t len) {
 }
 
 std::string format_sockaddr(const sockaddr* sa, socklen_t len) {
-    if (!sa || len < static_cast<socklen_t>(sizeof(sa_family_t))) return "unknown";
-    switch (sa->sa_family) {
-    case AF_INET: {
-        std::string host = host_of(sa, len);
-        return host.empty() ? "unknown" : host + ":" + std::to_string(port_of(sa, len));
-    }
-    case AF_INET6: {
-        std::string host = host_of(sa, len);
-        if (host.empty()) return "unknown";
-        std::string port = std::to_string(port_of(sa, len));
-        return host.find(':') == std::string::npos ? host + ":" + port : "[" + host + "]:" + port;
-    }
-    case AF_UNIX: {
-        const auto* un = reinterpret_cast<const sockaddr_un*>(sa);
-        const auto offset = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path));
-        if (len <= offset) return "unix";
-        std::size_t max = std::min<std::size_t>(len - offset, sizeof un->sun_path);
-        if (un->sun_path[0] == '\0')  // abstract namespace
-            return max > 1 ? "unix:@" + std::string(un->sun_path + 1, max - 1) : "unix";
-        std::string path(un->sun_path, strnlen(un->sun_path, max));
-        return path.empty() ? "unix" : "unix:" + path;
-    }
-    default:
-        return "unknown";
-    }
+    char text[peer_text_size];
+    return std::string(text, format_sockaddr_to(text, sizeof text, sa, len));
 }
 
 } // namespace forkd

@@ -8,6 +8,7 @@
 #include "common/log.hpp"
 #include "common/base/error.hpp"
 #include "common/base/monotonic_clock.hpp"
+#include "common/base/peer_text.hpp"
 #include "daemon/master/config_watch.hpp"
 #include "daemon/control/control_server.hpp"
 #include "daemon/exec/exec_launcher.hpp"
@@ -197,15 +198,14 @@ void Manager::describe_peer(const std::string& listener_address, const sockaddr*
                             socklen_t length, const std::optional<ucred>& cred, ConnectionInfo& info) {
     info.is_unix = address->sa_family == AF_UNIX || address->sa_family == AF_UNSPEC;
     info.peer_cred = cred;
+    // Named as forkd-spawner names its clients in their scoreboard slots.
+    char text[peer_text_size];
+    info.peer_text.assign(text, format_peer_to(text, sizeof text, address, length, listener_address,
+                                               cred ? &*cred : nullptr));
     if (info.is_unix) {
-        info.peer_text = listener_address;
-        if (cred) {
-            info.peer_text += " uid=" + std::to_string(cred->uid) + " pid=" + std::to_string(cred->pid);
-            info.source = "uid:" + std::to_string(cred->uid);
-        }
+        if (cred) info.source = "uid:" + std::to_string(cred->uid);
         return;
     }
-    info.peer_text = format_sockaddr(address, length);
     info.source = host_of(address, length);
 }
 
@@ -236,19 +236,11 @@ void Manager::handle_connection(const Listener& listener, UniqueFd fd,
     if (!slot) return refuse(info.id, info.peer_text, Refusal::limit);
     info.slot = *slot;
 
-    Connection child;
-    if (!start_handler(info, fd, child)) {
-        scoreboard_.reap(info.slot);
-        return;
-    }
-    Connection& added = children_.add(info, monotonic_ns(), ServedBy::exec, child.pid,
-                                      config_.limits.connection_timeout_s);
-    added.tcp_view = std::move(child.tcp_view);
-    added.stderr_log = std::move(child.stderr_log);
+    if (!start_handler(info, fd)) scoreboard_.reap(info.slot);
 }
 
-// An exec'd handler, started with the master's vfork-style clone.
-bool Manager::start_handler(const ConnectionInfo& info, UniqueFd& fd, Connection& child) {
+// An exec'd handler, started with the master's vfork-style clone, and its connection recorded.
+bool Manager::start_handler(const ConnectionInfo& info, UniqueFd& fd) {
     auto spawned = spawn_exec_handler(*exec_plan_, info, fd.get());
     if (auto* failed = std::get_if<SpawnFailure>(&spawned)) {
         if (failed->fork_failed) refuse(info.id, info.peer_text, Refusal::fork_failed);
@@ -257,7 +249,8 @@ bool Manager::start_handler(const ConnectionInfo& info, UniqueFd& fd, Connection
         return false;
     }
     auto& handler = std::get<SpawnedHandler>(spawned);
-    child.pid = handler.pid;
+    Connection& child = children_.add(info, monotonic_ns(), ServedBy::exec, handler.pid,
+                                      config_.limits.connection_timeout_s);
     scoreboard_.set_pid(child.slot, child.pid);
     try {
         child.stderr_log = std::make_unique<HandlerStderr>(event_.get(),
@@ -351,7 +344,6 @@ void Manager::on_spawner_started(const spawner::Report& report) {
     ConnectionInfo info = describe_spawner_peer(report.tag, report.peer);
     info.id = report.id;
     info.slot = report.slot;
-    scoreboard_.set_peer(report.slot, report.id, info.peer_text);
     children_.add(info, report.start_ns, ServedBy::spawner, report.pid,
                   config_.limits.connection_timeout_s);
 }

@@ -78,7 +78,8 @@ private:
     void refuse(std::uint64_t id, const std::string& peer, Refusal reason);
     // A built-in handler that could not be forked: refused (fork-failed) and logged with why.
     void refuse_fork(std::uint64_t id, const std::string& peer, const char* error);
-    bool start_handler(const ConnectionInfo& info, UniqueFd& fd, Connection& child);
+    // Starts the handler and records its connection (in the slot info names); false if it failed.
+    bool start_handler(const ConnectionInfo& info, UniqueFd& fd);
 
     // Reaping: the spawner and exec'd handlers.
     void reap_children();

@@ -2,6 +2,7 @@
 #include "daemon/spawner/spawner_loop.hpp"
 
 #include "common/base/monotonic_clock.hpp"
+#include "common/base/peer_text.hpp"
 #include "daemon/admission/admission.hpp"
 #include "daemon/core/accept.hpp"
 #include "daemon/handlers/builtin_handlers.hpp"
@@ -68,6 +69,9 @@ struct HandlerStart {
 
 [[noreturn]] void run_handler_child(const HandlerStart& start, const ProcessName& name, int connection,
                                     Scoreboard& board, pid_t spawner_pid) {
+    // Its own pid too, not only the spawner's set_pid after the fork: the handler may serve its
+    // first byte before the spawner runs again, and "forkctl list" must show it by then.
+    board.set_pid(start.slot, getpid());
     reset_signal_state();
     prctl(PR_SET_NAME, name.text);
     // connection_to_stdio closes every fd above 2: the listeners and the master's socket too.
@@ -180,6 +184,9 @@ private:
     struct Listener {
         UniqueFd fd;
         std::uint32_t tag = 0;
+        // Its address as the master names it ("unix:/run/x.sock"): a UNIX client's name starts so.
+        char name[peer_text_size] = {};
+        std::size_t name_length = 0;
     };
 
     // The spawner lives and dies with the master: the terminal's SIGINT, a hangup or a stray
@@ -227,7 +234,7 @@ private:
     bool accept_batch(const Listener& listener) {
         const AcceptOutcome outcome = forkd::accept_batch(
             listener.fd.get(), ConnectionMode::blocking, [this] { return room_for_more(); },
-            [&](AcceptedConnection c) { return serve(listener.tag, std::move(c.fd), c.peer, c.peer_len); });
+            [&](AcceptedConnection c) { return serve(listener, std::move(c.fd), c.peer, c.peer_len); });
         if (outcome.end == AcceptEnd::stopped) return false;
         if (outcome.end == AcceptEnd::exhausted) pause_until_ms_ = now_ms() + accept_pause.count();
         if (outcome.end == AcceptEnd::exhausted || outcome.end == AcceptEnd::failed) {
@@ -255,6 +262,18 @@ private:
         return peer;
     }
 
+    // The client's name in its slot, as the master would give it: "forkctl list" reads the
+    // scoreboard, and must show the peer from the moment the slot is claimed.
+    static std::size_t name_peer(const Listener& listener, const spawner::Peer& peer,
+                                 char (&text)[peer_text_size]) {
+        sockaddr_storage address{};  // family 0 on a UNIX listener
+        std::memcpy(&address, peer.address, std::min<std::size_t>(peer.address_len, sizeof peer.address));
+        const ucred cred{peer.cred_pid, peer.cred_uid, 0};
+        return format_peer_to(text, sizeof text, reinterpret_cast<const sockaddr*>(&address),
+                              socklen_t(peer.address_len), std::string_view(listener.name, listener.name_length),
+                              peer.has_cred ? &cred : nullptr);
+    }
+
     static SourceKey source_of(const spawner::Peer& peer) {
         if (peer.has_cred) return SourceKey::of_uid(peer.cred_uid);
         return SourceKey::of_address(reinterpret_cast<const sockaddr*>(peer.address), peer.address_len);
@@ -262,7 +281,9 @@ private:
 
     // Admission, a slot, the fork and its report. The connection closes here: the handler
     // holds its own copy. False only when the report queue overflowed.
-    bool serve(std::uint32_t tag, UniqueFd connection, const sockaddr_storage& address, socklen_t length) {
+    bool serve(const Listener& listener, UniqueFd connection, const sockaddr_storage& address,
+               socklen_t length) {
+        const std::uint32_t tag = listener.tag;
         const std::uint64_t id = board_.next_id();
         const spawner::Peer peer = describe(connection.get(), address, length);
         const SourceKey source = source_of(peer);
@@ -270,7 +291,9 @@ private:
         if (refusal == Refusal::per_source) return refuse(id, tag, peer, RefusalKind::per_source, 0);
         if (refusal != Refusal::none) return refuse(id, tag, peer, RefusalKind::limit, 0);
         // Fails only if the master took the last free slot (an exec'd handler) since room_for_more().
-        const auto slot = board_.claim(id);
+        char name[peer_text_size];
+        const std::size_t name_length = name_peer(listener, peer, name);
+        const auto slot = board_.claim(id, std::string_view(name, name_length));
         if (!slot) return refuse(id, tag, peer, RefusalKind::limit, 0);
         const pid_t pid = fork_handler(*slot, connection.get());
         connection.reset();
@@ -344,12 +367,23 @@ private:
                 // No fd: the kernel dropped it (MSG_CTRUNC), which only happens when we are out
                 // of fds. That listener is then served by nobody until the next configure.
                 if (next_fd < datagram.fd_count)
-                    listeners_[listener_count_++] = {std::move(datagram.fds[next_fd++]), request.tag};
+                    add_listener(std::move(datagram.fds[next_fd++]), request.tag);
                 break;
             case RequestKind::signal: forward_signal(request); break;
             }
         }
         return true;
+    }
+
+    void add_listener(UniqueFd fd, std::uint32_t tag) {
+        Listener& listener = listeners_[listener_count_++];
+        sockaddr_storage address{};
+        socklen_t length = sizeof address;
+        if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0) length = 0;
+        listener.name_length = format_sockaddr_to(listener.name, sizeof listener.name,
+                                                  reinterpret_cast<const sockaddr*>(&address), length);
+        listener.fd = std::move(fd);
+        listener.tag = tag;
     }
 
     // Replaces the settings and the listeners (which follow the request in its datagram).

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "common/base/peer_text.hpp"
 #include "common/base/unique_fd.hpp"
 
 namespace forkd {
@@ -187,6 +188,34 @@ TEST(FormatSockaddr, RealBoundSocket) {
     std::uint16_t port = port_of(as_sa(&bound), len);
     EXPECT_NE(port, 0);
     EXPECT_EQ(format_sockaddr(as_sa(&bound), len), "127.0.0.1:" + std::to_string(port));
+}
+
+// Clients as forkd-spawner names them in scoreboard slots, without allocating: the master's text.
+std::string peer_text(const sockaddr* sa, socklen_t len, std::string_view listener = "",
+                      const ucred* cred = nullptr) {
+    char text[peer_text_size];
+    return std::string(text, format_peer_to(text, sizeof text, sa, len, listener, cred));
+}
+
+TEST(PeerText, IpClientsAreTheirAddress) {
+    auto in = v4("127.0.0.1", 5000);
+    EXPECT_EQ(peer_text(as_sa(&in), sizeof in, "unused"), "127.0.0.1:5000");
+    auto mapped = v6("::ffff:10.0.0.2", 80);
+    EXPECT_EQ(peer_text(as_sa(&mapped), sizeof mapped), "10.0.0.2:80");
+}
+
+TEST(PeerText, UnixClientsAreTheListenerAndTheirCredentials) {
+    sockaddr_storage none{};  // forkd-spawner's UNIX peers: family 0
+    const ucred cred{42, 1000, 1000};
+    EXPECT_EQ(peer_text(as_sa(&none), 0, "unix:/run/x.sock", &cred), "unix:/run/x.sock uid=1000 pid=42");
+    EXPECT_EQ(peer_text(as_sa(&none), 0, "unix:/run/x.sock"), "unix:/run/x.sock");
+}
+
+TEST(PeerText, ASmallBufferIsTruncatedAndTerminated) {
+    char text[8];
+    sockaddr_storage none{};
+    EXPECT_EQ(format_peer_to(text, sizeof text, as_sa(&none), 0, "unix:/a/long/path", nullptr), 7u);
+    EXPECT_STREQ(text, "unix:/a");
 }
 
 } // namespace

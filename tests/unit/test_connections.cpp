@@ -6,7 +6,7 @@
 
 #include "captured_log.hpp"
 #include "common/base/monotonic_clock.hpp"
-#include "daemon/event_loop/sd_event_ptr.hpp"
+#include "test_loop.hpp"
 
 #include <gtest/gtest.h>
 
@@ -28,9 +28,6 @@ struct Sent {
 class ConnectionsTest : public ::testing::Test {
 protected:
     ConnectionsTest() {
-        sd_event* raw = nullptr;
-        EXPECT_GE(sd_event_new(&raw), 0);
-        event_.reset(raw);
         connections_ = std::make_unique<Connections>(
             event_.get(), board_, admission_, totals_,
             [this](const Connection& c, int signo) { sent_.push_back({c.id, signo}); });
@@ -48,7 +45,7 @@ protected:
     }
 
     test::CapturedLog log_;
-    EventPtr event_;
+    EventPtr event_ = test::new_loop();
     Scoreboard board_{8};
     Admission admission_{RuntimeLimits{}};
     ConnectionTotals totals_;

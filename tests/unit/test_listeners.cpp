@@ -4,7 +4,7 @@
 #include "daemon/master/listeners.hpp"
 
 #include "captured_log.hpp"
-#include "daemon/event_loop/sd_event_ptr.hpp"
+#include "test_loop.hpp"
 
 #include <gtest/gtest.h>
 
@@ -20,9 +20,6 @@ namespace {
 class ListenersTest : public ::testing::Test {
 protected:
     ListenersTest() {
-        sd_event* raw = nullptr;
-        EXPECT_GE(sd_event_new(&raw), 0);
-        event_.reset(raw);
         listeners_ = std::make_unique<Listeners>(event_.get(), [](Listener&) {});
         char dir[] = "/tmp/forkd-listeners-XXXXXX";
         dir_ = mkdtemp(dir);
@@ -39,7 +36,7 @@ protected:
     }
 
     test::CapturedLog log_;
-    EventPtr event_;
+    EventPtr event_ = test::new_loop();
     std::unique_ptr<Listeners> listeners_;
     std::string dir_;
 };
