@@ -4,10 +4,11 @@
 #include "common/control/control_protocol.hpp"
 #include "common/log.hpp"
 #include "common/base/error.hpp"
-#include "common/base/stale_socket.hpp"
+#include "common/base/unix_bind.hpp"
 #include "daemon/core/accept.hpp"
 #include "daemon/event_loop/event_sources.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -32,31 +33,20 @@ std::runtime_error socket_error(const std::string& what, const std::string& path
     return std::runtime_error(what + " " + path + ": " + errno_text(error));
 }
 
-sockaddr_un unix_address(const std::string& path) {
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    if (path.size() >= sizeof(address.sun_path))
-        throw std::runtime_error("control socket path " + path + " is too long");
-    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-    return address;
-}
-
-void make_parent_dirs(const std::string& path) {
-    for (auto slash = path.find('/', 1); slash != std::string::npos; slash = path.find('/', slash + 1)) {
-        std::string dir = path.substr(0, slash);
-        if (::mkdir(dir.c_str(), 0755) < 0 && errno != EEXIST)
-            throw socket_error("cannot create directory for control socket", dir, errno);
-    }
-}
-
-// A socket file is stale when nothing accepts on it; then (and only then) it may be replaced.
-void replace_stale_socket(const std::string& path) {
-    const Status cleared = remove_stale_socket(path);
-    if (cleared) return;
-    const Error& e = cleared.error();
+// The run directory is created if missing (0755) and must be one forkd can trust
+// (common/base/run_dir.hpp); a stale socket in it is replaced only if nothing answers on it.
+BoundUnixSocket bind_control_socket(const std::string& path, mode_t mode) {
+    Result<RunPath> run = open_run_path(path, CreateMissing::yes);
+    if (!run) throw std::runtime_error("cannot use control socket " + path + ": " + run.error().message());
+    Result<BoundUnixSocket> bound = bind_unix_socket(std::move(*run), mode);
+    if (bound) return std::move(*bound);
+    const Error& e = bound.error();
     if (e.code == EADDRINUSE) throw std::runtime_error("control socket " + path + " is in use");
     if (e.code == EEXIST)
         throw std::runtime_error("control socket " + path + " exists and is not a socket");
+    if (e.code == ENAMETOOLONG) throw std::runtime_error("control socket path " + path + " is too long");
+    if (e.context == "verify")
+        throw std::runtime_error("control socket " + path + ": its directory was moved while binding");
     throw socket_error("cannot " + e.context + " control socket", path, e.code);
 }
 
@@ -203,7 +193,7 @@ ControlServer::ControlServer(sd_event* event, const std::string& path, ControlTa
     auto source = event_loop::add_io(event_, listener_.get(), EPOLLIN, "control-listener",
                                      [this] { accept_clients(); });
     if (!source) {
-        ::unlink(path_.c_str());
+        socket_file_.unlink();
         throw socket_error("cannot watch control socket", path_, source.error().code);
     }
     listener_source_ = std::move(*source);
@@ -215,9 +205,7 @@ ControlServer::~ControlServer() {
     listener_source_.reset();
     resume_timer_.reset();
     listener_.reset();
-    struct stat st {};
-    if (::lstat(path_.c_str(), &st) == 0 && st.st_dev == socket_dev_ && st.st_ino == socket_ino_)
-        ::unlink(path_.c_str());
+    socket_file_.unlink();
     for (auto& client : clients_) {
         client->io.reset();
         client->timer.reset();
@@ -227,27 +215,20 @@ ControlServer::~ControlServer() {
 }
 
 void ControlServer::bind_socket() {
-    sockaddr_un address = unix_address(path_);
-    make_parent_dirs(path_);
-    replace_stale_socket(path_);
-    listener_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!listener_) throw socket_error("cannot create control socket", path_, errno);
-    mode_t old_umask = ::umask(0117);  // the socket is never visible with a wider mode
-    int r = ::bind(listener_.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address);
-    int bind_errno = errno;
-    ::umask(old_umask);
-    if (r < 0) throw socket_error("cannot bind control socket", path_, bind_errno);
-    struct stat st {};
-    if (::lstat(path_.c_str(), &st) == 0) {
-        socket_dev_ = st.st_dev;
-        socket_ino_ = st.st_ino;
-    }
-    if (::chmod(path_.c_str(), 0660) < 0) throw socket_error("cannot chmod control socket", path_, errno);
+    BoundUnixSocket bound = bind_control_socket(path_, 0660);
+    listener_ = std::move(bound.fd);
+    socket_file_ = std::move(bound.file);
+    const RunPath& run = socket_file_.run;
     uid_t uid = target_.daemon_uid() == ::geteuid() ? static_cast<uid_t>(-1) : target_.daemon_uid();
     gid_t gid = target_.control_gid().value_or(static_cast<gid_t>(-1));
-    if ((uid != static_cast<uid_t>(-1) || gid != static_cast<gid_t>(-1)) && ::chown(path_.c_str(), uid, gid) < 0)
+    if ((uid != static_cast<uid_t>(-1) || gid != static_cast<gid_t>(-1)) &&
+        ::fchownat(run.dir.get(), run.name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
         log::warning("control-socket-owner", {{"path", path_}, {"error", errno_text(errno)}});
-    if (::listen(listener_.get(), listen_backlog) < 0) throw socket_error("cannot listen on control socket", path_, errno);
+    if (::listen(listener_.get(), listen_backlog) < 0) {
+        const int error = errno;
+        socket_file_.unlink();
+        throw socket_error("cannot listen on control socket", path_, error);
+    }
 }
 
 void ControlServer::resume_accepting() {

@@ -6,6 +6,7 @@
 // daemon/core/accept.hpp). Every request's peer is checked with SO_PEERCRED (see
 // control_dispatch.hpp, which also audit-logs).
 #include "common/base/unique_fd.hpp"
+#include "common/base/unix_bind.hpp"
 #include "daemon/core/accept.hpp"
 #include "daemon/control/control_dispatch.hpp"
 #include "daemon/control/control_target.hpp"
@@ -31,8 +32,8 @@ struct ControlServerLimits {
 
 class ControlServer {
 public:
-    // Binds PATH (parent directories created, mode 0755; a stale socket replaced only if nothing
-    // listens on it), mode 0660, owned by the daemon's uid and the control group. Throws
+    // Binds PATH (parent directories created, mode 0755; the directory must be one forkd can
+    // trust, common/base/run_dir.hpp; a stale socket replaced only if nothing listens on it), mode 0660, owned by the daemon's uid and the control group. Throws
     // std::runtime_error with a one-line reason at start-up ("control socket PATH is in use").
     ControlServer(sd_event* event, const std::string& path, ControlTarget& target,
                   ControlServerLimits limits = {});
@@ -68,8 +69,7 @@ private:
     ControlTarget& target_;
     ControlServerLimits limits_;
     UniqueFd listener_;
-    dev_t socket_dev_ = 0;  // what we bound, so the destructor never unlinks a successor's socket
-    ino_t socket_ino_ = 0;
+    UnixSocketFile socket_file_;  // what we bound, so the destructor never unlinks a successor's socket
     EventSourcePtr listener_source_, resume_timer_;
     std::list<std::unique_ptr<Client>> clients_;
 };

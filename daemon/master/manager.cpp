@@ -147,8 +147,7 @@ void Manager::add_listeners(std::vector<ListenSocket> sockets) {
 
 void Manager::close_listener(Listener& listener) {
     listener.source.reset();
-    if (listener.socket.is_unix && !listener.socket.unix_path.empty() && listener.socket.fd)
-        unlink(listener.socket.unix_path.c_str());
+    if (listener.socket.fd) unlink_unix_socket(listener.socket);
     listener.socket.fd.reset();
 }
 

@@ -164,7 +164,7 @@ std::optional<std::string> Manager::rebind_listeners(const Config& next) {
         }
     } catch (const std::exception& e) {
         for (auto& socket : added)
-            if (socket.is_unix) unlink(socket.unix_path.c_str());
+            unlink_unix_socket(socket);
         return std::string(e.what());
     }
     for (auto& listener : listeners_) {
