@@ -138,7 +138,7 @@ struct ControlServer::Client {
 
     void answer(const std::string& line) {
         ControlServer& owner = server;
-        auto [reply, stop] = dispatch_control_request(owner.target_, peer, line);
+        auto [reply, stop] = dispatch_control_request(owner.target_, peer, line, owner.door_);
         stays_open = stop;
         respond(std::move(reply));  // may destroy *this
         if (stop) owner.begin_stop();
@@ -187,8 +187,9 @@ struct ControlServer::Client {
 };
 
 ControlServer::ControlServer(sd_event* event, const std::string& path, ControlTarget& target,
-                             ControlServerLimits limits)
-    : event_(event), path_(path), target_(target), limits_(limits) {
+                             ControlServerLimits limits, ControlDoor door)
+    : event_(event), path_(path), target_(target), limits_(limits), door_(door),
+      admission_({limits.max_clients, limits.max_clients_per_uid, limits.admin_reserve}, target.daemon_uid()) {
     bind_socket();
     auto source = event_loop::add_io(event_, listener_.get(), EPOLLIN, "control-listener",
                                      [this] { accept_clients(); });
@@ -215,12 +216,13 @@ ControlServer::~ControlServer() {
 }
 
 void ControlServer::bind_socket() {
-    BoundUnixSocket bound = bind_control_socket(path_, 0660);
+    const bool full = door_ == ControlDoor::full;
+    BoundUnixSocket bound = bind_control_socket(path_, full ? 0660 : 0666);
     listener_ = std::move(bound.fd);
     socket_file_ = std::move(bound.file);
     const RunPath& run = socket_file_.run;
     uid_t uid = target_.daemon_uid() == ::geteuid() ? static_cast<uid_t>(-1) : target_.daemon_uid();
-    gid_t gid = target_.control_gid().value_or(static_cast<gid_t>(-1));
+    gid_t gid = full ? target_.control_gid().value_or(static_cast<gid_t>(-1)) : static_cast<gid_t>(-1);
     if ((uid != static_cast<uid_t>(-1) || gid != static_cast<gid_t>(-1)) &&
         ::fchownat(run.dir.get(), run.name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
         log::warning("control-socket-owner", {{"path", path_}, {"error", errno_text(errno)}});
@@ -240,8 +242,7 @@ void ControlServer::accept_clients() {
     const AcceptOutcome outcome = accept_batch(
         listener_.get(), ConnectionMode::nonblocking, [] { return true; },
         [this](AcceptedConnection c) {
-            if (clients_.size() >= limits_.max_clients) refuse_client(std::move(c.fd));
-            else add_client(std::move(c.fd));
+            admit_client(std::move(c.fd));
             return true;
         });
     if (outcome.end == AcceptEnd::exhausted) pause_accepting(outcome.error);
@@ -263,29 +264,52 @@ void ControlServer::pause_accepting(int error) {
     resume_timer_ = std::move(*timer);
 }
 
-void ControlServer::refuse_client(UniqueFd fd) {
-    std::string reply = control::encode_error(
-        ErrorCode::failed, "too many control connections (limit " + std::to_string(limits_.max_clients) + ")");
-    (void)!::send(fd.get(), reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    log::notice("control-refused", {{"reason", "too-many-clients"}});
-}
-
-void ControlServer::add_client(UniqueFd fd) {
+void ControlServer::admit_client(UniqueFd fd) {
     auto peer = peer_credentials(fd.get());
     if (!peer) {
         log::warning("control-peercred-failed", {{"error", errno_text(errno)}});
         return;
     }
-    auto client = std::make_unique<Client>(*this, std::move(fd), std::move(*peer));
+    const ControlDecision decision = admission_.admit(peer->uid);
+    if (decision.verdict == ControlVerdict::admitted) add_client(std::move(fd), std::move(*peer));
+    else refuse_client(std::move(fd), *peer, decision);
+}
+
+namespace {
+
+std::string_view refusal_reason(ControlVerdict verdict) {
+    return verdict == ControlVerdict::too_many_from_uid ? "too-many-from-uid" : "too-many-clients";
+}
+
+} // namespace
+
+// A flood is logged when its refusals begin and when they end (close_client), not per client.
+void ControlServer::refuse_client(UniqueFd fd, const PeerCredentials& peer, const ControlDecision& decision) {
+    const bool per_uid = decision.verdict == ControlVerdict::too_many_from_uid;
+    const std::size_t limit = per_uid ? limits_.max_clients_per_uid : limits_.max_clients;
+    std::string reply = control::encode_error(
+        ErrorCode::failed, "too many control connections" +
+                               (per_uid ? " from uid " + std::to_string(peer.uid) : std::string()) +
+                               " (limit " + std::to_string(limit) + ")");
+    (void)!::send(fd.get(), reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (decision.starts_episode)
+        log::notice("control-refused", {{"reason", refusal_reason(decision.verdict)},
+                                        {"uid", static_cast<unsigned>(peer.uid)},
+                                        {"limit", static_cast<std::uint64_t>(limit)},
+                                        {"socket", path_}});
+}
+
+void ControlServer::add_client(UniqueFd fd, PeerCredentials peer) {
+    const uid_t uid = peer.uid;
+    auto client = std::make_unique<Client>(*this, std::move(fd), std::move(peer));
     Client& added = *client;
     auto io = event_loop::add_io(event_, added.fd.get(), EPOLLIN, "control-client",
                                  [&added] { added.handle_io(); });
-    if (!io) return;
-    added.io = std::move(*io);
-    sd_event_source_set_priority(added.io.get(), SD_EVENT_PRIORITY_IMPORTANT);
     auto timer = event_loop::add_timer(event_, usec(limits_.client_timeout), "control-client-timeout",
                                        [&added] { added.handle_timeout(); });
-    if (!timer) return;
+    if (!io || !timer) return forget(uid);
+    added.io = std::move(*io);
+    sd_event_source_set_priority(added.io.get(), SD_EVENT_PRIORITY_IMPORTANT);
     added.timer = std::move(*timer);
     clients_.push_back(std::move(client));
 }
@@ -294,7 +318,18 @@ void ControlServer::add_client(UniqueFd fd) {
 void ControlServer::begin_stop() { target_.stop(); }
 
 void ControlServer::close_client(Client* client) {
+    const uid_t uid = client->peer.uid;
     clients_.remove_if([client](const std::unique_ptr<Client>& c) { return c.get() == client; });
+    forget(uid);
+}
+
+void ControlServer::forget(uid_t uid) {
+    const std::optional<RefusalEpisode> ended = admission_.release(uid);
+    if (!ended) return;
+    log::notice("control-refusals-ended", {{"reason", refusal_reason(ended->verdict)},
+                                           {"uid", static_cast<unsigned>(ended->uid)},
+                                           {"refused", ended->refused},
+                                           {"socket", path_}});
 }
 
 } // namespace forkd
