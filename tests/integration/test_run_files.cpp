@@ -46,31 +46,40 @@ void expect_refused(Daemon& d, const std::string& needle) {
 
 } // namespace
 
-TEST(RunFiles, APidfileSymlinkIsNotFollowed) {
+// A daemon that finds NAME in its run dir a symlink to a file "victim" (which says "precious").
+DaemonOptions with_symlink_as(const std::string& name) {
     DaemonOptions o;
     o.expect_ready = false;
-    o.before_start = [](const TempDir& dir) {
+    o.before_start = [name](const TempDir& dir) {
         write_file(dir.file("victim"), "precious\n");
-        ASSERT_EQ(::symlink(dir.file("victim").c_str(), dir.file("forkd.pid").c_str()), 0);
+        ASSERT_EQ(::symlink(dir.file("victim").c_str(), dir.file(name).c_str()), 0);
     };
-    Daemon d(o);
-    expect_refused(d, "pidfile " + d.pidfile() + ": it is a symbolic link");
+    return o;
+}
+
+void expect_symlink_untouched(const Daemon& d, const std::string& path) {
     EXPECT_EQ(read_file(d.dir().file("victim")), "precious\n") << "the symlink's target was written";
-    EXPECT_TRUE(fs::is_symlink(d.pidfile()));
+    EXPECT_TRUE(fs::is_symlink(path)) << path << " was replaced";
+}
+
+TEST(RunFiles, APidfileSymlinkIsNotFollowed) {
+    Daemon d(with_symlink_as("forkd.pid"));
+    expect_refused(d, "pidfile " + d.pidfile() + ": it is a symbolic link");
+    expect_symlink_untouched(d, d.pidfile());
 }
 
 TEST(RunFiles, AControlSocketSymlinkIsNotFollowed) {
-    DaemonOptions o;
-    o.expect_ready = false;
-    o.before_start = [](const TempDir& dir) {
-        write_file(dir.file("victim"), "precious\n");
-        ASSERT_EQ(::symlink(dir.file("victim").c_str(), dir.file("forkd.sock").c_str()), 0);
-    };
-    Daemon d(o);
+    Daemon d(with_symlink_as("forkd.sock"));
     expect_refused(d, "control socket " + d.control_socket() + " exists and is not a socket");
-    EXPECT_EQ(read_file(d.dir().file("victim")), "precious\n");
-    EXPECT_TRUE(fs::is_symlink(d.control_socket()));
+    expect_symlink_untouched(d, d.control_socket());
     EXPECT_FALSE(fs::exists(d.pidfile())) << "a failed start left its pidfile";
+}
+
+TEST(RunFiles, AReadOnlyControlSocketSymlinkIsNotFollowed) {
+    Daemon d(with_symlink_as("forkd.ro.sock"));
+    expect_refused(d, "control socket " + d.dir().file("forkd.ro.sock") + " exists and is not a socket");
+    expect_symlink_untouched(d, d.dir().file("forkd.ro.sock"));
+    EXPECT_FALSE(fs::exists(d.control_socket())) << "a failed start left its control socket";
 }
 
 TEST(RunFiles, AWorldWritableRunDirIsRefused) {
