@@ -37,6 +37,13 @@ std::string client_control_socket(const std::optional<std::string>& instance) {
     return access(system.c_str(), F_OK) == 0 ? system : own;
 }
 
+std::string read_only_control_socket(const std::string& control_socket) {
+    const std::string suffix = ".sock";
+    if (control_socket.size() > suffix.size() && control_socket.ends_with(suffix))
+        return control_socket.substr(0, control_socket.size() - suffix.size()) + ".ro.sock";
+    return control_socket + ".ro";
+}
+
 std::optional<std::string> default_config_file(const std::optional<std::string>& instance) {
     if (instance) return "/etc/forkd/" + *instance + ".conf";
     if (geteuid() == 0) return std::string("/etc/forkd/forkd.conf");

@@ -40,8 +40,11 @@ int refused(const Invocation& invocation, const control::Reply& reply, Output& o
     std::string_view name = control::command_name(invocation.request.command);
     if (invocation.json) output.out << control::encode_error(reply.code, reply.error) << std::flush;
     if (reply.code == control::ErrorCode::denied) {
-        output.err << "forkctl: " << name
-                   << ": permission denied (needs root, forkd's user or its control group)\n";
+        // forkd's own reason when it gives one (the read-only socket), else who may.
+        const std::string why = reply.error != "permission denied"
+                                    ? reply.error
+                                    : "permission denied (needs root, forkd's user or its control group)";
+        output.err << "forkctl: " << name << ": " << why << "\n";
         return exit_denied;
     }
     output.err << "forkctl: " << name << ": " << reply.error << "\n";

@@ -2,6 +2,8 @@
 #include "ctl/control_client.hpp"
 
 #include "common/base/error.hpp"
+#include "common/control/command_table.hpp"
+#include "common/runtime_paths.hpp"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -147,8 +149,23 @@ bool ControlConnection::wait_exited(Deadline deadline) {
     return true;
 }
 
+// A caller the control socket's mode keeps out (not in the control group) may still read:
+// status and list also answer on the read-only socket beside it (forkd.ro.sock).
+ControlConnection connect_for(const std::string& path, const control::Request& request, Deadline deadline) {
+    try {
+        return ControlConnection(path, deadline);
+    } catch (const ClientError& denied) {
+        if (denied.exit_code() != exit_denied || control::changes_state(request.command)) throw;
+        try {
+            return ControlConnection(read_only_control_socket(path), deadline);
+        } catch (const ClientError&) {
+            throw denied;  // no read-only door either: the first refusal says what to fix
+        }
+    }
+}
+
 control::Reply request_once(const std::string& path, const control::Request& request, Deadline deadline) {
-    ControlConnection connection(path, deadline);
+    ControlConnection connection = connect_for(path, request, deadline);
     return connection.exchange(request, deadline);
 }
 

@@ -49,7 +49,10 @@ private:
     pid_t server_pid_ = 0;  // SO_PEERCRED: the process that listens, i.e. forkd
 };
 
-// One request on a fresh connection (the protocol's unit).
+// Connects to PATH; for an open command (status, list) refused there by the socket's mode, to
+// the read-only socket beside it (read_only_control_socket) instead.
+ControlConnection connect_for(const std::string& path, const control::Request& request, Deadline deadline);
+// One request on a fresh connection (the protocol's unit), through connect_for.
 control::Reply request_once(const std::string& path, const control::Request& request, Deadline deadline);
 
 } // namespace forkd::ctl

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <stdexcept>
 #include <system_error>
 #include <thread>
 
@@ -19,7 +20,9 @@ namespace forkd {
 namespace {
 
 // The start-up boundary: a failure here is std::system_error (exit 3), as before the shape.
+// A refusal that is no system call's failure (code 0) is a plain runtime_error.
 [[noreturn]] void throw_error(const Error& error) {
+    if (error.code == 0) throw std::runtime_error(error.context);
     throw std::system_error(error.code, std::generic_category(), error.context);
 }
 
@@ -29,29 +32,16 @@ T or_throw(Result<T> result) {
     return std::move(*result);
 }
 
-// mkdir -p with mode 0755 for every missing component of the pidfile's directory.
-Status create_parent_dirs(const std::string& path) {
-    const auto slash = path.rfind('/');
-    if (slash == std::string::npos || slash == 0) return Status::success();
-    const std::string dir = path.substr(0, slash);
-    for (size_t pos = dir.find('/', 1);; pos = dir.find('/', pos + 1)) {
-        const std::string prefix = dir.substr(0, pos);
-        struct stat st{};
-        const bool exists = ::stat(prefix.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-        if (!exists) {
-            if (::mkdir(prefix.c_str(), 0755) == 0)
-                ::chmod(prefix.c_str(), 0755);  // the umask must not narrow it
-            else if (errno != EEXIST)
-                return system_error("cannot create directory " + prefix);
-        }
-        if (pos == std::string::npos) break;
-    }
-    return Status::success();
-}
-
-Result<UniqueFd> open_pidfile(const std::string& path) {
-    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644));
-    if (!fd) return system_error("cannot open pidfile " + path);
+// O_NOFOLLOW: a symbolic link planted as the pidfile is refused, never followed (ELOOP).
+Result<UniqueFd> open_pidfile(const RunPath& run) {
+    UniqueFd fd(::openat(run.dir.get(), run.name.c_str(),
+                         O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0644));
+    if (!fd && errno == ELOOP)
+        return failure("cannot open pidfile " + run.path + ": it is a symbolic link (refusing to follow it)");
+    if (!fd) return system_error("cannot open pidfile " + run.path);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) < 0) return system_error("cannot stat pidfile " + run.path);
+    if (!S_ISREG(st.st_mode)) return failure("pidfile " + run.path + " is not a regular file");
     return fd;
 }
 
@@ -82,10 +72,11 @@ pid_t read_holder_pid(const UniqueFd& fd) {
 
 // A previous owner may have unlinked the file (remove()) between our open and our lock:
 // then we hold a lock on an orphaned inode and must start over.
-Result<bool> still_linked(const UniqueFd& fd, const std::string& path) {
+Result<bool> still_linked(const UniqueFd& fd, const RunPath& run) {
+    const std::string& path = run.path;
     struct stat by_fd{}, by_path{};
     if (::fstat(fd.get(), &by_fd) < 0) return system_error("cannot stat pidfile " + path);
-    if (::stat(path.c_str(), &by_path) < 0) {
+    if (::fstatat(run.dir.get(), run.name.c_str(), &by_path, AT_SYMLINK_NOFOLLOW) < 0) {
         if (errno == ENOENT) return false;
         return system_error("cannot stat pidfile " + path);
     }
@@ -110,19 +101,20 @@ AlreadyRunning::AlreadyRunning(pid_t pid)
     : std::runtime_error("already running (pid " + std::to_string(pid) + ")"), pid(pid) {}
 
 Pidfile Pidfile::acquire(const std::string& path) {
-    if (Status made = create_parent_dirs(path); !made) throw_error(made.error());
+    RunPath run = or_throw(open_run_path(path, CreateMissing::yes));
     for (;;) {
-        UniqueFd fd = or_throw(open_pidfile(path));
+        UniqueFd fd = or_throw(open_pidfile(run));
         if (!or_throw(try_lock(fd, path))) throw AlreadyRunning(read_holder_pid(fd));
-        if (!or_throw(still_linked(fd, path))) continue;
+        if (!or_throw(still_linked(fd, run))) continue;
         if (Status written = write_pid(fd, path); !written) throw_error(written.error());
-        return Pidfile(path, std::move(fd));
+        return Pidfile(std::move(run), std::move(fd));
     }
 }
 
 void Pidfile::remove() {
     if (!fd_) return;
-    ::unlink(path_.c_str());  // best effort at stop: a missing file is already the goal
+    // Best effort at stop (a missing file is already the goal), in the directory we checked.
+    ::unlinkat(run_.dir.get(), run_.name.c_str(), 0);
 }
 
 } // namespace forkd

@@ -3,6 +3,7 @@
 
 #include "common/base/unique_fd.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -29,13 +30,14 @@ Result<bool> answers(const sockaddr_un& address) {
 
 } // namespace
 
-Status remove_stale_socket(const std::string& path) {
+Status remove_stale_socket(const RunPath& run) {
+    const std::string& path = run.path;
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
     if (path.size() >= sizeof address.sun_path) return Error{ENAMETOOLONG, "probe"};
     std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
     struct stat st {};
-    if (::lstat(path.c_str(), &st) < 0) {
+    if (::fstatat(run.dir.get(), run.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
         if (errno == ENOENT) return Status::success();
         return system_error("inspect");
     }
@@ -43,7 +45,7 @@ Status remove_stale_socket(const std::string& path) {
     const Result<bool> in_use = answers(address);
     if (!in_use) return in_use.error();
     if (*in_use) return Error{EADDRINUSE, "probe"};
-    if (::unlink(path.c_str()) < 0 && errno != ENOENT) return system_error("remove stale");
+    if (::unlinkat(run.dir.get(), run.name.c_str(), 0) < 0 && errno != ENOENT) return system_error("remove stale");
     return Status::success();
 }
 

@@ -99,7 +99,7 @@ bool may_change_state(const PeerCredentials& peer, uid_t daemon_uid, std::option
 }
 
 ControlOutcome dispatch_control_request(ControlTarget& target, const PeerCredentials& peer,
-                                        std::string_view line) {
+                                        std::string_view line, ControlDoor door) {
     auto parsed = control::parse_request(line);
     if (auto* error = std::get_if<control::RequestError>(&parsed)) {
         log::info("control-bad-request", {{"uid", static_cast<unsigned>(peer.uid)},
@@ -108,6 +108,11 @@ ControlOutcome dispatch_control_request(ControlTarget& target, const PeerCredent
         return {control::encode_error(error->code, error->message)};
     }
     const Request& request = std::get<Request>(parsed);
+    if (control::command_row(request.command).privileged && door == ControlDoor::read_only) {
+        audit(peer, request, "denied", "read-only control socket");
+        return {control::encode_error(ErrorCode::denied,
+                                      "permission denied: the read-only control socket serves only status and list")};
+    }
     if (control::command_row(request.command).privileged &&
         !may_change_state(peer, target.daemon_uid(), target.control_gid())) {
         audit(peer, request, "denied");

@@ -46,6 +46,10 @@ struct PeerCredentials {
 // (primary or supplementary) of the control group. status and list are open to every peer.
 bool may_change_state(const PeerCredentials& peer, uid_t daemon_uid, std::optional<gid_t> control_gid);
 
+// Which socket a request came through: the control socket (0660, every command, checked per
+// peer) or the read-only one (0666, status and list only, for monitoring).
+enum class ControlDoor { full, read_only };
+
 struct ControlOutcome {
     std::string reply;  // one line, "\n" included
     bool stop = false;  // an accepted stop: the caller sends the reply, then calls target.stop()
@@ -55,7 +59,8 @@ struct ControlOutcome {
 // an exception from the target all become error replies. Logs
 //   event=control-audit uid=U pid=P command=C result=ok|denied|failed
 // for every denied request and every state-changing one.
+// Through the read-only door a privileged command is denied whoever asks.
 ControlOutcome dispatch_control_request(ControlTarget& target, const PeerCredentials& peer,
-                                        std::string_view line);
+                                        std::string_view line, ControlDoor door = ControlDoor::full);
 
 } // namespace forkd

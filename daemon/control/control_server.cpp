@@ -4,16 +4,15 @@
 #include "common/control/control_protocol.hpp"
 #include "common/log.hpp"
 #include "common/base/error.hpp"
-#include "common/base/stale_socket.hpp"
+#include "common/base/unix_bind.hpp"
 #include "daemon/core/accept.hpp"
 #include "daemon/event_loop/event_sources.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -32,31 +31,20 @@ std::runtime_error socket_error(const std::string& what, const std::string& path
     return std::runtime_error(what + " " + path + ": " + errno_text(error));
 }
 
-sockaddr_un unix_address(const std::string& path) {
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    if (path.size() >= sizeof(address.sun_path))
-        throw std::runtime_error("control socket path " + path + " is too long");
-    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-    return address;
-}
-
-void make_parent_dirs(const std::string& path) {
-    for (auto slash = path.find('/', 1); slash != std::string::npos; slash = path.find('/', slash + 1)) {
-        std::string dir = path.substr(0, slash);
-        if (::mkdir(dir.c_str(), 0755) < 0 && errno != EEXIST)
-            throw socket_error("cannot create directory for control socket", dir, errno);
-    }
-}
-
-// A socket file is stale when nothing accepts on it; then (and only then) it may be replaced.
-void replace_stale_socket(const std::string& path) {
-    const Status cleared = remove_stale_socket(path);
-    if (cleared) return;
-    const Error& e = cleared.error();
+// The run directory is created if missing (0755) and must be one forkd can trust
+// (common/base/run_dir.hpp); a stale socket in it is replaced only if nothing answers on it.
+BoundUnixSocket bind_control_socket(const std::string& path, mode_t mode) {
+    Result<RunPath> run = open_run_path(path, CreateMissing::yes);
+    if (!run) throw std::runtime_error("cannot use control socket " + path + ": " + run.error().message());
+    Result<BoundUnixSocket> bound = bind_unix_socket(std::move(*run), mode);
+    if (bound) return std::move(*bound);
+    const Error& e = bound.error();
     if (e.code == EADDRINUSE) throw std::runtime_error("control socket " + path + " is in use");
     if (e.code == EEXIST)
         throw std::runtime_error("control socket " + path + " exists and is not a socket");
+    if (e.code == ENAMETOOLONG) throw std::runtime_error("control socket path " + path + " is too long");
+    if (e.context == "verify")
+        throw std::runtime_error("control socket " + path + ": its directory was moved while binding");
     throw socket_error("cannot " + e.context + " control socket", path, e.code);
 }
 
@@ -148,7 +136,7 @@ struct ControlServer::Client {
 
     void answer(const std::string& line) {
         ControlServer& owner = server;
-        auto [reply, stop] = dispatch_control_request(owner.target_, peer, line);
+        auto [reply, stop] = dispatch_control_request(owner.target_, peer, line, owner.door_);
         stays_open = stop;
         respond(std::move(reply));  // may destroy *this
         if (stop) owner.begin_stop();
@@ -197,13 +185,14 @@ struct ControlServer::Client {
 };
 
 ControlServer::ControlServer(sd_event* event, const std::string& path, ControlTarget& target,
-                             ControlServerLimits limits)
-    : event_(event), path_(path), target_(target), limits_(limits) {
+                             ControlServerLimits limits, ControlDoor door)
+    : event_(event), path_(path), target_(target), limits_(limits), door_(door),
+      admission_({limits.max_clients, limits.max_clients_per_uid, limits.admin_reserve}, target.daemon_uid()) {
     bind_socket();
     auto source = event_loop::add_io(event_, listener_.get(), EPOLLIN, "control-listener",
                                      [this] { accept_clients(); });
     if (!source) {
-        ::unlink(path_.c_str());
+        socket_file_.unlink();
         throw socket_error("cannot watch control socket", path_, source.error().code);
     }
     listener_source_ = std::move(*source);
@@ -215,9 +204,7 @@ ControlServer::~ControlServer() {
     listener_source_.reset();
     resume_timer_.reset();
     listener_.reset();
-    struct stat st {};
-    if (::lstat(path_.c_str(), &st) == 0 && st.st_dev == socket_dev_ && st.st_ino == socket_ino_)
-        ::unlink(path_.c_str());
+    socket_file_.unlink();
     for (auto& client : clients_) {
         client->io.reset();
         client->timer.reset();
@@ -227,27 +214,21 @@ ControlServer::~ControlServer() {
 }
 
 void ControlServer::bind_socket() {
-    sockaddr_un address = unix_address(path_);
-    make_parent_dirs(path_);
-    replace_stale_socket(path_);
-    listener_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!listener_) throw socket_error("cannot create control socket", path_, errno);
-    mode_t old_umask = ::umask(0117);  // the socket is never visible with a wider mode
-    int r = ::bind(listener_.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address);
-    int bind_errno = errno;
-    ::umask(old_umask);
-    if (r < 0) throw socket_error("cannot bind control socket", path_, bind_errno);
-    struct stat st {};
-    if (::lstat(path_.c_str(), &st) == 0) {
-        socket_dev_ = st.st_dev;
-        socket_ino_ = st.st_ino;
-    }
-    if (::chmod(path_.c_str(), 0660) < 0) throw socket_error("cannot chmod control socket", path_, errno);
+    const bool full = door_ == ControlDoor::full;
+    BoundUnixSocket bound = bind_control_socket(path_, full ? 0660 : 0666);
+    listener_ = std::move(bound.fd);
+    socket_file_ = std::move(bound.file);
+    const RunPath& run = socket_file_.run;
     uid_t uid = target_.daemon_uid() == ::geteuid() ? static_cast<uid_t>(-1) : target_.daemon_uid();
-    gid_t gid = target_.control_gid().value_or(static_cast<gid_t>(-1));
-    if ((uid != static_cast<uid_t>(-1) || gid != static_cast<gid_t>(-1)) && ::chown(path_.c_str(), uid, gid) < 0)
+    gid_t gid = full ? target_.control_gid().value_or(static_cast<gid_t>(-1)) : static_cast<gid_t>(-1);
+    if ((uid != static_cast<uid_t>(-1) || gid != static_cast<gid_t>(-1)) &&
+        ::fchownat(run.dir.get(), run.name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
         log::warning("control-socket-owner", {{"path", path_}, {"error", errno_text(errno)}});
-    if (::listen(listener_.get(), listen_backlog) < 0) throw socket_error("cannot listen on control socket", path_, errno);
+    if (::listen(listener_.get(), listen_backlog) < 0) {
+        const int error = errno;
+        socket_file_.unlink();
+        throw socket_error("cannot listen on control socket", path_, error);
+    }
 }
 
 void ControlServer::resume_accepting() {
@@ -259,8 +240,7 @@ void ControlServer::accept_clients() {
     const AcceptOutcome outcome = accept_batch(
         listener_.get(), ConnectionMode::nonblocking, [] { return true; },
         [this](AcceptedConnection c) {
-            if (clients_.size() >= limits_.max_clients) refuse_client(std::move(c.fd));
-            else add_client(std::move(c.fd));
+            admit_client(std::move(c.fd));
             return true;
         });
     if (outcome.end == AcceptEnd::exhausted) pause_accepting(outcome.error);
@@ -282,29 +262,52 @@ void ControlServer::pause_accepting(int error) {
     resume_timer_ = std::move(*timer);
 }
 
-void ControlServer::refuse_client(UniqueFd fd) {
-    std::string reply = control::encode_error(
-        ErrorCode::failed, "too many control connections (limit " + std::to_string(limits_.max_clients) + ")");
-    (void)!::send(fd.get(), reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    log::notice("control-refused", {{"reason", "too-many-clients"}});
-}
-
-void ControlServer::add_client(UniqueFd fd) {
+void ControlServer::admit_client(UniqueFd fd) {
     auto peer = peer_credentials(fd.get());
     if (!peer) {
         log::warning("control-peercred-failed", {{"error", errno_text(errno)}});
         return;
     }
-    auto client = std::make_unique<Client>(*this, std::move(fd), std::move(*peer));
+    const ControlDecision decision = admission_.admit(peer->uid);
+    if (decision.verdict == ControlVerdict::admitted) add_client(std::move(fd), std::move(*peer));
+    else refuse_client(std::move(fd), *peer, decision);
+}
+
+namespace {
+
+std::string_view refusal_reason(ControlVerdict verdict) {
+    return verdict == ControlVerdict::too_many_from_uid ? "too-many-from-uid" : "too-many-clients";
+}
+
+} // namespace
+
+// A flood is logged when its refusals begin and when they end (close_client), not per client.
+void ControlServer::refuse_client(UniqueFd fd, const PeerCredentials& peer, const ControlDecision& decision) {
+    const bool per_uid = decision.verdict == ControlVerdict::too_many_from_uid;
+    const std::size_t limit = per_uid ? limits_.max_clients_per_uid : limits_.max_clients;
+    std::string reply = control::encode_error(
+        ErrorCode::failed, "too many control connections" +
+                               (per_uid ? " from uid " + std::to_string(peer.uid) : std::string()) +
+                               " (limit " + std::to_string(limit) + ")");
+    (void)!::send(fd.get(), reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (decision.starts_episode)
+        log::notice("control-refused", {{"reason", refusal_reason(decision.verdict)},
+                                        {"uid", static_cast<unsigned>(peer.uid)},
+                                        {"limit", static_cast<std::uint64_t>(limit)},
+                                        {"socket", path_}});
+}
+
+void ControlServer::add_client(UniqueFd fd, PeerCredentials peer) {
+    const uid_t uid = peer.uid;
+    auto client = std::make_unique<Client>(*this, std::move(fd), std::move(peer));
     Client& added = *client;
     auto io = event_loop::add_io(event_, added.fd.get(), EPOLLIN, "control-client",
                                  [&added] { added.handle_io(); });
-    if (!io) return;
-    added.io = std::move(*io);
-    sd_event_source_set_priority(added.io.get(), SD_EVENT_PRIORITY_IMPORTANT);
     auto timer = event_loop::add_timer(event_, usec(limits_.client_timeout), "control-client-timeout",
                                        [&added] { added.handle_timeout(); });
-    if (!timer) return;
+    if (!io || !timer) return forget(uid);
+    added.io = std::move(*io);
+    sd_event_source_set_priority(added.io.get(), SD_EVENT_PRIORITY_IMPORTANT);
     added.timer = std::move(*timer);
     clients_.push_back(std::move(client));
 }
@@ -313,7 +316,18 @@ void ControlServer::add_client(UniqueFd fd) {
 void ControlServer::begin_stop() { target_.stop(); }
 
 void ControlServer::close_client(Client* client) {
+    const uid_t uid = client->peer.uid;
     clients_.remove_if([client](const std::unique_ptr<Client>& c) { return c.get() == client; });
+    forget(uid);
+}
+
+void ControlServer::forget(uid_t uid) {
+    const std::optional<RefusalEpisode> ended = admission_.release(uid);
+    if (!ended) return;
+    log::notice("control-refusals-ended", {{"reason", refusal_reason(ended->verdict)},
+                                           {"uid", static_cast<unsigned>(ended->uid)},
+                                           {"refused", ended->refused},
+                                           {"socket", path_}});
 }
 
 } // namespace forkd

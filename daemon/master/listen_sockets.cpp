@@ -2,7 +2,7 @@
 #include "daemon/master/listen_sockets.hpp"
 
 #include "common/base/error.hpp"
-#include "common/base/stale_socket.hpp"
+#include "common/base/unix_bind.hpp"
 
 #include <fcntl.h>
 #include <netdb.h>
@@ -124,31 +124,24 @@ Result<std::vector<ListenSocket>> open_tcp(const TcpAddress& tcp, const std::str
     return sockets;
 }
 
-// A socket file is only replaced when nothing answers on it: a live server keeps its path.
-void remove_stale_unix_socket(const std::string& path, const std::string& shown) {
-    const Status cleared = remove_stale_socket(path);
-    if (cleared) return;
-    const Error& e = cleared.error();
-    if (e.code == EADDRINUSE || e.code == EEXIST) fail("bind", shown, e.code);
-    fail(e.context + " socket", shown, e.code);
-}
-
+// The socket goes into a directory forkd can trust (common/base/run_dir.hpp), never created
+// for it; a stale socket there is replaced only if nothing answers on it.
 std::vector<ListenSocket> open_unix(const UnixAddress& address, const std::string& configured,
                                     int backlog) {
-    sockaddr_un sun{};
-    sun.sun_family = AF_UNIX;
-    if (address.path.size() >= sizeof sun.sun_path) fail("bind", configured, ENAMETOOLONG);
-    std::memcpy(sun.sun_path, address.path.c_str(), address.path.size() + 1);
-    remove_stale_unix_socket(address.path, configured);
-    UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!fd) fail("create socket for", configured, errno);
-    if (bind(fd.get(), reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0)
-        fail("bind", configured, errno);
-    // Clients need write permission to connect; access is governed by the directory.
-    chmod(address.path.c_str(), 0666);
-    ListenSocket socket = or_throw(listen_on(std::move(fd), configured, configured, backlog));
+    Result<RunPath> run = open_run_path(address.path, CreateMissing::no);
+    if (!run) throw BindError("cannot bind " + configured + ": " + run.error().message());
+    // Clients need write permission to connect: who may is governed by the directory.
+    Result<BoundUnixSocket> bound = bind_unix_socket(std::move(*run), 0666);
+    if (!bound) {
+        const Error& e = bound.error();
+        if (e.code == EADDRINUSE || e.code == EEXIST || e.context == "bind") fail("bind", configured, e.code);
+        if (e.context == "verify")
+            throw BindError("cannot bind " + configured + ": its directory was moved while binding");
+        fail(e.context + " socket", configured, e.code);
+    }
+    ListenSocket socket = or_throw(listen_on(std::move(bound->fd), configured, configured, backlog));
     socket.is_unix = true;
-    socket.unix_path = address.path;
+    socket.unix_file = std::move(bound->file);
     socket.bound = "unix:" + address.path;
     return just(std::move(socket));
 }
@@ -181,6 +174,10 @@ Result<std::vector<ListenSocket>> open_systemd(const std::string& configured) {
 }
 
 } // namespace
+
+void unlink_unix_socket(const ListenSocket& socket) {
+    if (socket.unix_file) socket.unix_file->unlink();
+}
 
 std::vector<int> systemd_listen_fds() {
     auto& fds = passed_fds();

@@ -4,6 +4,9 @@
 // All are O_CLOEXEC, non-blocking, SO_REUSEADDR (TCP).
 #include "common/address.hpp"
 #include "common/base/unique_fd.hpp"
+#include "common/base/unix_bind.hpp"
+
+#include <optional>
 
 #include <stdexcept>
 #include <string>
@@ -16,7 +19,7 @@ struct ListenSocket {
     std::string configured;  // the config's text ("127.0.0.1:0", "systemd"), the reload key
     std::string bound;       // what it is bound to now ("127.0.0.1:41234", "unix:/run/x.sock")
     bool is_unix = false;
-    std::string unix_path;   // unlinked on close by the owner, if we created it
+    std::optional<UnixSocketFile> unix_file;  // unlinked on close by the owner, if we created it
 };
 
 class BindError : public std::runtime_error {
@@ -28,6 +31,8 @@ public:
 // addresses; "systemd" with several passed fds). Throws BindError:
 // "cannot bind 127.0.0.1:80: Permission denied".
 std::vector<ListenSocket> open_listeners(const ListenAddress& address, int backlog);
+// Unlinks a unix: listener's socket file if forkd created it and it is still that file.
+void unlink_unix_socket(const ListenSocket& socket);
 // The kernel's maximum backlog (net.core.somaxconn), 4096 if unreadable.
 int max_backlog();
 // The fds sd_listen_fds() passes to us (LISTEN_PID checked), to keep across daemonize.

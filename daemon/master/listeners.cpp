@@ -47,8 +47,7 @@ std::optional<std::string> Listeners::rebind(const std::vector<ListenAddress>& w
             for (auto& socket : open_listeners(address, backlog)) added.push_back(std::move(socket));
         }
     } catch (const std::exception& e) {
-        for (auto& socket : added)
-            if (socket.is_unix) unlink(socket.unix_path.c_str());
+        for (auto& socket : added) unlink_unix_socket(socket);
         return std::string(e.what());
     }
     for (auto& listener : listeners_) {
@@ -63,8 +62,7 @@ std::optional<std::string> Listeners::rebind(const std::vector<ListenAddress>& w
 
 void Listeners::close(Listener& listener) {
     listener.source.reset();
-    if (listener.socket.is_unix && !listener.socket.unix_path.empty() && listener.socket.fd)
-        unlink(listener.socket.unix_path.c_str());
+    if (listener.socket.fd) unlink_unix_socket(listener.socket);
     listener.socket.fd.reset();
 }
 

@@ -6,6 +6,7 @@
 #include "daemon/master/manager.hpp"
 
 #include "common/log.hpp"
+#include "common/runtime_paths.hpp"
 #include "common/base/error.hpp"
 #include "common/base/monotonic_clock.hpp"
 #include "common/base/peer_text.hpp"
@@ -78,6 +79,7 @@ Manager::Manager(CommandLine command_line, Config config)
 
 // Sources reference the loop: the members holding them go before it (declared after it).
 Manager::~Manager() {
+    control_read_only_.reset();
     control_.reset();
     config_watch_.reset();
 }
@@ -110,6 +112,10 @@ void Manager::open() {
 
     control_gid_ = resolve_control_group(config_.control_group);
     control_ = std::make_unique<ControlServer>(event_.get(), config_.control_socket, *this);
+    // Monitoring needs no membership of the control group: status and list have a door of their own.
+    control_read_only_ = std::make_unique<ControlServer>(
+        event_.get(), read_only_control_socket(config_.control_socket), *this, ControlServerLimits{},
+        ControlDoor::read_only);
     if (config_.watch_config) watch_config_file();
 }
 

@@ -132,6 +132,7 @@ private:
     EventSourcePtr accept_pause_;
     EventSourcePtr stop_timer_;
     std::unique_ptr<ControlServer> control_;
+    std::unique_ptr<ControlServer> control_read_only_;  // forkd.ro.sock: status and list for anyone
     std::unique_ptr<ConfigWatch> config_watch_;
 };
 

@@ -271,7 +271,11 @@ TEST(Limits, ForkFailureRefusesThatClientAndTheDaemonRecovers) {
     const std::string uid = std::to_string(50000 + ::getpid() % 10000);
     o.launch_prefix = {"/usr/bin/prlimit", "--nproc=4", "/usr/bin/setpriv", "--reuid=" + uid,
                        "--regid=" + uid, "--clear-groups"};
-    o.before_start = [](const TempDir& dir) { ::chmod(dir.path().c_str(), 0777); };
+    // The run directory must be the daemon's own (a world-writable one is refused).
+    o.before_start = [uid](const TempDir& dir) {
+        const auto id = static_cast<uid_t>(std::stoul(uid));
+        ASSERT_EQ(::chown(dir.path().c_str(), id, id), 0);
+    };
     Daemon d(o);
     auto a = served_client(d, "a");
     auto b = served_client(d, "b");

@@ -9,14 +9,18 @@
 #include <gtest/gtest.h>
 
 #include <grp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cstring>
+#include <filesystem>
 #include <atomic>
 #include <future>
 #include <thread>
@@ -529,10 +533,130 @@ TEST(Forkctl, ControlGroupMembersMaySteer) {
     EXPECT_EQ(forkctl_as(d, nobody, gid, {}, {"resume"}).exit_code, 0) << "primary group counts too";
     EXPECT_EQ(status_of(d)["state"], "running");
 
-    // Outside the group, the socket's mode keeps nobody out before any request.
-    auto outsider = forkctl_as(d, nobody, nobody, {}, {"status"});
+    // Outside the group, the socket's mode keeps nobody out before any request; status still
+    // answers, through the read-only socket.
+    auto outsider = forkctl_as(d, nobody, nobody, {}, {"drain"});
     EXPECT_EQ(outsider.exit_code, 4) << outsider.err;
     EXPECT_NE(outsider.err.find("Permission denied"), std::string::npos) << outsider.err;
+    EXPECT_EQ(forkctl_as(d, nobody, nobody, {}, {"status"}).exit_code, 0);
+}
+
+std::string read_only_socket(const Daemon& d) { return d.dir().file("forkd.ro.sock"); }
+
+TEST(Forkctl, AMonitoringUserReadsThroughTheReadOnlySocketButCannotSteer) {
+    if (!can_switch_users()) GTEST_SKIP() << "needs root and setpriv to run forkctl as nobody";
+    Daemon d;
+    open_dir_to_others(d);
+    struct stat st {};
+    ASSERT_EQ(::lstat(read_only_socket(d).c_str(), &st), 0);
+    EXPECT_TRUE(S_ISSOCK(st.st_mode));
+    EXPECT_EQ(st.st_mode & 07777, 0666u);
+    ASSERT_EQ(::stat(d.control_socket().c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0660u) << "the control socket itself stays closed";
+
+    // forkctl finds the read-only door by itself when the control socket refuses it.
+    auto status = forkctl_as(d, nobody, nobody, {}, {"--json", "status"});
+    EXPECT_EQ(status.exit_code, 0) << status.err;
+    EXPECT_EQ(json_of(status)["pid"], d.pid());
+    EXPECT_EQ(forkctl_as(d, nobody, nobody, {}, {"list"}).exit_code, 0);
+    for (const auto& args : std::vector<std::vector<std::string>>{{"stop"}, {"drain"}, {"set", "max-connections", "1"}}) {
+        auto r = forkctl_as(d, nobody, nobody, {}, args);
+        EXPECT_EQ(r.exit_code, 4) << args[0] << ": " << r.err;
+        EXPECT_NE(r.err.find("ermission denied"), std::string::npos) << r.err;
+    }
+    // Through the read-only socket even root may only read.
+    auto root_stop = run({FORKCTL_BINARY, "-s", read_only_socket(d), "stop"});
+    EXPECT_EQ(root_stop.exit_code, 4) << root_stop.err;
+    EXPECT_NE(root_stop.err.find("read-only control socket"), std::string::npos) << root_stop.err;
+    EXPECT_TRUE(d.running());
+    EXPECT_EQ(status_of(d)["state"], "running");
+    // Both sockets go with a clean stop.
+    d.signal(SIGTERM);
+    ASSERT_TRUE(d.wait_exit().has_value());
+    EXPECT_FALSE(std::filesystem::exists(read_only_socket(d)));
+}
+
+// A child as UID holding COUNT connections to PATH; it says on its pipe whether the last one was
+// turned away, and holds them until its other pipe closes.
+class ConnectionHolder {
+public:
+    ConnectionHolder(uid_t uid, const std::string& path, int count) {
+        int report[2], release[2];
+        if (::pipe(report) != 0 || ::pipe(release) != 0) throw std::runtime_error("pipe");
+        pid_ = ::fork();
+        if (pid_ == 0) {
+            ::close(report[0]);
+            ::close(release[1]);
+            auto say = [&](const std::string& text) { (void)!::write(report[1], text.data(), text.size()); };
+            if (::setgroups(0, nullptr) != 0 || ::setresgid(uid, uid, uid) != 0 || ::setresuid(uid, uid, uid) != 0) {
+                say("cannot become uid " + std::to_string(uid) + "\n");
+                ::_exit(1);
+            }
+            std::vector<UniqueFd> held;
+            for (int i = 0; i < count; ++i) {
+                held.push_back(connect_unix(path));
+                if (!held.back()) {
+                    say("cannot connect to " + path + ": " + std::strerror(errno) + "\n");
+                    ::_exit(1);
+                }
+            }
+            const std::string last = read_until_eof(held.back().get(), 3s);
+            say(last.empty() ? "admitted\n" : last);
+            ::close(report[1]);
+            char byte;
+            (void)!::read(release[0], &byte, 1);
+            ::_exit(0);
+        }
+        ::close(report[1]);
+        ::close(release[0]);
+        report_.reset(report[0]);
+        release_.reset(release[1]);
+    }
+    ~ConnectionHolder() {
+        release_.reset();
+        if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
+    }
+    // What the child said (one line), or "" if it said nothing within 10 s.
+    std::string last_reply() {
+        std::string line;
+        pollfd pfd{report_.get(), POLLIN, 0};
+        char c;
+        while (line.find('\n') == std::string::npos && ::poll(&pfd, 1, 10000) == 1 && ::read(report_.get(), &c, 1) == 1)
+            line += c;
+        return line;
+    }
+    void let_go() {
+        release_.reset();
+        if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
+        pid_ = -1;
+    }
+
+private:
+    pid_t pid_ = -1;
+    UniqueFd report_, release_;
+};
+
+TEST(ForkctlSocket, OneUserCannotCrowdOutTheAdmin) {
+    if (!can_switch_users()) GTEST_SKIP() << "needs root to connect as nobody";
+    Daemon d;
+    open_dir_to_others(d);
+    // nobody holds 8 idle connections (its bound) and a 9th is turned away at once.
+    ConnectionHolder flood(nobody, read_only_socket(d), 9);
+    const std::string refused = flood.last_reply();
+    EXPECT_NE(refused.find("too many control connections from uid 65534 (limit 8)"), std::string::npos) << refused;
+    // The admin still gets through, on either socket.
+    auto admin = forkctl(d, {"status"});
+    EXPECT_EQ(admin.exit_code, 0) << admin.err;
+    auto admin_ro = run({FORKCTL_BINARY, "-s", read_only_socket(d), "status"});
+    EXPECT_EQ(admin_ro.exit_code, 0) << admin_ro.err;
+    // More of nobody's attempts are refused without a log line each.
+    auto again = forkctl_as(d, nobody, nobody, {}, {"status"});
+    EXPECT_EQ(again.exit_code, 1) << again.err;
+    EXPECT_NE(again.err.find("too many control connections from uid 65534"), std::string::npos) << again.err;
+    EXPECT_EQ(d.count_log("event=control-refused reason=too-many-from-uid uid=65534"), 1u) << d.log();
+    flood.let_go();
+    EXPECT_TRUE(d.wait_log("event=control-refusals-ended reason=too-many-from-uid uid=65534 refused=2")) << d.log();
+    EXPECT_TRUE(eventually([&] { return forkctl_as(d, nobody, nobody, {}, {"status"}).exit_code == 0; }));
 }
 
 // ---- a robust control socket ------------------------------------------------------------------------

@@ -102,6 +102,24 @@ TEST(ControlDispatch, StateChangesAreDeniedToStrangers) {
     EXPECT_TRUE(target.calls.empty());
 }
 
+TEST(ControlDispatch, TheReadOnlyDoorServesStatusAndListAndDeniesTheRestEvenToRoot) {
+    FakeTarget target;
+    const auto read_only = ControlDoor::read_only;
+    EXPECT_TRUE(reply_of(dispatch_control_request(target, peer(65534), R"({"version":1,"command":"status"})",
+                                                  read_only)).ok);
+    EXPECT_TRUE(reply_of(dispatch_control_request(target, peer(65534), R"({"version":1,"command":"list"})",
+                                                  read_only)).ok);
+    for (uid_t uid : {uid_t{0}, uid_t{1234}, uid_t{65534}}) {
+        auto outcome = dispatch_control_request(target, peer(uid), R"({"version":1,"command":"stop"})", read_only);
+        auto reply = reply_of(outcome);
+        EXPECT_FALSE(reply.ok);
+        EXPECT_EQ(reply.code, control::ErrorCode::denied);
+        EXPECT_TRUE(reply.error.starts_with("permission denied")) << reply.error;
+        EXPECT_FALSE(outcome.stop);
+    }
+    EXPECT_TRUE(target.calls.empty());
+}
+
 TEST(ControlDispatch, CarriesOutCommandsForTheControlGroup) {
     FakeTarget target;
     auto member = peer(1000, 100, {500});

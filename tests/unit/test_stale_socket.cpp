@@ -49,27 +49,34 @@ protected:
         return ::lstat(path_.c_str(), &st) == 0;
     }
 
+    // The probe on path_, in its checked directory.
+    Status remove_stale() const {
+        Result<RunPath> run = open_run_path(path_, CreateMissing::no);
+        if (!run) return run.error();
+        return remove_stale_socket(*run);
+    }
+
     std::string dir_, path_;
 };
 
 TEST_F(StaleSocket, NothingThereIsFree) {
-    EXPECT_TRUE(remove_stale_socket(path_).ok());
+    EXPECT_TRUE(remove_stale().ok());
 }
 
 TEST_F(StaleSocket, ASocketNobodyListensOnIsRemoved) {
     { UniqueFd closed = bind_socket(true); }  // closed: the file stays behind
     ASSERT_TRUE(exists());
-    EXPECT_TRUE(remove_stale_socket(path_).ok());
+    EXPECT_TRUE(remove_stale().ok());
     EXPECT_FALSE(exists());
 
     UniqueFd bound_only = bind_socket(false);  // bound, never listening: refused as well
-    EXPECT_TRUE(remove_stale_socket(path_).ok());
+    EXPECT_TRUE(remove_stale().ok());
     EXPECT_FALSE(exists());
 }
 
 TEST_F(StaleSocket, ALiveServerKeepsItsPath) {
     UniqueFd live = bind_socket(true);
-    const Status status = remove_stale_socket(path_);
+    const Status status = remove_stale();
     ASSERT_FALSE(status.ok());
     EXPECT_EQ(status.error().code, EADDRINUSE);
     EXPECT_TRUE(exists());
@@ -86,7 +93,7 @@ TEST_F(StaleSocket, ALiveServerWithAFullBacklogKeepsItsPath) {
         (void)::connect(client.get(), reinterpret_cast<sockaddr*>(&address), sizeof address);
         queued.push_back(std::move(client));
     }
-    const Status status = remove_stale_socket(path_);
+    const Status status = remove_stale();
     ASSERT_FALSE(status.ok());
     EXPECT_EQ(status.error().code, EADDRINUSE);
     EXPECT_TRUE(exists());
@@ -94,10 +101,22 @@ TEST_F(StaleSocket, ALiveServerWithAFullBacklogKeepsItsPath) {
 
 TEST_F(StaleSocket, AFileThatIsNotASocketIsLeftAlone) {
     std::ofstream(path_) << "data";
-    const Status status = remove_stale_socket(path_);
+    const Status status = remove_stale();
     ASSERT_FALSE(status.ok());
     EXPECT_EQ(status.error().code, EEXIST);
     EXPECT_TRUE(exists());
+}
+
+TEST_F(StaleSocket, ASymlinkIsLeftAloneAndNotFollowed) {
+    const std::string target = dir_ + "/target";
+    { UniqueFd closed = [&] { path_ = target; return bind_socket(true); }(); }  // a stale socket
+    path_ = dir_ + "/s.sock";
+    ASSERT_EQ(::symlink(target.c_str(), path_.c_str()), 0);
+    const Status status = remove_stale();
+    ASSERT_FALSE(status.ok());
+    EXPECT_EQ(status.error().code, EEXIST);
+    struct stat st {};
+    EXPECT_EQ(::lstat(target.c_str(), &st), 0) << "the symlink's target was removed";
 }
 
 } // namespace
