@@ -161,6 +161,12 @@ bool Manager::room_for_more() const {
     return admission_.should_accept(active) && scoreboard_.has_free_slot();
 }
 
+LimitWaits::Context Manager::wait_context(std::string_view by) const {
+    const unsigned limit = config_.limits.max_connections ? config_.limits.max_connections
+                                                          : unsigned(scoreboard_.capacity());
+    return {by, limit, scoreboard_.active()};
+}
+
 // After a change of state, limits, handler or listeners: both the master and the spawner.
 void Manager::update_accepting() {
     update_master_accepting();
@@ -170,14 +176,20 @@ void Manager::update_accepting() {
 // On the per-connection path (a slot freed, an accept pause): only what the master polls. With a
 // built-in handler the spawner accepts, and the master's own listener sources stay off.
 void Manager::update_master_accepting() {
-    const bool on = !spawner_accepts() && accepting() && room_for_more();
+    const bool open = !spawner_accepts() && accepting();
+    const bool room = room_for_more();
+    if (master_waits_.waiting() && (!open || room))
+        master_waits_.update(false, monotonic_ns(), wait_context("master"));
+    // At the limit the listeners stay on until a client is seen waiting (accept_batch).
+    const bool on = open && (room || !master_waits_.waiting());
     for (auto& listener : listeners_)
         sd_event_source_set_enabled(listener->source.get(), on ? SD_EVENT_ON : SD_EVENT_OFF);
 }
 
 void Manager::pause_accepting_after(int err) {
-    log::warning("accept-paused", {{"error", std::strerror(err)},
-                                   {"resume_ms", accept_pause_usec / 1000}});
+    if (log_throttle_.allow("accept-paused", monotonic_ns()))
+        log::warning("accept-paused", {{"error", std::strerror(err)},
+                                       {"resume_ms", accept_pause_usec / 1000}});
     // Without a timer there is no pause: better to retry at once than to stop for good.
     if (auto timer = event_loop::add_timer(event_.get(), accept_pause_usec, "accept-pause", [this] {
             accept_pause_.reset();
@@ -190,6 +202,10 @@ void Manager::pause_accepting_after(int err) {
 // ---- accepting -------------------------------------------------------------------------------
 
 void Manager::accept_batch(Listener& listener) {
+    if (!room_for_more()) {  // a client waits at the limit: a wait begins, the listeners rest
+        master_waits_.update(true, monotonic_ns(), wait_context("master"));
+        return update_master_accepting();
+    }
     const AcceptOutcome outcome = forkd::accept_batch(
         listener.socket.fd.get(), ConnectionMode::blocking,
         [this] { return accepting() && room_for_more(); },
@@ -198,7 +214,7 @@ void Manager::accept_batch(Listener& listener) {
             return true;
         });
     if (outcome.end == AcceptEnd::exhausted) pause_accepting_after(outcome.error);
-    if (outcome.end == AcceptEnd::failed)
+    if (outcome.end == AcceptEnd::failed && log_throttle_.allow("accept-failed", monotonic_ns()))
         log::warning("accept-failed", {{"address", listener.socket.bound},
                                        {"error", errno_text(outcome.error)}});
     update_master_accepting();
@@ -240,6 +256,7 @@ void Manager::describe_peer(const std::string& listener_address, const sockaddr*
 
 void Manager::refuse(std::uint64_t id, const std::string& peer, Refusal reason) {
     totals_.refused(reason);
+    if (!log_throttle_.allow("refused", monotonic_ns())) return;
     unsigned limit = 0;
     if (reason == Refusal::limit) limit = config_.limits.max_connections;
     if (reason == Refusal::per_source) limit = config_.limits.max_per_source;
@@ -250,7 +267,8 @@ void Manager::refuse(std::uint64_t id, const std::string& peer, Refusal reason) 
 
 void Manager::refuse_fork(std::uint64_t id, const std::string& peer, const char* error) {
     refuse(id, peer, Refusal::fork_failed);
-    log::err("fork-failed", {{"id", id}, {"error", error}});
+    if (log_throttle_.allow("fork-failed", monotonic_ns()))
+        log::err("fork-failed", {{"id", id}, {"error", error}});
 }
 
 // Every connection that passes admission and gets a slot counts as accepted, and ends as
@@ -301,7 +319,8 @@ bool Manager::start_handler(const ConnectionInfo& info, UniqueFd& fd, Child& chi
     if (auto* failed = std::get_if<SpawnFailure>(&spawned)) {
         if (failed->fork_failed) refuse(info.id, info.peer_text, Refusal::fork_failed);
         else totals_.start_failed();
-        log::err("handler-failed", {{"id", info.id}, {"peer", info.peer_text}, {"error", failed->error.message()}});
+        if (log_throttle_.allow("handler-failed", monotonic_ns()))
+            log::err("handler-failed", {{"id", info.id}, {"peer", info.peer_text}, {"error", failed->error.message()}});
         return false;
     }
     auto& handler = std::get<SpawnedHandler>(spawned);
@@ -401,17 +420,18 @@ void Manager::finish_child(Child& child, pid_t pid, int wait_status) {
     const auto held = scoreboard_.reap(child.slot, child.id);
     const auto traffic = child.reported_traffic.value_or(held.value_or(Scoreboard::Traffic{}));
     admission_.ended(child.source);
-    // A handler the master did not end completed, or crashed if it died of a signal.
-    const Ending ending =
-        child.ended_by.value_or(WIFSIGNALED(wait_status) ? Ending::crashed : Ending::completed);
+    const Ending ending = child.ended_by.value_or(ending_of_exit(child.served_by, wait_status));
     totals_.ended(ending);
     const auto duration_ms = (monotonic_ns() - child.started_ns) / 1000000;
-    if (log::enabled(log::Level::info))
-        log::info("connection-end", {{"id", child.id}, {"peer", child.peer}, {"pid", long(pid)},
-                                 {"duration_ms", long(duration_ms)},
-                                 {"exit", describe_wait_status(wait_status)},
-                                 {"bytes_in", traffic.in}, {"bytes_out", traffic.out},
-                                 {"ended_by", ending_name(ending)}});
+    if (log::enabled(log::Level::info)) {
+        // Bytes nobody counted (an exec'd handler on a UNIX socket) are left out, never a false 0.
+        std::vector<log::Field> fields{{"id", child.id}, {"peer", child.peer}, {"pid", long(pid)},
+                                       {"duration_ms", long(duration_ms)},
+                                       {"exit", describe_wait_status(wait_status)}};
+        if (traffic.known) fields.insert(fields.end(), {{"bytes_in", traffic.in}, {"bytes_out", traffic.out}});
+        fields.emplace_back("ended_by", ending_name(ending));
+        log::write(log::Level::info, "connection-end", fields);
+    }
     if (child.stderr_log && !child.stderr_log->finished())
         lingering_stderr_.push_back(std::move(child.stderr_log));
     children_.erase(child.id);
@@ -492,6 +512,9 @@ void Manager::on_spawner_reports(std::span<const spawner::Report> reports) {
             break;
         }
         case ReportKind::accept_error: on_spawner_accept_error(report); break;
+        case ReportKind::limit_wait:
+            spawner_waits_.update(report.value != 0, report.start_ns, wait_context("spawner"));
+            break;
         case ReportKind::configured:
         case ReportKind::hello: break;
         }
@@ -520,7 +543,9 @@ void Manager::on_spawner_refused(const spawner::Report& report) {
 void Manager::on_spawner_accept_error(const spawner::Report& report) {
     const std::string address = listener_address(report.tag, "");
     const int error = report.value;
-    if (classify_accept_errno(error) == AcceptErrno::exhausted)
+    const bool exhausted = classify_accept_errno(error) == AcceptErrno::exhausted;
+    if (!log_throttle_.allow(exhausted ? "accept-paused" : "accept-failed", monotonic_ns())) return;
+    if (exhausted)
         log::warning("accept-paused", {{"address", address}, {"error", std::strerror(error)},
                                        {"resume_ms", accept_pause_usec / 1000}});
     else
@@ -555,6 +580,7 @@ void Manager::on_spawner_exit(int wait_status) {
         finish_child(child, child.pid, W_EXITCODE(0, SIGKILL));
     }
     reclaim_orphan_slots();
+    spawner_waits_.update(false, monotonic_ns(), wait_context("spawner"));
     log::err("spawner-exited", {{"pid", long(pid)}, {"exit", describe_wait_status(wait_status)},
                                 {"connections_lost", lost.size()}});
     if (state_ == State::stopping) return;
@@ -592,6 +618,7 @@ void Manager::on_housekeeping() {
             end_child(child, Ending::idle, SIGTERM);
     }
     std::erase_if(lingering_stderr_, [](const auto& s) { return s->finished(); });
+    log_throttle_.flush(monotonic_ns());
     publish_status();
 }
 

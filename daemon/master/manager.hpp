@@ -9,6 +9,8 @@
 #include "daemon/event_loop/sd_event_ptr.hpp"
 #include "daemon/exec/exec_plan.hpp"
 #include "daemon/master/connection_totals.hpp"
+#include "daemon/master/limit_waits.hpp"
+#include "daemon/master/log_throttle.hpp"
 #include "daemon/master/listen_sockets.hpp"
 #include "daemon/core/scoreboard.hpp"
 #include "daemon/spawner/spawner_protocol.hpp"
@@ -17,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -51,7 +54,7 @@ public:
     Status set(std::string_view key, std::string_view value) override;
     void drain() override;
     void resume() override;
-    Status reload() override;
+    Result<nlohmann::json> reload() override;
     void stop() override;
     Status kill(std::uint64_t id) override;
     uid_t daemon_uid() const override;
@@ -136,6 +139,7 @@ private:
     void pause_accepting_after(int err);
     bool accepting() const;
     bool room_for_more() const;
+    LimitWaits::Context wait_context(std::string_view by) const;
 
     // Listeners.
     void add_listeners(std::vector<ListenSocket> sockets);
@@ -147,6 +151,7 @@ private:
     void signal_all_children(int signo, Ending reason);
     void maybe_finish_stop();
     std::optional<std::string> apply_reload();
+    nlohmann::json report_reload(const Config& before);
     std::optional<std::string> capacity_error(unsigned max_connections) const;
     void publish_status();
     void watch_config_file();
@@ -162,8 +167,11 @@ private:
     pid_t master_pid_;
     std::int64_t started_ns_;
     ConnectionTotals totals_;
+    LimitWaits master_waits_, spawner_waits_;  // each accepting process's waits at the limit
+    LogThrottle log_throttle_;  // per-connection failures and refusals, thinned under a flood
     std::uint32_t next_listener_tag_ = 1;
     std::optional<gid_t> control_gid_;
+    std::set<std::string> set_at_runtime_;  // options forkctl set changed since the last reload
 
     std::vector<std::unique_ptr<Listener>> listeners_;
     std::unordered_map<std::uint64_t, Child> children_;  // by connection id
