@@ -100,7 +100,7 @@ void set_level(Level level) { g_level = level; }
 Level level() { return g_level; }
 bool enabled(Level level) { return static_cast<int>(level) <= static_cast<int>(g_level); }
 
-std::string format(std::string_view event, std::initializer_list<Field> fields) {
+std::string format(std::string_view event, std::span<const Field> fields) {
     std::string out;
     out.reserve(64);
     out += "event=";
@@ -114,7 +114,7 @@ std::string format(std::string_view event, std::initializer_list<Field> fields) 
     return out;
 }
 
-void write(Level level, std::string_view event, std::initializer_list<Field> fields) {
+void write(Level level, std::string_view event, std::span<const Field> fields) {
     if (!enabled(level)) return;
     const int saved_errno = errno;  // callers log and then still look at errno
     std::string line = format(event, fields);

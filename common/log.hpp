@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -42,8 +43,15 @@ Level level();
 bool enabled(Level level);
 
 // Formats "event=NAME k=v ..." (values with spaces, quotes or '=' are double-quoted and escaped).
-std::string format(std::string_view event, std::initializer_list<Field> fields);
-void write(Level level, std::string_view event, std::initializer_list<Field> fields);
+// The span forms are for lines whose fields vary (a field left out where its value is unknown).
+std::string format(std::string_view event, std::span<const Field> fields);
+void write(Level level, std::string_view event, std::span<const Field> fields);
+inline std::string format(std::string_view event, std::initializer_list<Field> fields) {
+    return format(event, std::span<const Field>(fields.begin(), fields.size()));
+}
+inline void write(Level level, std::string_view event, std::initializer_list<Field> fields) {
+    write(level, event, std::span<const Field>(fields.begin(), fields.size()));
+}
 
 inline void err(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::err, e, f); }
 inline void warning(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::warning, e, f); }

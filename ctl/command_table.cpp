@@ -38,7 +38,7 @@ const auto table = std::to_array<CommandSpec>({
     {Command::resume, "", "accept new connections again", no_options, nullptr, false,
      [](const Request&, const json&) { return std::string("resumed: forkd accepts new connections\n"); }},
     {Command::reload, "", "re-read the configuration file", no_options, nullptr, false,
-     [](const Request&, const json&) { return std::string("configuration reloaded\n"); }},
+     [](const Request&, const json& result) { return format_reload(result); }},
     {Command::stop, "[--timeout S]", "graceful stop; returns once forkd has exited", timeout_option, nullptr,
      false, [](const Request&, const json&) { return std::string("forkd stopped\n"); }, nullptr, run_stop},
     {Command::kill, "ID", "end one connection (its handler gets SIGTERM)", no_options, parse_kill_arguments,

@@ -121,7 +121,8 @@ int wait_drained(const Invocation& invocation, const control::Reply& drain_reply
         if (deadline && now >= *deadline) {
             progress.finish(output.terminal ? "\n" : "");
             std::string message = std::to_string(active) + " connection" + (active == 1 ? "" : "s") +
-                                  " still active after " + seconds_text(*bound);
+                                  " still active after " + seconds_text(*bound) +
+                                  "; forkd is still draining (forkctl resume to accept again)";
             if (invocation.json)
                 output.out << control::encode_error(control::ErrorCode::failed, message) << std::flush;
             output.err << "forkctl: drain: " << message << "\n";

@@ -106,6 +106,30 @@ std::string cell_bytes(const json& row, const char* key) {
     return format_bytes(value->get<std::uint64_t>());
 }
 
+// "exec /usr/bin/prog arg (user nobody, group nogroup)", "echo".
+std::string handler_line(const json& status) {
+    std::string out = text(status, "handler");
+    if (const json* exec = field(status, "exec"); exec && exec->is_array())
+        for (const auto& word : *exec) out += " " + text(&word);
+    std::string identity;
+    if (const json* user = field(status, "user")) identity = "user " + text(user);
+    if (const json* group = field(status, "group"))
+        identity += (identity.empty() ? "group " : ", group ") + text(group);
+    return identity.empty() ? out : out + " (" + identity + ")";
+}
+
+// "2 times at the limit, 1.5s in all": how often and how long accepting waited for room.
+std::string waits_line(const json& waits) {
+    const json* episodes = field(waits, "episodes");
+    const json* waited_ms = field(waits, "waited_ms");
+    if (!episodes || !episodes->is_number() || !waited_ms || !waited_ms->is_number()) return "-";
+    const auto times = episodes->get<std::uint64_t>();
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%.1fs", double(waited_ms->get<std::uint64_t>()) / 1000);
+    return std::to_string(times) + (times == 1 ? " time" : " times") + " at the limit, " + seconds +
+           " in all";
+}
+
 } // namespace
 
 std::string format_duration(std::int64_t s) {
@@ -138,12 +162,27 @@ std::string format_status(const json& status) {
     const json* uptime = field(status, "uptime_s");
     line(out, "Uptime", uptime && uptime->is_number() ? format_duration(uptime->get<std::int64_t>()) : "-");
     line(out, "Version", text(status, "version"));
-    line(out, "Handler", text(status, "handler"));
+    line(out, "Handler", handler_line(status));
+    if (const json* config = field(status, "config_file")) line(out, "Config", text(config));
     line(out, "Listen", listeners(status));
     line(out, "Active", active_line(status));
     line(out, "Timeouts", timeouts_line(status));
     if (const json* refused = field(status, "refused")) line(out, "Refused", counts(refused));
     line(out, "Totals", counts(field(status, "totals")));
+    if (const json* waits = field(status, "limit_waits")) line(out, "Waited", waits_line(*waits));
+    return out;
+}
+
+std::string format_reload(const json& result) {
+    const json* changes = field(result, "changes");
+    if (!changes || !changes->is_array() || changes->empty())
+        return "configuration reloaded: nothing changed\n";
+    std::string out = "configuration reloaded:\n";
+    for (const auto& change : *changes)
+        out += "  " + text(change, "option") + " " + text(change, "from") + " -> " + text(change, "to") + "\n";
+    if (const json* reverted = field(result, "reverted_set"); reverted && reverted->is_array())
+        for (const auto& option : *reverted)
+            out += "note: " + text(&option) + " had been set with forkctl set; the file's value replaces it\n";
     return out;
 }
 

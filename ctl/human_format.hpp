@@ -11,6 +11,9 @@ namespace forkd::ctl {
 
 std::string format_status(const nlohmann::json& status);
 std::string format_list(const nlohmann::json& connections);
+// "configuration reloaded:" and what changed, one option a line, and the values set with
+// forkctl set that the reload replaced.
+std::string format_reload(const nlohmann::json& result);
 
 // "42s", "3min 5s", "2h 10min", "4d 3h".
 std::string format_duration(std::int64_t seconds);

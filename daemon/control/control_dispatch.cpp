@@ -35,7 +35,7 @@ const auto handlers = std::to_array<CommandHandler>({
      set_detail},
     {Command::drain, [](ControlTarget& target, const Request&) { target.drain(); return done({}); }},
     {Command::resume, [](ControlTarget& target, const Request&) { target.resume(); return done({}); }},
-    {Command::reload, [](ControlTarget& target, const Request&) { return done(target.reload()); }},
+    {Command::reload, [](ControlTarget& target, const Request&) { return target.reload(); }},
     // The server calls target.stop() once the reply is sent.
     {Command::stop, [](ControlTarget&, const Request&) { return done({}); }, nullptr, true},
     {Command::kill, [](ControlTarget& target, const Request& request) { return done(target.kill(request.id)); },

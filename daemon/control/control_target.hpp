@@ -23,7 +23,8 @@ public:
     virtual Status set(std::string_view key, std::string_view value) = 0;
     virtual void drain() = 0;
     virtual void resume() = 0;
-    virtual Status reload() = 0;  // "FILE:LINE: ..." on failure
+    // What changed, as control-protocol.md describes the reply; "FILE:LINE: ..." on failure.
+    virtual Result<nlohmann::json> reload() = 0;
     virtual void stop() = 0;      // begins the graceful stop
     virtual Status kill(std::uint64_t id) = 0;
     // uid of the daemon and gid of the control group (nullopt: no group), for authorisation.

@@ -17,9 +17,9 @@
 namespace forkd {
 namespace {
 
-constexpr int exit_ok = 0;
-constexpr int exit_io_error = 1;
-constexpr int exit_idle = 2;
+constexpr int exit_ok = builtin_exit_ok;
+constexpr int exit_io_error = builtin_exit_io_error;
+constexpr int exit_idle = builtin_exit_idle;
 
 // How a read or write ended when it did not transfer anything.
 enum class End { none, hangup, idle, error };

@@ -20,8 +20,13 @@ struct BuiltinContext {
     unsigned idle_timeout_s = 0;        // 0 = none
 };
 
-// Runs the service until the client goes away or idles out. Returns the child's exit code:
-// 0 normal end, 2 idle timeout, 1 I/O error.
+// A built-in handler's exit codes. The master reads them: one that idle-timeout ended is
+// logged and counted as ended by idle, like an exec'd handler the master ends for idling.
+inline constexpr int builtin_exit_ok = 0;
+inline constexpr int builtin_exit_io_error = 1;
+inline constexpr int builtin_exit_idle = 2;
+
+// Runs the service until the client goes away or idles out. Returns the child's exit code.
 int run_builtin_handler(HandlerKind kind, const BuiltinContext& context);
 
 // RFC 864's pattern: line n (from 0) of 72 printable characters plus CRLF.

@@ -1,6 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include "daemon/master/connection_totals.hpp"
 
+#include "daemon/handlers/builtin_handlers.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+
 namespace forkd {
 
 std::string_view ending_name(Ending ending) {
@@ -12,8 +17,18 @@ std::string_view ending_name(Ending ending) {
     case Ending::killed: return "killed";
     case Ending::shutdown: return "shutdown";
     case Ending::spawner_exit: return "spawner-exit";
+    case Ending::client_gone: return "client";
     }
     return "handler";
+}
+
+Ending ending_of_exit(ServedBy served_by, int wait_status) {
+    if (WIFSIGNALED(wait_status))
+        return WTERMSIG(wait_status) == SIGPIPE ? Ending::client_gone : Ending::crashed;
+    if (served_by == ServedBy::spawner && WIFEXITED(wait_status) &&
+        WEXITSTATUS(wait_status) == builtin_exit_idle)
+        return Ending::idle;
+    return Ending::completed;
 }
 
 void ConnectionTotals::start_failed(std::uint64_t count) {
@@ -33,11 +48,12 @@ void ConnectionTotals::refused(Refusal reason, std::uint64_t count) {
     }
 }
 
-// What the master ended was killed; a handler that died of a signal by itself, or with the
-// spawner, failed.
+// What the master ended (or idle-timeout, for a built-in handler) was killed; a handler that
+// died of a signal by itself, or with the spawner, failed; one whose client went away completed.
 void ConnectionTotals::ended(Ending ending) {
     switch (ending) {
-    case Ending::completed: ++completed_; break;
+    case Ending::completed:
+    case Ending::client_gone: ++completed_; break;
     case Ending::crashed:
     case Ending::spawner_exit: ++failed_; break;
     case Ending::timeout:

@@ -2,7 +2,8 @@
 #pragma once
 // The daemon's connection accounting, in one place: one function per way a connection starts or
 // ends, whoever served it. Every connection that passes admission and gets a slot counts as
-// accepted and ends exactly once as completed, killed or failed; one refused at admission is
+// accepted and ends exactly once as completed, killed or failed (a client that went away, even by
+// a SIGPIPE that killed its handler, completed its connection); one refused at admission is
 // counted by its reason only. A handler that could not be forked is both accepted and failed,
 // and counted as refused (fork-failed) too.
 #include "daemon/admission/admission.hpp"
@@ -26,10 +27,16 @@ enum class Ending {
     killed,        // forkctl kill
     shutdown,      // the daemon stopped
     spawner_exit,  // it died with forkd-spawner (PDEATHSIG)
+    client_gone,   // the handler died of SIGPIPE: its client went away while it wrote
 };
 
 // The ended_by text of the log: "handler" when the handler ended it by itself.
 std::string_view ending_name(Ending ending);
+
+// How a connection the master did not end ended, from its handler's wait status: one rule for
+// built-in and exec'd handlers. A built-in handler that idle-timeout ended (its exit code says
+// so) ended by idle, as an exec'd one the master ends for idling; a SIGPIPE is the client's doing.
+Ending ending_of_exit(ServedBy served_by, int wait_status);
 
 class ConnectionTotals {
 public:

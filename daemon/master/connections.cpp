@@ -72,17 +72,18 @@ void Connections::finish(Connection& connection, pid_t pid, int wait_status) {
     const auto held = board_.reap(connection.slot, connection.id);
     const auto traffic = connection.reported_traffic.value_or(held.value_or(Scoreboard::Traffic{}));
     admission_.ended(connection.source);
-    // A handler the master did not end completed, or crashed if it died of a signal.
-    const Ending ending =
-        connection.ended_by.value_or(WIFSIGNALED(wait_status) ? Ending::crashed : Ending::completed);
+    const Ending ending = connection.ended_by.value_or(ending_of_exit(connection.served_by, wait_status));
     totals_.ended(ending);
     const auto duration_ms = (monotonic_ns() - connection.started_ns) / 1000000;
-    if (log::enabled(log::Level::info))
-        log::info("connection-end", {{"id", connection.id}, {"peer", connection.peer}, {"pid", long(pid)},
-                                 {"duration_ms", long(duration_ms)},
-                                 {"exit", describe_wait_status(wait_status)},
-                                 {"bytes_in", traffic.in}, {"bytes_out", traffic.out},
-                                 {"ended_by", ending_name(ending)}});
+    if (log::enabled(log::Level::info)) {
+        // Bytes nobody counted (an exec'd handler on a UNIX socket) are left out, never a false 0.
+        std::vector<log::Field> fields{{"id", connection.id}, {"peer", connection.peer}, {"pid", long(pid)},
+                                       {"duration_ms", long(duration_ms)},
+                                       {"exit", describe_wait_status(wait_status)}};
+        if (traffic.known) fields.insert(fields.end(), {{"bytes_in", traffic.in}, {"bytes_out", traffic.out}});
+        fields.emplace_back("ended_by", ending_name(ending));
+        log::write(log::Level::info, "connection-end", fields);
+    }
     if (connection.stderr_log && !connection.stderr_log->finished())
         lingering_stderr_.push_back(std::move(connection.stderr_log));
     by_id_.erase(connection.id);

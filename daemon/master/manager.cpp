@@ -94,7 +94,10 @@ void Manager::open() {
         event_.get(), scoreboard_,
         SpawnerSupervisor::Hooks{
             [this](std::span<const spawner::Report> reports) { on_spawner_reports(reports); },
-            [this] { return children_.lose_spawner_served(); },
+            [this] {
+                spawner_waits_.update(false, monotonic_ns(), wait_context("spawner"));
+                return children_.lose_spawner_served();
+            },
             [this] { configure_spawner(); }});
     spawner_->start();
     for (const auto& address : config_.listen) {
@@ -141,6 +144,12 @@ bool Manager::room_for_more() const {
     return admission_.should_accept(active) && scoreboard_.has_free_slot();
 }
 
+LimitWaits::Context Manager::wait_context(std::string_view by) const {
+    const unsigned limit = config_.limits.max_connections ? config_.limits.max_connections
+                                                          : unsigned(scoreboard_.capacity());
+    return {by, limit, scoreboard_.active()};
+}
+
 // After a change of state, limits, handler or listeners: both the master and the spawner.
 void Manager::update_accepting() {
     update_master_accepting();
@@ -150,12 +159,18 @@ void Manager::update_accepting() {
 // On the per-connection path (a slot freed, an accept pause): only what the master polls. With a
 // built-in handler the spawner accepts, and the master's own listener sources stay off.
 void Manager::update_master_accepting() {
-    listeners_.set_polling(!spawner_accepts() && accepting() && room_for_more());
+    const bool open = !spawner_accepts() && accepting();
+    const bool room = room_for_more();
+    if (master_waits_.waiting() && (!open || room))
+        master_waits_.update(false, monotonic_ns(), wait_context("master"));
+    // At the limit the listeners stay on until a client is seen waiting (accept_batch).
+    listeners_.set_polling(open && (room || !master_waits_.waiting()));
 }
 
 void Manager::pause_accepting_after(int err) {
-    log::warning("accept-paused", {{"error", std::strerror(err)},
-                                   {"resume_ms", accept_pause_usec / 1000}});
+    if (log_throttle_.allow("accept-paused", monotonic_ns()))
+        log::warning("accept-paused", {{"error", std::strerror(err)},
+                                       {"resume_ms", accept_pause_usec / 1000}});
     // Without a timer there is no pause: better to retry at once than to stop for good.
     if (auto timer = event_loop::add_timer(event_.get(), accept_pause_usec, "accept-pause", [this] {
             accept_pause_.reset();
@@ -168,6 +183,10 @@ void Manager::pause_accepting_after(int err) {
 // ---- accepting -------------------------------------------------------------------------------
 
 void Manager::accept_batch(Listener& listener) {
+    if (!room_for_more()) {  // a client waits at the limit: a wait begins, the listeners rest
+        master_waits_.update(true, monotonic_ns(), wait_context("master"));
+        return update_master_accepting();
+    }
     const AcceptOutcome outcome = forkd::accept_batch(
         listener.socket.fd.get(), ConnectionMode::blocking,
         [this] { return accepting() && room_for_more(); },
@@ -176,7 +195,7 @@ void Manager::accept_batch(Listener& listener) {
             return true;
         });
     if (outcome.end == AcceptEnd::exhausted) pause_accepting_after(outcome.error);
-    if (outcome.end == AcceptEnd::failed)
+    if (outcome.end == AcceptEnd::failed && log_throttle_.allow("accept-failed", monotonic_ns()))
         log::warning("accept-failed", {{"address", listener.socket.bound},
                                        {"error", errno_text(outcome.error)}});
     update_master_accepting();
@@ -217,6 +236,7 @@ void Manager::describe_peer(const std::string& listener_address, const sockaddr*
 
 void Manager::refuse(std::uint64_t id, const std::string& peer, Refusal reason) {
     totals_.refused(reason);
+    if (!log_throttle_.allow("refused", monotonic_ns())) return;
     unsigned limit = 0;
     if (reason == Refusal::limit) limit = config_.limits.max_connections;
     if (reason == Refusal::per_source) limit = config_.limits.max_per_source;
@@ -227,7 +247,8 @@ void Manager::refuse(std::uint64_t id, const std::string& peer, Refusal reason) 
 
 void Manager::refuse_fork(std::uint64_t id, const std::string& peer, const char* error) {
     refuse(id, peer, Refusal::fork_failed);
-    log::err("fork-failed", {{"id", id}, {"error", error}});
+    if (log_throttle_.allow("fork-failed", monotonic_ns()))
+        log::err("fork-failed", {{"id", id}, {"error", error}});
 }
 
 // Every connection that passes admission and gets a slot counts as accepted, and ends as
@@ -251,7 +272,8 @@ bool Manager::start_handler(const ConnectionInfo& info, UniqueFd& fd) {
     if (auto* failed = std::get_if<SpawnFailure>(&spawned)) {
         if (failed->fork_failed) refuse(info.id, info.peer_text, Refusal::fork_failed);
         else totals_.start_failed();
-        log::err("handler-failed", {{"id", info.id}, {"peer", info.peer_text}, {"error", failed->error.message()}});
+        if (log_throttle_.allow("handler-failed", monotonic_ns()))
+            log::err("handler-failed", {{"id", info.id}, {"peer", info.peer_text}, {"error", failed->error.message()}});
         return false;
     }
     auto& handler = std::get<SpawnedHandler>(spawned);
@@ -338,6 +360,9 @@ void Manager::on_spawner_reports(std::span<const spawner::Report> reports) {
             break;
         }
         case ReportKind::accept_error: on_spawner_accept_error(report); break;
+        case ReportKind::limit_wait:
+            spawner_waits_.update(report.value != 0, report.start_ns, wait_context("spawner"));
+            break;
         case ReportKind::configured:
         case ReportKind::hello: break;
         }
@@ -364,7 +389,9 @@ void Manager::on_spawner_refused(const spawner::Report& report) {
 void Manager::on_spawner_accept_error(const spawner::Report& report) {
     const std::string address = listeners_.address_of(report.tag, "");
     const int error = report.value;
-    if (classify_accept_errno(error) == AcceptErrno::exhausted)
+    const bool exhausted = classify_accept_errno(error) == AcceptErrno::exhausted;
+    if (!log_throttle_.allow(exhausted ? "accept-paused" : "accept-failed", monotonic_ns())) return;
+    if (exhausted)
         log::warning("accept-paused", {{"address", address}, {"error", std::strerror(error)},
                                        {"resume_ms", accept_pause_usec / 1000}});
     else
@@ -375,6 +402,7 @@ void Manager::on_spawner_accept_error(const spawner::Report& report) {
 
 void Manager::on_housekeeping() {
     children_.housekeeping(config_.limits.idle_timeout_s);
+    log_throttle_.flush(monotonic_ns());
     publish_status();
 }
 

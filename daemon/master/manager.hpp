@@ -14,6 +14,8 @@
 #include "daemon/master/connections.hpp"
 #include "daemon/master/listeners.hpp"
 #include "daemon/master/spawner_supervisor.hpp"
+#include "daemon/master/limit_waits.hpp"
+#include "daemon/master/log_throttle.hpp"
 #include "daemon/core/scoreboard.hpp"
 #include "daemon/spawner/spawner_protocol.hpp"
 
@@ -21,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -52,7 +55,7 @@ public:
     Status set(std::string_view key, std::string_view value) override;
     void drain() override;
     void resume() override;
-    Status reload() override;
+    Result<nlohmann::json> reload() override;
     void stop() override;
     Status kill(std::uint64_t id) override;
     uid_t daemon_uid() const override;
@@ -100,6 +103,7 @@ private:
     void pause_accepting_after(int err);
     bool accepting() const;
     bool room_for_more() const;
+    LimitWaits::Context wait_context(std::string_view by) const;
 
     std::optional<std::string> rebind_listeners(const Config& next);
 
@@ -107,6 +111,7 @@ private:
     void begin_stop();
     void maybe_finish_stop();
     std::optional<std::string> apply_reload();
+    nlohmann::json report_reload(const Config& before);
     std::optional<std::string> capacity_error(unsigned max_connections) const;
     void publish_status();
     void watch_config_file();
@@ -122,7 +127,10 @@ private:
     pid_t master_pid_;
     std::int64_t started_ns_;
     ConnectionTotals totals_;
+    LimitWaits master_waits_, spawner_waits_;  // each accepting process's waits at the limit
+    LogThrottle log_throttle_;  // per-connection failures and refusals, thinned under a flood
     std::optional<gid_t> control_gid_;
+    std::set<std::string> set_at_runtime_;  // options forkctl set changed since the last reload
 
     Listeners listeners_;
     std::unique_ptr<SpawnerSupervisor> spawner_;  // from open()

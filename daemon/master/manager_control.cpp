@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The daemon's side of the control requests (ControlTarget) and the reload path shared by
 // SIGHUP, "forkctl reload" and watch-config.
+#include "common/config/config_diff.hpp"
 #include "common/control/control_protocol.hpp"
 #include "common/log.hpp"
 #include "common/base/monotonic_clock.hpp"
@@ -43,10 +44,16 @@ nlohmann::json Manager::status() const {
     facts.limits = config_.limits;
     for (const auto& listener : listeners_) facts.listen.push_back(listener->socket.bound);
     facts.handler = config_.handler;
+    if (config_.handler == HandlerKind::exec) facts.exec_argv = config_.exec_argv;
+    facts.user = config_.user;
+    facts.group = config_.group;
     facts.config_file = config_.config_file;
     facts.capacity = scoreboard_.capacity();
     if (spawner_ && spawner_->running()) facts.spawner_pid = spawner_->pid();
     facts.totals = totals_;
+    const std::int64_t now = monotonic_ns();
+    facts.limit_waits = {master_waits_.episodes() + spawner_waits_.episodes(),
+                         master_waits_.waited_ms(now) + spawner_waits_.waited_ms(now)};
     return render_status(facts);
 }
 
@@ -66,6 +73,7 @@ Status Manager::set(std::string_view key, std::string_view value) {
     if (auto error = capacity_error(next.limits.max_connections)) return failure(*error);
     config_.limits = next.limits;
     config_.log_level = next.log_level;
+    set_at_runtime_.insert(std::string(key));
     log::set_level(config_.log_level);
     admission_.set_limits(config_.limits);
     update_accepting();
@@ -107,17 +115,39 @@ Status Manager::kill(std::uint64_t id) {
 
 // ---- reload ----------------------------------------------------------------------------------
 
-Status Manager::reload() {
+Result<nlohmann::json> Manager::reload() {
     if (state_ == State::stopping) return failure("forkd is stopping");
     notify::reloading();
-    auto error = apply_reload();
-    if (error)
+    const Config before = config_;
+    Result<nlohmann::json> outcome = failure("reload");
+    if (auto error = apply_reload()) {
         log::err("reload", {{"result", "failed"}, {"error", *error}});
-    else
-        log::notice("reload", {{"result", "ok"}, {"config", config_.config_file}});
+        outcome = failure(*error);
+    } else {
+        outcome = report_reload(before);
+    }
     notify::ready();
     publish_status();
-    return error ? Status(failure(*error)) : Status::success();
+    return outcome;
+}
+
+// What the reload changed, in the log and in the reply, and the values set with forkctl set that
+// the file's now replace: from here on the file rules again.
+nlohmann::json Manager::report_reload(const Config& before) {
+    nlohmann::json changes = nlohmann::json::array(), reverted = nlohmann::json::array();
+    std::string summary;
+    for (const ConfigChange& change : config_changes(before, config_)) {
+        changes.push_back({{"option", change.option}, {"from", change.before}, {"to", change.after}});
+        summary += (summary.empty() ? "" : ", ") + describe_change(change);
+        if (!set_at_runtime_.count(change.option)) continue;
+        reverted.push_back(change.option);
+        log::warning("reload-reverts-set", {{"option", change.option}, {"set", change.before},
+                                            {"now", change.after}});
+    }
+    set_at_runtime_.clear();
+    log::notice("reload", {{"result", "ok"}, {"config", config_.config_file},
+                           {"changed", summary.empty() ? "nothing" : summary}});
+    return {{"changes", changes}, {"reverted_set", reverted}};
 }
 
 std::optional<std::string> Manager::apply_reload() {

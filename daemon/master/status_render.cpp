@@ -52,6 +52,24 @@ nlohmann::json list_row(const SlotView& slot, std::int64_t now_ns) {
     return row;
 }
 
+nlohmann::json limit_waits_json(const StatusFacts::LimitWaits& waits) {
+    nlohmann::json out = nlohmann::json::object();
+    out["episodes"] = waits.episodes;
+    out["waited_ms"] = waits.waited_ms;
+    return out;
+}
+
+nlohmann::json exec_json(const std::vector<std::string>& argv) {
+    if (argv.empty()) return nullptr;
+    nlohmann::json words = nlohmann::json::array();
+    for (const auto& word : argv) words.push_back(word);
+    return words;
+}
+
+nlohmann::json optional_text(const std::optional<std::string>& text) {
+    return text ? nlohmann::json(*text) : nlohmann::json(nullptr);
+}
+
 } // namespace
 
 nlohmann::json render_status(const StatusFacts& facts) {
@@ -60,7 +78,7 @@ nlohmann::json render_status(const StatusFacts& facts) {
     return {
         {"pid", facts.pid},
         {"version", FORKD_VERSION},
-        {"instance", facts.instance ? nlohmann::json(*facts.instance) : nlohmann::json(nullptr)},
+        {"instance", optional_text(facts.instance)},
         {"state", std::string(facts.state)},
         {"accepting", facts.accepting},
         {"active", facts.active},
@@ -68,11 +86,15 @@ nlohmann::json render_status(const StatusFacts& facts) {
         {"limits", limits_json(facts.limits)},
         {"listen", listen},
         {"handler", std::string(handler_name(facts.handler))},
+        {"exec", exec_json(facts.exec_argv)},
+        {"user", optional_text(facts.user)},
+        {"group", optional_text(facts.group)},
         {"config_file", facts.config_file},
         {"capacity", facts.capacity},
         {"spawner_pid", facts.spawner_pid ? nlohmann::json(*facts.spawner_pid) : nlohmann::json(nullptr)},
         {"totals", totals_json(facts.totals)},
         {"refused", refused_json(facts.totals)},
+        {"limit_waits", limit_waits_json(facts.limit_waits)},
     };
 }
 

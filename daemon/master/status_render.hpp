@@ -29,10 +29,16 @@ struct StatusFacts {
     RuntimeLimits limits;
     std::vector<std::string> listen;      // bound addresses
     HandlerKind handler = HandlerKind::echo;
+    std::vector<std::string> exec_argv;   // an exec'd handler's program and arguments
+    std::optional<std::string> user, group;  // whom handlers run as (none: forkd's own)
     std::string config_file;
     std::size_t capacity = 0;
     std::optional<pid_t> spawner_pid;     // none while it is not running
     ConnectionTotals totals;
+    struct LimitWaits {
+        std::uint64_t episodes = 0;   // times accepting waited at the limit
+        std::uint64_t waited_ms = 0;  // in all, the current wait included
+    } limit_waits;
 };
 
 nlohmann::json render_status(const StatusFacts& facts);

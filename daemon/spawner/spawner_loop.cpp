@@ -140,11 +140,17 @@ public:
         if (!set_up_signals()) return 1;
         pending_.push(make_report(ReportKind::hello, 0, self_, spawner::protocol_version));
         for (;;) {
+            if (waiting_ && !at_limit()) set_waiting(false);
+            report_waiting();
             if (!flush()) break;
             pollfd fds[2 + spawner::max_listeners];
             fds[0] = {control_.get(), short(POLLIN | (pending_.empty() ? 0 : POLLOUT)), 0};
             fds[1] = {signals_.get(), POLLIN, 0};
-            const std::size_t polled_listeners = accept_open() ? listener_count_ : 0;
+            // At the limit the listeners are still polled until a client is seen waiting: that
+            // begins a wait (accept-waiting), and they rest until there is room again.
+            const bool open = accept_open();
+            const bool watch = !open && !waiting_ && at_limit();
+            const std::size_t polled_listeners = open || watch ? listener_count_ : 0;
             for (std::size_t i = 0; i < polled_listeners; ++i) fds[2 + i] = {listeners_[i].fd.get(), POLLIN, 0};
             if (poll(fds, nfds_t(2 + polled_listeners), poll_timeout_ms()) < 0) {
                 if (errno == EINTR) continue;
@@ -154,8 +160,11 @@ public:
             if (fds[1].revents && !reap()) break;
             // Before the requests, which may replace the listeners these indices refer to.
             bool ok = true;
-            for (std::size_t i = 0; ok && i < polled_listeners; ++i)
-                if (fds[2 + i].revents) ok = accept_batch(listeners_[i]);
+            for (std::size_t i = 0; ok && i < polled_listeners; ++i) {
+                if (!fds[2 + i].revents) continue;
+                if (open) ok = accept_batch(listeners_[i]);
+                else set_waiting(true);
+            }
             if (!ok) break;
             if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
                 if (!read_requests()) break;
@@ -228,6 +237,27 @@ private:
     bool accept_open() {
         if (pause_until_ms_ && !paused()) pause_until_ms_ = 0;
         return settings_.accepting && listener_count_ && !pause_until_ms_ && room_for_more();
+    }
+
+    // Told to accept, not paused by an accept error, but held back for want of room.
+    bool at_limit() const {
+        return settings_.accepting && listener_count_ && !paused() && !room_for_more();
+    }
+
+    // A wait: from the first client seen waiting at the limit until there is room again.
+    void set_waiting(bool waiting) {
+        waiting_ = waiting;
+        waiting_changed_ns_ = monotonic_ns();
+    }
+
+    // The master logs and counts each wait from these reports. Optional like a refusal (a
+    // stalled master's full queue is one thing that holds accepting back): a change that does
+    // not fit is sent on a later turn, and a wait that began and ended meanwhile goes unreported.
+    void report_waiting() {
+        if (waiting_ == waiting_reported_) return;
+        Report change = make_report(ReportKind::limit_wait, 0, 0, waiting_ ? 1 : 0);
+        change.start_ns = waiting_changed_ns_;
+        if (pending_.push_optional(change)) waiting_reported_ = waiting_;
     }
 
     // False only when the report queue overflowed.
@@ -494,6 +524,9 @@ private:
     std::array<Listener, spawner::max_listeners> listeners_;
     std::size_t listener_count_ = 0;
     std::int64_t pause_until_ms_ = 0;  // 0: not paused
+    bool waiting_ = false;             // a client waits at the limit (see set_waiting)
+    std::int64_t waiting_changed_ns_ = 0;
+    bool waiting_reported_ = false;    // what the master was last told
     NotInherited<Buffers> buffers_;
     NotInherited<PidTable::Entry> pid_entries_;
     PidTable running_;  // running handlers → connection id and slot

@@ -105,6 +105,7 @@ bool valid_report(const Report& r) {
                (r.refusal != RefusalKind::fork_failed || r.value > 0);
     case ReportKind::refusals_unlogged: return valid_refusal(r.refusal) && r.value > 0;
     case ReportKind::accept_error: return r.value > 0;
+    case ReportKind::limit_wait: return r.value == 0 || r.value == 1;
     }
     return false;
 }

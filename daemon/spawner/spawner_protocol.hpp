@@ -6,7 +6,8 @@
 //                     by one listener record per listening socket, each socket riding along as
 //                     SCM_RIGHTS in record order; and signal (to the handler of a connection).
 //   spawner → master: hello (once, after start), configured (a configure was applied),
-//                     started, exited, refused, refusals_unlogged and accept_error.
+//                     started, exited, refused, refusals_unlogged, accept_error and
+//                     limit_wait (it stopped or resumed accepting for want of room).
 // Both ends are the same build, but every datagram is still checked: a bad one is refused whole.
 #include "common/base/handler_kind.hpp"
 #include "common/base/unique_fd.hpp"
@@ -21,7 +22,7 @@
 
 namespace forkd::spawner {
 
-constexpr std::uint16_t protocol_version = 3;
+constexpr std::uint16_t protocol_version = 4;
 // Records per datagram, and so fds per datagram (the kernel allows 253).
 constexpr std::size_t max_records = 64;
 // A configure datagram holds the configure record and one record per listening socket.
@@ -54,7 +55,7 @@ struct Request {
 
 enum class ReportKind : std::uint8_t {
     hello = 1, configured = 2, started = 3, exited = 4, refused = 5, refusals_unlogged = 6,
-    accept_error = 7
+    accept_error = 7, limit_wait = 8
 };
 
 // The client, as accept(2) gave it: an IP address and port, or on a UNIX socket its
@@ -73,11 +74,13 @@ struct Peer {
 // what the master needs of the slot rides in the report.
 struct Report {
     std::uint64_t id = 0;   // started, exited, refused; configured: the generation
-    std::int64_t start_ns = 0;  // started: when the slot was claimed (CLOCK_MONOTONIC)
+    std::int64_t start_ns = 0;  // started: when the slot was claimed; limit_wait: when it changed
+                                // (CLOCK_MONOTONIC)
     std::uint64_t bytes_in = 0, bytes_out = 0;  // exited: the slot's traffic at the reap
     pid_t pid = 0;          // started, exited; hello: the spawner's own pid
     std::int32_t value = 0; // exited: wait status; refused (fork_failed), accept_error: errno;
-                            // refusals_unlogged: how many; hello: protocol_version
+                            // refusals_unlogged: how many; hello: protocol_version;
+                            // limit_wait: 1 it began waiting for room, 0 it resumed
     std::uint32_t slot = 0; // started, exited
     std::uint32_t tag = 0;  // started, refused, accept_error: the listener
     Peer peer;              // started, refused

@@ -119,7 +119,13 @@ TEST(CommandTable, PrintersSayWhatWasDone) {
     EXPECT_EQ(ctl::command_spec(Command::set).print(set, nullptr), "max-connections set to 7\n");
     control::Request kill = sample_request(control::command_row(Command::kill));
     EXPECT_EQ(ctl::command_spec(Command::kill).print(kill, nullptr), "connection 7 killed\n");
-    EXPECT_EQ(ctl::command_spec(Command::reload).print({}, nullptr), "configuration reloaded\n");
+    EXPECT_EQ(ctl::command_spec(Command::reload).print({}, nullptr), "configuration reloaded: nothing changed\n");
+    const nlohmann::json reloaded = {
+        {"changes", {{{"option", "max-connections"}, {"from", "5"}, {"to", "256"}}}},
+        {"reverted_set", {"max-connections"}}};
+    EXPECT_EQ(ctl::command_spec(Command::reload).print({}, reloaded),
+              "configuration reloaded:\n  max-connections 5 -> 256\n"
+              "note: max-connections had been set with forkctl set; the file's value replaces it\n");
     EXPECT_EQ(ctl::command_spec(Command::list).print({}, nlohmann::json::array()),
               ctl::format_list(nlohmann::json::array()));
 }

@@ -3,7 +3,12 @@
 // reply shows, and each ending has its log text.
 #include "daemon/master/connection_totals.hpp"
 
+#include "daemon/handlers/builtin_handlers.hpp"
+
 #include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
 
 namespace forkd {
 namespace {
@@ -76,6 +81,37 @@ TEST(ConnectionTotals, EachEndingHasTheEndedByTextOfTheLog) {
     EXPECT_EQ(ending_name(Ending::killed), "killed");
     EXPECT_EQ(ending_name(Ending::shutdown), "shutdown");
     EXPECT_EQ(ending_name(Ending::spawner_exit), "spawner-exit");
+}
+
+} // namespace
+} // namespace forkd
+
+namespace forkd {
+namespace {
+
+// One rule for built-in and exec'd handlers: idle-timeout is an idle ending (killed) for both,
+// a SIGPIPE is the client's going away (completed), another signal a crash (failed).
+TEST(EndingOfExit, OneRuleForBuiltInAndExecHandlers) {
+    const int idle_exit = W_EXITCODE(builtin_exit_idle, 0);
+    EXPECT_EQ(ending_of_exit(ServedBy::spawner, idle_exit), Ending::idle);
+    EXPECT_EQ(ending_of_exit(ServedBy::exec, idle_exit), Ending::completed);  // the program's own code
+    EXPECT_EQ(ending_of_exit(ServedBy::spawner, W_EXITCODE(0, 0)), Ending::completed);
+    EXPECT_EQ(ending_of_exit(ServedBy::exec, W_EXITCODE(1, 0)), Ending::completed);
+    for (ServedBy by : {ServedBy::exec, ServedBy::spawner}) {
+        EXPECT_EQ(ending_of_exit(by, W_EXITCODE(0, SIGPIPE)), Ending::client_gone);
+        EXPECT_EQ(ending_of_exit(by, W_EXITCODE(0, SIGSEGV)), Ending::crashed);
+    }
+    EXPECT_EQ(ending_name(Ending::client_gone), "client");
+    EXPECT_EQ(ending_name(Ending::idle), "idle");
+
+    ConnectionTotals totals;
+    for (Ending e : {Ending::client_gone, Ending::idle, Ending::crashed}) {
+        totals.started();
+        totals.ended(e);
+    }
+    EXPECT_EQ(totals.completed(), 1u);
+    EXPECT_EQ(totals.killed(), 1u);
+    EXPECT_EQ(totals.failed(), 1u);
 }
 
 } // namespace

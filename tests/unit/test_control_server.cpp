@@ -41,10 +41,11 @@ public:
     }
     void drain() override { calls.push_back("drain"); }
     void resume() override { calls.push_back("resume"); }
-    Status reload() override {
+    Result<json> reload() override {
         calls.push_back("reload");
         if (throw_on_reload) throw std::runtime_error("boom");
-        return reload_error ? Status(failure(*reload_error)) : Status::success();
+        if (reload_error) return failure(*reload_error);
+        return json{{"changes", json::array()}, {"reverted_set", json::array()}};
     }
     void stop() override { calls.push_back("stop"); }
     Status kill(std::uint64_t id) override {

@@ -21,12 +21,14 @@ StatusFacts sample_facts() {
     facts.listen = {"127.0.0.1:7000", "unix:/run/x.sock"};
     facts.handler = HandlerKind::echo;
     facts.config_file = "/etc/forkd.conf";
+    facts.user = "nobody";
     facts.capacity = 4096;
     facts.totals.started();
     facts.totals.ended(Ending::killed);
     facts.totals.refused(Refusal::limit, 2);
     facts.totals.refused(Refusal::per_source);
     facts.totals.refused(Refusal::fork_failed);
+    facts.limit_waits = {3, 1500};
     return facts;
 }
 
@@ -47,12 +49,16 @@ TEST(StatusRender, StatusHasEveryContractField) {
     EXPECT_EQ(status["listen"], nlohmann::json({"127.0.0.1:7000", "unix:/run/x.sock"}));
     EXPECT_EQ(status["handler"], "echo");
     EXPECT_EQ(status["config_file"], "/etc/forkd.conf");
+    EXPECT_EQ(status["user"], "nobody");
+    EXPECT_TRUE(status["group"].is_null());
+    EXPECT_TRUE(status["exec"].is_null()) << "a built-in handler has no program";
     EXPECT_EQ(status["capacity"], 4096);
     EXPECT_TRUE(status["spawner_pid"].is_null());
     EXPECT_EQ(status["totals"], nlohmann::json({{"accepted", 2}, {"completed", 0}, {"rejected", 3},
                                                 {"killed", 1}, {"failed", 1}}));
     EXPECT_EQ(status["refused"], nlohmann::json({{"limit", 2}, {"per_source", 1}, {"fork_failed", 1}}));
-    EXPECT_EQ(status.size(), 15u);
+    EXPECT_EQ(status["limit_waits"], nlohmann::json({{"episodes", 3}, {"waited_ms", 1500}}));
+    EXPECT_EQ(status.size(), 19u);
 }
 
 TEST(StatusRender, InstanceAndSpawnerPidWhenKnownAndAnEmptyListenArray) {
