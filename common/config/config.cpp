@@ -223,6 +223,7 @@ private:
                 apply_checked(name, vm_[name].as<std::string>());
             }
         }
+        for (const auto& [name, places] : origins_) config_.origins[name] = places.front();
         if (config_.pidfile.empty()) config_.pidfile = default_pidfile(config_.instance);
         if (config_.control_socket.empty()) config_.control_socket = default_control_socket(config_.instance);
         config_.env = first_per_name(config_.env);
@@ -373,6 +374,11 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
 }
 
 Config load_config(const CommandLine& command_line) { return ConfigLoader(command_line).load(); }
+
+std::string Config::origin_of(std::string_view option) const {
+    if (auto it = origins.find(option); it != origins.end()) return it->second;
+    return config_file;
+}
 
 std::string render_config(const Config& config) {
     std::string text;

@@ -10,6 +10,7 @@
 #include "daemon/control/control_server.hpp"
 #include "daemon/exec/exec_launcher.hpp"
 #include "daemon/core/accept.hpp"
+#include "daemon/core/child_setup.hpp"
 #include "daemon/core/exit_status.hpp"
 #include "daemon/event_loop/event_sources.hpp"
 #include "daemon/master/handler_stderr.hpp"
@@ -55,6 +56,18 @@ Refusal refusal_of(spawner::RefusalKind kind) {
     return Refusal::none;
 }
 
+// Built-in handlers run as user/group too: forkd-spawner's children take this identity.
+void set_identity(spawner::Request& settings, const ExecIdentity& identity) {
+    settings.has_identity = 1;
+    settings.set_groups = groups_need_setting(identity.gid, identity.groups.data(), identity.groups.size()) ? 1 : 0;
+    settings.uid = identity.uid;
+    settings.gid = identity.gid;
+    // More groups are refused when the configuration loads (build_exec_plan).
+    const std::size_t count = std::min(identity.groups.size(), spawner::max_groups);
+    settings.group_count = static_cast<std::uint32_t>(count);
+    std::copy_n(identity.groups.begin(), count, settings.groups);
+}
+
 } // namespace
 
 std::vector<int> Manager::handled_signals() { return {SIGCHLD, SIGTERM, SIGINT, SIGHUP}; }
@@ -66,7 +79,8 @@ Manager::Manager(CommandLine command_line, Config config)
       scoreboard_(std::max<std::size_t>(config_.limits.max_connections, minimum_capacity)),
       master_pid_(getpid()),
       started_ns_(monotonic_ns()) {
-    if (config_.handler == HandlerKind::exec) exec_plan_ = build_exec_plan(config_);
+    exec_plan_ = build_exec_plan(config_);
+    log_plan_warnings();
     sd_event* raw = nullptr;
     check(sd_event_new(&raw), "sd_event_new");
     event_.reset(raw);
@@ -436,12 +450,17 @@ void Manager::configure_spawner() {
     settings.max_connections = config_.limits.max_connections;
     settings.max_per_source = config_.limits.max_per_source;
     settings.reject_at_limit = config_.limits.overload == OverloadPolicy::reject;
+    if (exec_plan_ && exec_plan_->identity) set_identity(settings, *exec_plan_->identity);
     std::vector<SpawnerProcess::ListenerRef> refs;
     if (on) {
         for (const auto& listener : listeners_)
             refs.push_back({listener->socket.fd.get(), listener->tag, listener->socket.bound});
     }
     spawner_->configure(settings, refs);
+}
+
+void Manager::log_plan_warnings() const {
+    for (const auto& warning : exec_plan_->warnings) log::warning("config-warning", {{"warning", warning}});
 }
 
 // Whether the spawner has applied the last configuration sent: after a stop's, it accepts

@@ -103,7 +103,7 @@ private:
                               ConnectionInfo& info);
     Child& add_child(const ConnectionInfo& info, std::int64_t started_ns);
     void refuse(std::uint64_t id, const std::string& peer, Refusal reason);
-    // A built-in handler that could not be forked: refused (fork-failed) and logged with why.
+    // A built-in handler that could not be forked: refused (fork_failed) and logged with why.
     void refuse_fork(std::uint64_t id, const std::string& peer, const char* error);
     bool start_handler(const ConnectionInfo& info, UniqueFd& fd, Child& child);
     void signal_child(const Child& child, int signo);
@@ -118,6 +118,8 @@ private:
     bool spawner_accepts() const { return config_.handler != HandlerKind::exec; }
     // Tells the spawner what to accept on and how (SpawnerProcess sends it only if it changed).
     void configure_spawner();
+    // The plan's load-time warnings (settings that do nothing), at start and on each reload.
+    void log_plan_warnings() const;
     bool spawner_settled() const;
     std::string listener_address(std::uint32_t tag, const char* gone) const;
     ConnectionInfo describe_spawner_peer(std::uint32_t tag, const spawner::Peer& peer) const;
@@ -154,7 +156,7 @@ private:
 
     CommandLine command_line_;
     Config config_;
-    std::optional<ExecPlan> exec_plan_;
+    std::optional<ExecPlan> exec_plan_;  // every handler's identity; argv, env and the rest for exec
     Admission admission_;
     Scoreboard scoreboard_;
     EventPtr event_;

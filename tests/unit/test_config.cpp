@@ -412,6 +412,14 @@ TEST_F(ConfigTest, ErrorsQuoteAtMostAFewDozenBytesOfAValue) {
     EXPECT_LT(load_error("listen = 127.0.0.1:0\n" + std::string(100000, 'a') + " = 1\n").size(), 200u);
 }
 
+TEST_F(ConfigTest, OriginsSayWhereEachOptionWasWritten) {
+    Config config = load("listen = 127.0.0.1:0\n\nuser = nobody\n", {"--chdir", "/tmp"});
+    EXPECT_EQ(config.origin_of("user"), conf_ + ":3");
+    EXPECT_EQ(config.origin_of("listen"), conf_ + ":1");
+    EXPECT_EQ(config.origin_of("chdir"), "command line");
+    EXPECT_EQ(config.origin_of("group"), conf_) << "not written: the file";
+}
+
 // ---------------------------------------------------------------- validation rules
 
 TEST_F(ConfigTest, ListenIsRequired) {
