@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // What the configuration promises is checked when it loads, the same way by `forkd -t`, at the
 // start and on reload, with FILE:LINE: option; and what it promises is then done (built-in
-// handlers run as user/group). Also the load's rough edges (-c DIRECTORY, a missing file).
+// handlers run as user/group). Also the load's rough edges (-c DIRECTORY, a missing file) and
+// forkctl --json with no daemon.
 #include "harness.hpp"
 
 #include <gtest/gtest.h>
@@ -174,4 +175,17 @@ TEST(LoadChecks, IdleTimeoutOnAUnixListenerWarnsForExec) {
                          ":3: option 'idle-timeout': has no effect on exec'd handlers of UNIX listeners"),
               std::string::npos)
         << r.err;
+}
+
+TEST(ForkctlJson, DaemonDownIsOneJsonErrorOnStdout) {
+    TempDir dir;
+    auto r = run({FORKCTL_BINARY, "-s", dir.file("none.sock"), "--json", "status"});
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    nlohmann::json reply;
+    ASSERT_NO_THROW(reply = nlohmann::json::parse(r.out)) << r.out;
+    ASSERT_TRUE(reply.is_object()) << r.out;
+    EXPECT_EQ(reply.value("ok", true), false) << r.out;
+    EXPECT_EQ(reply.value("code", ""), "unreachable") << r.out;
+    EXPECT_NE(reply.value("error", "").find(dir.file("none.sock")), std::string::npos) << r.out;
+    EXPECT_NE(r.err.find("forkctl: "), std::string::npos) << "the message stays on stderr too";
 }
