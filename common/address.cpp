@@ -3,6 +3,7 @@
 #include "common/address.hpp"
 
 #include "common/base/peer_text.hpp"
+#include "common/base/error.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -20,7 +21,7 @@ std::uint16_t parse_port(std::string_view text) {
     if (text.empty()) throw std::invalid_argument("missing port");
     unsigned long value = 0;
     for (char c : text) {
-        if (c < '0' || c > '9') throw std::invalid_argument("bad port '" + std::string(text) + "'");
+        if (c < '0' || c > '9') throw std::invalid_argument("bad port " + quoted(text));
         value = value * 10 + static_cast<unsigned>(c - '0');
         if (value > 65535) throw std::invalid_argument("port out of range");
     }
@@ -60,7 +61,7 @@ TcpAddress parse_tcp(std::string_view text) {
         if (rest.empty() || rest.front() != ':') throw std::invalid_argument("missing port");
         port = rest.substr(1);
         if (!is_ipv6_literal(address.host))
-            throw std::invalid_argument("bad IPv6 address '" + address.host + "'");
+            throw std::invalid_argument("bad IPv6 address " + quoted(address.host));
     } else {
         auto colon = text.rfind(':');
         if (colon == std::string_view::npos) throw std::invalid_argument("missing port");
@@ -74,7 +75,7 @@ TcpAddress parse_tcp(std::string_view text) {
         } else {
             for (char c : host)
                 if (!is_host_name_char(c))
-                    throw std::invalid_argument("bad host '" + std::string(host) + "'");
+                    throw std::invalid_argument("bad host " + quoted(host));
             address.host = std::string(host);
         }
     }

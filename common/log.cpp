@@ -5,6 +5,7 @@
 
 #include "common/base/write_all.hpp"
 
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 #include <cerrno>
@@ -84,10 +85,23 @@ std::string_view level_name(Level level) {
     return "info";
 }
 
+bool stderr_is_journal() {
+    const char* journal = std::getenv("JOURNAL_STREAM");
+    if (!journal || !*journal) return false;
+    // "DEVICE:INODE" of the journal's stream: only when stderr is still that stream (not a
+    // terminal or file a child of the service redirected it to) do <N> prefixes belong there.
+    unsigned long long device = 0, inode = 0;
+    char end = 0;
+    if (std::sscanf(journal, "%llu:%llu%c", &device, &inode, &end) != 2) return false;
+    struct stat st {};
+    if (::fstat(STDERR_FILENO, &st) != 0) return false;
+    return static_cast<unsigned long long>(st.st_dev) == device &&
+           static_cast<unsigned long long>(st.st_ino) == inode;
+}
+
 void use_stderr() {
     if (g_sink == Sink::syslog) closelog();
-    const char* journal = std::getenv("JOURNAL_STREAM");
-    g_sink = (journal && *journal) ? Sink::stderr_journal : Sink::stderr_plain;
+    g_sink = stderr_is_journal() ? Sink::stderr_journal : Sink::stderr_plain;
 }
 
 void use_syslog(const char* ident) {

@@ -35,7 +35,11 @@ struct Field {
 
 enum class Sink { stderr_plain, stderr_journal, syslog };
 
-// Chooses stderr with or without "<N>" prefixes from JOURNAL_STREAM.
+// Whether stderr is the journal's stream: JOURNAL_STREAM names its device and inode, as
+// systemd.exec(5) says to check (a variable inherited by a process whose stderr was redirected
+// since, to a terminal say, does not count).
+bool stderr_is_journal();
+// Chooses stderr with "<N>" prefixes when stderr_is_journal(), without otherwise.
 void use_stderr();
 void use_syslog(const char* ident);
 void set_level(Level level);

@@ -134,6 +134,16 @@ int wait_drained(const Invocation& invocation, const control::Reply& drain_reply
     }
 }
 
+// With --json, stdout holds exactly one document even when forkd never answered: an error in
+// the shape of forkd's error replies, its code naming the exit code's reason.
+void print_json_client_error(const ClientError& error, std::ostream& out) {
+    const char* code = error.exit_code() == exit_unreachable ? "unreachable"
+                       : error.exit_code() == exit_denied   ? "denied"
+                                                            : "failed";
+    const json reply = {{"ok", false}, {"error", error.what()}, {"code", code}};
+    out << reply.dump(-1, ' ', false, json::error_handler_t::replace) << "\n" << std::flush;
+}
+
 } // namespace
 
 int run_stop(const Invocation& invocation, Output& output) {
@@ -196,6 +206,7 @@ int run_forkctl(int argc, const char* const* argv) {
     try {
         return execute(invocation, output);
     } catch (const ClientError& e) {
+        if (invocation.json) print_json_client_error(e, std::cout);
         std::cerr << "forkctl: " << e.what() << "\n";
         return e.exit_code();
     } catch (const std::exception& e) {

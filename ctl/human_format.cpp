@@ -46,9 +46,8 @@ std::string counts(const json* object) {
     std::string out;
     for (const auto& [name, value] : object->items()) {
         if (!out.empty()) out += ", ";
-        std::string label = name;
-        std::replace(label.begin(), label.end(), '_', '-');
-        out += text(&value) + " " + label;
+        // The keys as they are: the log's reason= and status --json spell them the same way.
+        out += text(&value) + " " + name;
     }
     return out;
 }

@@ -21,7 +21,10 @@ int main(int argc, char** argv) {
         default: break;
         }
         config = load_config(command_line);
-        if (config.handler == HandlerKind::exec) build_exec_plan(config);  // user, group, program
+        // user, group, program, chdir: what the start and a reload check too
+        const ExecPlan plan = build_exec_plan(config);
+        if (command_line.action == CommandLine::Action::check_config)
+            for (const auto& warning : plan.warnings) std::fprintf(stderr, "forkd: warning: %s\n", warning.c_str());
     } catch (const std::exception& e) {
         std::istringstream lines(e.what());  // a config error holds one problem per line
         for (std::string line; std::getline(lines, line);) std::fprintf(stderr, "forkd: %s\n", line.c_str());

@@ -5,6 +5,7 @@
 // `code`, never the text. Result<T> is a value or an Error; Status is Result without a value.
 #include <cerrno>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -12,6 +13,10 @@ namespace forkd {
 
 // strerror_r's text for errnum ("Permission denied"), thread-safe, never throws on a bad number.
 std::string errno_text(int errnum);
+
+// 'text' for an error message, cut after a few dozen bytes so that a runaway value (a 5 MB
+// config line) is not echoed whole: "'abc...' (5242880 bytes)".
+std::string quoted(std::string_view text);
 
 struct Error {
     int code = 0;          // errno, or 0: a refusal or a bad value, explained by context alone

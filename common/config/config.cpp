@@ -11,6 +11,7 @@
 //   3. The merged values become one Config; cross-option rules are checked last.
 #include "common/config/config.hpp"
 
+#include "common/base/error.hpp"
 #include "common/config/config_file.hpp"
 #include "common/config/config_options.hpp"
 #include "common/runtime_paths.hpp"
@@ -111,7 +112,7 @@ public:
 
 private:
     void problem(int order, const std::string& where, std::string_view name, const std::string& reason) {
-        problems_.push_back({order, where + ": option '" + std::string(name) + "': " + reason});
+        problems_.push_back({order, where + ": option " + quoted(name) + ": " + reason});
     }
 
     // Checks one value where it was written; false (and a problem) when it is bad.
@@ -160,6 +161,7 @@ private:
             content = read_config_file(path);
         } catch (const ConfigError& error) {
             problems_.push_back({0, error.what()});
+            unreadable_file_ = true;  // its options are unknown: none is "missing"
             return;
         }
         for (auto& error : content.errors) problems_.push_back({error.line, error.message});
@@ -221,6 +223,7 @@ private:
                 apply_checked(name, vm_[name].as<std::string>());
             }
         }
+        for (const auto& [name, places] : origins_) config_.origins[name] = places.front();
         if (config_.pidfile.empty()) config_.pidfile = default_pidfile(config_.instance);
         if (config_.control_socket.empty()) config_.control_socket = default_control_socket(config_.instance);
         config_.env = first_per_name(config_.env);
@@ -257,7 +260,7 @@ private:
 
     void check_listen() {
         if (config_.listen.empty()) {
-            if (given_.count("listen")) return;  // its bad values are reported already
+            if (given_.count("listen") || unreadable_file_) return;  // reported already
             std::string reason = "required: at least one listen address";
             if (!missing_default_.empty()) reason += " (no config file: " + missing_default_ + " does not exist)";
             problem(INT_MAX, origin_of("listen"), "listen", reason);
@@ -314,6 +317,7 @@ private:
     Config config_;
     std::set<std::string> given_;  // every option written somewhere, valid or not
     std::string missing_default_;
+    bool unreadable_file_ = false;
 };
 
 } // namespace
@@ -337,11 +341,11 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
     for (const po::option& option : parsed) {
         const std::string token = option.original_tokens.empty() ? "" : option.original_tokens.front();
         if (option.unregistered) {
-            errors.push_back(std::string(kCommandLine) + ": unknown option '" + token.substr(0, token.find('=')) + "'");
+            errors.push_back(std::string(kCommandLine) + ": unknown option " + quoted(token.substr(0, token.find('='))));
             continue;
         }
         if (option.string_key.empty()) {
-            errors.push_back(std::string(kCommandLine) + ": unexpected argument '" + token + "'");
+            errors.push_back(std::string(kCommandLine) + ": unexpected argument " + quoted(token));
             continue;
         }
         const OptionSpec* spec = find_option(option.string_key);
@@ -371,6 +375,11 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
 
 Config load_config(const CommandLine& command_line) { return ConfigLoader(command_line).load(); }
 
+std::string Config::origin_of(std::string_view option) const {
+    if (auto it = origins.find(option); it != origins.end()) return it->second;
+    return config_file;
+}
+
 std::string render_config(const Config& config) {
     std::string text;
     for (const OptionSpec& spec : option_specs()) {
@@ -387,7 +396,7 @@ std::string render_config(const Config& config) {
 
 void apply_option(Config& config, std::string_view name, const std::string& value) {
     const OptionSpec* spec = find_option(name);
-    if (!spec) throw std::invalid_argument("unknown option '" + std::string(name) + "'");
+    if (!spec) throw std::invalid_argument("unknown option " + quoted(name));
     spec->value.apply(config, value);
 }
 

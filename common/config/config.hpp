@@ -50,6 +50,12 @@ struct Config {
     unsigned shutdown_timeout_s = 10;
     log::Level log_level = log::Level::info;
     bool watch_config = false;
+    // Where each option given was written ("FILE:LINE" or "command line"), so that checks made
+    // after the load (user, group, chdir: see daemon/exec/exec_plan) point at the line too.
+    std::map<std::string, std::string, std::less<>> origins;
+
+    // Where `option` was written; the config file ("" without one) when it was not.
+    std::string origin_of(std::string_view option) const;
 };
 
 class ConfigError : public std::runtime_error {

@@ -5,6 +5,8 @@
 #include "common/base/error.hpp"
 #include "common/config/config.hpp"
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -83,7 +85,7 @@ void parse_line(std::string_view raw, int number, const std::string& origin,
     }
     if (!is_option_name(name)) {
         content.errors.push_back(
-            {number, where + "syntax error: bad option name '" + std::string(name) + "'"});
+            {number, where + "syntax error: bad option name " + quoted(name)});
         return;
     }
     std::string_view value = trim(strip_trailing_comment(trim(line.substr(equals + 1))));
@@ -98,6 +100,9 @@ void parse_line(std::string_view raw, int number, const std::string& origin,
 
 ConfigFileContent parse_config_text(std::string_view text, const std::string& origin) {
     ConfigFileContent content;
+    // A UTF-8 byte-order mark, as some editors write, is not part of the first line.
+    constexpr std::string_view bom = "\xEF\xBB\xBF";
+    if (text.substr(0, bom.size()) == bom) text.remove_prefix(bom.size());
     int number = 0;
     while (!text.empty()) {
         auto newline = text.find('\n');
@@ -110,6 +115,9 @@ ConfigFileContent parse_config_text(std::string_view text, const std::string& or
 }
 
 ConfigFileContent read_config_file(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+        throw ConfigError(path + ": is a directory, not a config file");
     std::ifstream in(path, std::ios::binary);
     if (!in) throw ConfigError(path + ": cannot read: " + errno_text(errno));
     std::ostringstream text;

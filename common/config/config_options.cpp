@@ -96,7 +96,7 @@ constexpr std::array kOptions{
                "a connection's whole life at most, in seconds; 0 = none (default: 0)"},
     OptionSpec{"idle-timeout", 0, "S", A::single, kAlsoInFile, 4,
                seconds<&Config::limits, &RuntimeLimits::idle_timeout_s>,
-               "built-in handlers: close after S seconds without traffic; 0 = none (default: 0)"},
+               "close a connection after S seconds without traffic; 0 = none (default: 0)"},
     OptionSpec{"shutdown-timeout", 0, "S", A::single, kAlsoInFile, kFixed, seconds<&Config::shutdown_timeout_s>,
                "on stop, seconds children may finish before SIGTERM, then SIGKILL (default: 10)"},
     OptionSpec{"log-level", 0, "LEVEL", A::single, kAlsoInFile, 6,

@@ -28,14 +28,6 @@ bool all_digits(std::string_view text) {
 
 [[noreturn]] void fail(const std::string& reason) { throw std::invalid_argument(reason); }
 
-std::string quoted(std::string_view text) {
-    // Appended piecewise: GCC 12 warns falsely (-Wrestrict) on "'" + std::string&&.
-    std::string out(1, '\'');
-    out.append(text);
-    out += '\'';
-    return out;
-}
-
 } // namespace
 
 unsigned parse_count(std::string_view text, unsigned max) {

@@ -6,6 +6,7 @@
 // (`Time.PollIntervalMinSec, config_parse_sec, 0, offsetof(Manager, poll_interval_min_usec)`):
 //   scalar<count<unsigned, kMaxSeconds>, decimal<unsigned>, &Config::shutdown_timeout_s>
 // Parsers throw std::invalid_argument with the reason only (see config_values.hpp).
+#include "common/base/error.hpp"
 #include "common/config/config.hpp"
 #include "common/config/config_options.hpp"
 #include "common/config/config_values.hpp"
@@ -42,9 +43,8 @@ T count(std::string_view value) { return static_cast<T>(config_values::parse_cou
 template <auto Parse, const char* Choices>
 auto one_of(std::string_view value) {
     if (auto parsed = Parse(value)) return *parsed;
-    std::string reason(1, '\'');  // piecewise: see quoted() in config_values.cpp (GCC 12 -Wrestrict)
-    reason.append(value);
-    reason += "' is not one of ";
+    std::string reason = quoted(value);
+    reason += " is not one of ";
     reason += Choices;
     throw std::invalid_argument(reason);
 }

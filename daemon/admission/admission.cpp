@@ -7,8 +7,8 @@ std::string_view refusal_name(Refusal reason) {
     switch (reason) {
     case Refusal::none: return "none";
     case Refusal::limit: return "limit";
-    case Refusal::per_source: return "per-source";
-    case Refusal::fork_failed: return "fork-failed";
+    case Refusal::per_source: return "per_source";
+    case Refusal::fork_failed: return "fork_failed";
     }
     return "unknown";
 }

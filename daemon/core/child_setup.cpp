@@ -7,7 +7,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <algorithm>
 #include <cstdint>
+#include <vector>
 
 namespace forkd {
 
@@ -81,6 +84,46 @@ bool die_with_parent(pid_t parent_pid) {
 bool connection_to_stdio(int connection_fd) {
     if (dup2(connection_fd, 0) < 0 || dup2(connection_fd, 1) < 0) return false;
     return syscall(SYS_close_range, 3U, ~0U, 0U) == 0;
+}
+
+namespace {
+std::vector<gid_t> sorted_unique(std::vector<gid_t> groups) {
+    std::sort(groups.begin(), groups.end());
+    groups.erase(std::unique(groups.begin(), groups.end()), groups.end());
+    return groups;
+}
+} // namespace
+
+bool groups_need_setting(gid_t gid, const gid_t* groups, std::size_t count) {
+    if (geteuid() == 0) return true;
+    const int have = getgroups(0, nullptr);
+    if (have < 0) return true;
+    std::vector<gid_t> current(static_cast<std::size_t>(have));
+    if (getgroups(have, current.data()) != have) return true;
+    std::vector<gid_t> wanted(groups, groups + count);
+    // The primary group grants access either way: {} with gid 5 is {5} with gid 5.
+    current.push_back(getegid());
+    wanted.push_back(gid);
+    return sorted_unique(current) != sorted_unique(wanted);
+}
+
+IdentityStep drop_identity(const ChildIdentity& id) {
+    const bool was_root = syscall(SYS_geteuid) == 0;
+    if (id.set_groups && syscall(SYS_setgroups, id.group_count, id.groups) < 0) return IdentityStep::setgroups;
+    if (syscall(SYS_setgid, id.gid) < 0) return IdentityStep::setgid;
+    if (syscall(SYS_setuid, id.uid) < 0) return IdentityStep::setuid;
+    if (syscall(SYS_getuid) != id.uid || syscall(SYS_geteuid) != id.uid || syscall(SYS_getgid) != id.gid ||
+        syscall(SYS_getegid) != id.gid ||
+        (id.set_groups && syscall(SYS_getgroups, 0, nullptr) != static_cast<long>(id.group_count))) {
+        errno = EPERM;
+        return IdentityStep::verify;
+    }
+    if (was_root && id.uid != 0 &&
+        (syscall(SYS_setuid, 0) == 0 || (id.gid != 0 && syscall(SYS_setgid, 0) == 0))) {
+        errno = EPERM;
+        return IdentityStep::regained_root;
+    }
+    return IdentityStep::none;
 }
 
 } // namespace forkd

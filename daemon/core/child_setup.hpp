@@ -4,6 +4,8 @@
 // async-signal-safe (plain syscalls), so it may also run in a vfork-style child.
 #include <sys/types.h>
 
+#include <cstddef>
+
 namespace forkd {
 
 // A process that forks handlers (the master, the spawner), once its signal set-up is done and
@@ -22,5 +24,28 @@ void reset_signal_state();
 bool die_with_parent(pid_t parent_pid);
 // Connection on fds 0 and 1; every fd above 2 closed. False on failure.
 bool connection_to_stdio(int connection_fd);
+
+// The user and groups a handler runs as (user/group), as plain data a forked or vfork-style
+// child can use.
+struct ChildIdentity {
+    uid_t uid = 0;
+    gid_t gid = 0;
+    const gid_t* groups = nullptr;  // supplementary groups
+    std::size_t group_count = 0;
+    bool set_groups = true;         // false: the process already has them (and may not set them)
+};
+// The supplementary groups a built-in handler's identity may have: forkd-spawner receives them
+// in a fixed-size record (spawner_protocol.hpp). A user in more is refused at load time.
+constexpr std::size_t max_builtin_groups = 32;
+// Whether drop_identity must call setgroups for these groups: always as root; otherwise only
+// when they differ from the caller's own (an unprivileged daemon may run handlers as itself,
+// and could not set even its own groups).
+bool groups_need_setting(gid_t gid, const gid_t* groups, std::size_t count);
+// Which step of drop_identity failed (errno tells why).
+enum class IdentityStep { none, setgroups, setgid, setuid, verify, regained_root };
+// groups, gid, uid: the order in which no failure leaves more privilege than asked for; then
+// checks that the ids stuck and, when root was dropped, that it cannot be regained. Clears the
+// death signal (the kernel does on a credential change): call die_with_parent() after it.
+IdentityStep drop_identity(const ChildIdentity& identity);
 
 } // namespace forkd

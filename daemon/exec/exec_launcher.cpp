@@ -75,8 +75,8 @@ struct ChildArgs {
     int connection_fd = -1;
     int stderr_fd = -1;
     const ExecIdentity* identity = nullptr;  // nullptr: keep the master's
-    bool started_as_root = false;
-    bool set_groups = false;  // the groups differ from the master's, or the master is root
+    ChildIdentity child_identity;             // identity's, as drop_identity takes it
+    const char* interpreter = "";             // the #! line's, for the execve error
     std::array<RlimitSetting, 6> rlimits{};
     std::size_t rlimit_count = 0;
     mode_t umask = 022;
@@ -127,25 +127,15 @@ void child_set_rlimits(const ChildArgs& args) {
     }
 }
 
-// groups, gid, uid: the order in which no failure leaves more privilege than asked for; then
-// check that the ids stuck and, when dropping root, that root cannot be regained.
 void child_drop_identity(const ChildArgs& args) {
-    const ExecIdentity* id = args.identity;
-    if (!id) return;
-    if (args.set_groups && syscall(SYS_setgroups, id->groups.size(), id->groups.data()) < 0)
-        child_fail(args, Step::setgroups, static_cast<long>(id->groups.size()));
-    if (syscall(SYS_setgid, id->gid) < 0) child_fail(args, Step::setgid, id->gid);
-    if (syscall(SYS_setuid, id->uid) < 0) child_fail(args, Step::setuid, id->uid);
-    if (syscall(SYS_getuid) != id->uid || syscall(SYS_geteuid) != id->uid ||
-        syscall(SYS_getgid) != id->gid || syscall(SYS_getegid) != id->gid ||
-        (args.set_groups && syscall(SYS_getgroups, 0, nullptr) != static_cast<long>(id->groups.size()))) {
-        errno = EPERM;
-        child_fail(args, Step::verify_identity);
-    }
-    if (args.started_as_root && id->uid != 0 &&
-        (syscall(SYS_setuid, 0) == 0 || (id->gid != 0 && syscall(SYS_setgid, 0) == 0))) {
-        errno = EPERM;
-        child_fail(args, Step::regained_root);
+    if (!args.identity) return;
+    switch (drop_identity(args.child_identity)) {
+    case IdentityStep::none: return;
+    case IdentityStep::setgroups: child_fail(args, Step::setgroups, static_cast<long>(args.identity->groups.size()));
+    case IdentityStep::setgid: child_fail(args, Step::setgid, args.identity->gid);
+    case IdentityStep::setuid: child_fail(args, Step::setuid, args.identity->uid);
+    case IdentityStep::verify: child_fail(args, Step::verify_identity);
+    case IdentityStep::regained_root: child_fail(args, Step::regained_root);
     }
 }
 
@@ -283,29 +273,13 @@ Error describe(const ChildFailure& failure, const ChildArgs& args) {
     case Step::chdir: return Error{err, std::string("chdir ") + args.chdir};
     case Step::pdeathsig: return Error{err, "prctl(PR_SET_PDEATHSIG)"};
     case Step::master_gone: return forkd::failure("master exited before the handler started");
-    case Step::execve: return Error{err, std::string("execve ") + args.path};
+    case Step::execve:
+        // ENOENT for a script that exists means its interpreter is missing: name it.
+        if (err == ENOENT && *args.interpreter)
+            return Error{err, std::string("execve ") + args.path + ": interpreter " + args.interpreter};
+        return Error{err, std::string("execve ") + args.path};
     }
     return Error{err, "unknown step"};
-}
-
-// An unprivileged master may still run handlers as itself: then setgroups (which would fail)
-// is skipped when the groups are already the ones asked for. Any other difference is attempted
-// and, without the privilege, fails closed.
-bool groups_need_setting(const ExecIdentity& identity) {
-    if (geteuid() == 0) return true;
-    int count = getgroups(0, nullptr);
-    if (count < 0) return true;
-    std::vector<gid_t> current(static_cast<std::size_t>(count));
-    if (getgroups(count, current.data()) != count) return true;
-    std::vector<gid_t> wanted = identity.groups;
-    // The primary group grants access either way: {} with gid 5 is {5} with gid 5.
-    current.push_back(getegid());
-    wanted.push_back(identity.gid);
-    std::sort(current.begin(), current.end());
-    std::sort(wanted.begin(), wanted.end());
-    current.erase(std::unique(current.begin(), current.end()), current.end());
-    wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
-    return current != wanted;
 }
 
 // clone(CLONE_VM | CLONE_VFORK) with every signal blocked around it, as glibc's posix_spawn
@@ -347,8 +321,12 @@ std::variant<SpawnedHandler, SpawnFailure> spawn_exec_handler(const ExecPlan& pl
     args.connection_fd = connection_fd;
     args.stderr_fd = write_end.get();
     args.identity = plan.identity ? &*plan.identity : nullptr;
-    args.started_as_root = geteuid() == 0;
-    args.set_groups = args.identity && groups_need_setting(*args.identity);
+    if (args.identity)
+        args.child_identity = {args.identity->uid, args.identity->gid, args.identity->groups.data(),
+                               args.identity->groups.size(),
+                               groups_need_setting(args.identity->gid, args.identity->groups.data(),
+                                                   args.identity->groups.size())};
+    args.interpreter = plan.interpreter.c_str();
     collect_rlimits(plan.rlimits, args);
     args.umask = plan.umask;
     args.chdir = plan.chdir.c_str();

@@ -2,6 +2,12 @@
 #include "daemon/exec/exec_plan.hpp"
 
 #include "common/base/error.hpp"
+#include "common/base/unique_fd.hpp"
+#include "daemon/core/child_setup.hpp"
+
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
 
 #include <grp.h>
 #include <pwd.h>
@@ -20,8 +26,20 @@
 namespace forkd {
 namespace {
 
+// What the helpers throw; build_exec_plan adds where the option was written.
+struct OptionProblem {
+    std::string_view option;
+    std::string reason;
+};
+
 [[noreturn]] void fail(std::string_view option, const std::string& reason) {
-    throw ConfigError("option '" + std::string(option) + "': " + reason);
+    throw OptionProblem{option, reason};
+}
+
+// "FILE:LINE: " where the option was written, or "" when the Config does not know.
+std::string where(const Config& config, std::string_view option) {
+    const std::string origin = config.origin_of(option);
+    return origin.empty() ? "" : origin + ": ";
 }
 
 // Variables forkd sets per connection: an admin's env= must not shadow them.
@@ -57,11 +75,11 @@ std::optional<Entry> lookup_entry(std::string_view option, const std::string& na
         buffer.resize(size);
         int rc = lookup(&entry, buffer.data(), buffer.size(), &found);
         if (rc == ERANGE) continue;
-        if (rc != 0 && rc != ENOENT && rc != ESRCH) fail(option, "looking up '" + name + "': " + errno_text(rc));
+        if (rc != 0 && rc != ENOENT && rc != ESRCH) fail(option, "looking up " + quoted(name) + ": " + errno_text(rc));
         if (!found) return std::nullopt;
         return entry;
     }
-    fail(option, "looking up '" + name + "': entry too large");
+    fail(option, "looking up " + quoted(name) + ": entry too large");
 }
 
 struct User {
@@ -86,7 +104,7 @@ Entry find_entry(const char* what, const std::string& name, std::string& buffer,
             });
         }
     }
-    if (!entry) fail(what, "no such " + std::string(what) + " '" + name + "'");
+    if (!entry) fail(what, "no such " + std::string(what) + " " + quoted(name));
     return *entry;
 }
 
@@ -110,26 +128,80 @@ std::vector<gid_t> groups_of(const User& user, gid_t primary) {
             groups.resize(static_cast<std::size_t>(count));
             return groups;
         }
-        if (count <= static_cast<int>(groups.size())) fail("user", "cannot list the groups of '" + user.name + "'");
+        if (count <= static_cast<int>(groups.size())) fail("user", "cannot list the groups of " + quoted(user.name));
         groups.resize(static_cast<std::size_t>(count));
     }
 }
 
+// Whether the daemon holds `capability` in its effective set.
+bool has_capability(int capability) {
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[2] = {};
+    if (syscall(SYS_capget, &header, data) != 0) return false;
+    return (data[capability / 32].effective >> (capability % 32)) & 1u;
+}
+
+// Without root (or CAP_SETUID and CAP_SETGID) only the daemon's own identity can be taken:
+// anything else would fail in every connection's setgroups/setgid/setuid, so it is refused
+// when the configuration loads.
+void check_identity_possible(const ExecIdentity& identity, std::string_view option, const std::string& name) {
+    if (geteuid() == 0) return;
+    const bool set_groups = groups_need_setting(identity.gid, identity.groups.data(), identity.groups.size());
+    const bool uid_ok = identity.uid == geteuid() || has_capability(CAP_SETUID);
+    const bool gid_ok = (identity.gid == getegid() && !set_groups) || has_capability(CAP_SETGID);
+    if (uid_ok && gid_ok) return;
+    fail(option, "forkd runs as uid " + std::to_string(geteuid()) + ", not root, and cannot run handlers as " +
+                     quoted(name) + " (uid " + std::to_string(identity.uid) + ", gid " +
+                     std::to_string(identity.gid) + ", " + std::to_string(identity.groups.size()) + " groups)");
+}
+
 std::optional<ExecIdentity> build_identity(const Config& config) {
     if (!config.user && !config.group) return std::nullopt;
+    ExecIdentity identity{};
     if (!config.user) {
         gid_t gid = find_group(*config.group);
-        return ExecIdentity{getuid(), gid, {gid}};
+        identity = ExecIdentity{getuid(), gid, {gid}};
+        check_identity_possible(identity, "group", *config.group);
+        return identity;
     }
     User user = find_user(*config.user);
     gid_t gid = config.group ? find_group(*config.group) : user.gid;
-    return ExecIdentity{user.uid, gid, groups_of(user, gid)};
+    identity = ExecIdentity{user.uid, gid, groups_of(user, gid)};
+    check_identity_possible(identity, "user", *config.user);
+    return identity;
+}
+
+// The program named by a "#!" first line, which execve needs as much as the script itself;
+// nullopt when the file has none (or cannot be read: then execve will say why).
+std::optional<std::string> interpreter_of(const std::string& program) {
+    UniqueFd fd(::open(program.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    if (!fd) return std::nullopt;
+    char head[256];
+    const ssize_t got = ::read(fd.get(), head, sizeof head);
+    if (got < 2 || head[0] != '#' || head[1] != '!') return std::nullopt;
+    std::string_view line(head + 2, static_cast<std::size_t>(got) - 2);
+    line = line.substr(0, line.find('\n'));
+    line.remove_prefix(std::min(line.find_first_not_of(" \t"), line.size()));
+    return std::string(line.substr(0, line.find_first_of(" \t")));
+}
+
+void check_interpreter(const std::string& program, const std::string& interpreter) {
+    const std::string what = program + ": interpreter " + quoted(interpreter) + " (its #! line)";
+    if (interpreter.empty()) fail("exec", program + ": empty #! line");
+    if (interpreter.front() != '/') fail("exec", what + " is not an absolute path");
+    if (access(interpreter.c_str(), X_OK) != 0) fail("exec", what + ": " + errno_text(errno));
+}
+
+void check_chdir(const std::string& directory) {
+    struct stat st {};
+    if (stat(directory.c_str(), &st) != 0) fail("chdir", quoted(directory) + ": " + errno_text(errno));
+    if (!S_ISDIR(st.st_mode)) fail("chdir", quoted(directory) + " is not a directory");
 }
 
 std::vector<std::string> build_argv(const Config& config) {
     if (config.exec_argv.empty()) fail("exec", "no program given");
     const std::string& program = config.exec_argv.front();
-    if (program.empty() || program.front() != '/') fail("exec", "'" + program + "' is not an absolute path");
+    if (program.empty() || program.front() != '/') fail("exec", quoted(program) + " is not an absolute path");
     struct stat st {};
     if (stat(program.c_str(), &st) != 0) fail("exec", program + ": " + errno_text(errno));
     if (!S_ISREG(st.st_mode)) fail("exec", program + ": not a regular file");
@@ -150,27 +222,57 @@ std::vector<std::string> build_base_env(const Config& config) {
     for (const auto& entry : config.env) {
         auto eq = entry.find('=');
         if (eq == std::string::npos || !valid_variable_name(std::string_view(entry).substr(0, eq)))
-            fail("env", "expected NAME=VALUE, got '" + entry + "'");
+            fail("env", "expected NAME=VALUE, got " + quoted(entry));
         add("env", entry.substr(0, eq), entry);
     }
     for (const auto& name : config.pass_env) {
-        if (!valid_variable_name(name)) fail("pass-env", "invalid variable name '" + name + "'");
+        if (!valid_variable_name(name)) fail("pass-env", "invalid variable name " + quoted(name));
         if (const char* value = std::getenv(name.c_str())) add("pass-env", name, name + "=" + value);
     }
     return result;
 }
 
+bool has_unix_listener(const Config& config) {
+    return std::any_of(config.listen.begin(), config.listen.end(),
+                       [](const ListenAddress& a) { return std::holds_alternative<UnixAddress>(a); });
+}
+
+ExecPlan plan_exec(const Config& config) {
+    ExecPlan plan;
+    plan.argv = build_argv(config);
+    if (auto interpreter = interpreter_of(plan.argv.front())) {
+        check_interpreter(plan.argv.front(), *interpreter);
+        plan.interpreter = std::move(*interpreter);
+    }
+    plan.base_env = build_base_env(config);
+    plan.umask = config.umask;
+    plan.chdir = config.chdir.empty() ? "/" : config.chdir;
+    check_chdir(plan.chdir);
+    plan.rlimits = config.rlimits;
+    // Exec'd handlers' idleness is judged from TCP_INFO, which a UNIX socket has not.
+    if (config.limits.idle_timeout_s > 0 && has_unix_listener(config))
+        plan.warnings.push_back(where(config, "idle-timeout") +
+                                "option 'idle-timeout': has no effect on exec'd handlers of UNIX listeners");
+    return plan;
+}
+
 } // namespace
 
 ExecPlan build_exec_plan(const Config& config) {
-    ExecPlan plan;
-    plan.argv = build_argv(config);
-    plan.base_env = build_base_env(config);
-    plan.identity = build_identity(config);
-    plan.umask = config.umask;
-    plan.chdir = config.chdir.empty() ? "/" : config.chdir;
-    plan.rlimits = config.rlimits;
-    return plan;
+    try {
+        ExecPlan plan;
+        if (config.handler == HandlerKind::exec) plan = plan_exec(config);
+        plan.identity = build_identity(config);
+        if (config.handler != HandlerKind::exec && plan.identity &&
+            plan.identity->groups.size() > max_builtin_groups)
+            fail(config.user ? "user" : "group",
+                 "built-in handlers run with at most " + std::to_string(max_builtin_groups) +
+                     " supplementary groups, and the user has " + std::to_string(plan.identity->groups.size()));
+        return plan;
+    } catch (const OptionProblem& problem) {
+        throw ConfigError(where(config, problem.option) + "option '" + std::string(problem.option) +
+                          "': " + problem.reason);
+    }
 }
 
 } // namespace forkd

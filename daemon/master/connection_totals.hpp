@@ -5,7 +5,7 @@
 // accepted and ends exactly once as completed, killed or failed (a client that went away, even by
 // a SIGPIPE that killed its handler, completed its connection); one refused at admission is
 // counted by its reason only. A handler that could not be forked is both accepted and failed,
-// and counted as refused (fork-failed) too.
+// and counted as refused (fork_failed) too.
 #include "daemon/admission/admission.hpp"
 
 #include <cstdint>
@@ -45,7 +45,7 @@ public:
     // Passed admission and had a slot, but its handler could not be started for another reason
     // than a failed fork; or the spawner died before it could report it.
     void start_failed(std::uint64_t count = 1);
-    // Refused at admission (limit, per-source), or its handler could not be forked (fork-failed).
+    // Refused at admission (limit, per_source), or its handler could not be forked (fork_failed).
     void refused(Refusal reason, std::uint64_t count = 1);
     void ended(Ending ending);
 

@@ -14,6 +14,8 @@
 #include "daemon/control/control_server.hpp"
 #include "daemon/exec/exec_launcher.hpp"
 #include "daemon/core/accept.hpp"
+#include "daemon/core/child_setup.hpp"
+#include "daemon/core/exit_status.hpp"
 #include "daemon/event_loop/event_sources.hpp"
 #include "daemon/master/handler_stderr.hpp"
 #include "daemon/master/notify.hpp"
@@ -57,6 +59,18 @@ Refusal refusal_of(spawner::RefusalKind kind) {
     return Refusal::none;
 }
 
+// Built-in handlers run as user/group too: forkd-spawner's children take this identity.
+void set_identity(spawner::Request& settings, const ExecIdentity& identity) {
+    settings.has_identity = 1;
+    settings.set_groups = groups_need_setting(identity.gid, identity.groups.data(), identity.groups.size()) ? 1 : 0;
+    settings.uid = identity.uid;
+    settings.gid = identity.gid;
+    // More groups are refused when the configuration loads (build_exec_plan).
+    const std::size_t count = std::min(identity.groups.size(), spawner::max_groups);
+    settings.group_count = static_cast<std::uint32_t>(count);
+    std::copy_n(identity.groups.begin(), count, settings.groups);
+}
+
 } // namespace
 
 std::vector<int> Manager::handled_signals() { return {SIGCHLD, SIGTERM, SIGINT, SIGHUP}; }
@@ -74,7 +88,8 @@ Manager::Manager(CommandLine command_line, Config config)
                 [this](const Connection& c, int signo) {
                     if (spawner_) spawner_->signal(c.id, c.slot, signo);
                 }) {
-    if (config_.handler == HandlerKind::exec) exec_plan_ = build_exec_plan(config_);
+    exec_plan_ = build_exec_plan(config_);
+    log_plan_warnings();
 }
 
 // Sources reference the loop: the members holding them go before it (declared after it).
@@ -323,7 +338,14 @@ void Manager::reap_children() {
 // ---- the spawner: what it accepts ------------------------------------------------------------
 
 void Manager::configure_spawner() {
-    if (spawner_) spawner_->configure(spawner_settings(config_, state_ == State::running), listeners_);
+    if (!spawner_) return;
+    auto settings = spawner_settings(config_, state_ == State::running);
+    if (exec_plan_ && exec_plan_->identity) set_identity(settings, *exec_plan_->identity);
+    spawner_->configure(settings, listeners_);
+}
+
+void Manager::log_plan_warnings() const {
+    for (const auto& warning : exec_plan_->warnings) log::warning("config-warning", {{"warning", warning}});
 }
 
 ConnectionInfo Manager::describe_spawner_peer(std::uint32_t tag, const spawner::Peer& peer) const {

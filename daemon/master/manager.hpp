@@ -79,7 +79,7 @@ private:
                               socklen_t length, const std::optional<ucred>& cred,
                               ConnectionInfo& info);
     void refuse(std::uint64_t id, const std::string& peer, Refusal reason);
-    // A built-in handler that could not be forked: refused (fork-failed) and logged with why.
+    // A built-in handler that could not be forked: refused (fork_failed) and logged with why.
     void refuse_fork(std::uint64_t id, const std::string& peer, const char* error);
     // Starts the handler and records its connection (in the slot info names); false if it failed.
     bool start_handler(const ConnectionInfo& info, UniqueFd& fd);
@@ -91,6 +91,8 @@ private:
     bool spawner_accepts() const { return config_.handler != HandlerKind::exec; }
     // Tells the spawner what to accept on and how (SpawnerProcess sends it only if it changed).
     void configure_spawner();
+    // The plan's load-time warnings (settings that do nothing), at start and on each reload.
+    void log_plan_warnings() const;
     ConnectionInfo describe_spawner_peer(std::uint32_t tag, const spawner::Peer& peer) const;
     void on_spawner_reports(std::span<const spawner::Report> reports);
     void on_spawner_started(const spawner::Report& report);
@@ -119,7 +121,7 @@ private:
 
     CommandLine command_line_;
     Config config_;
-    std::optional<ExecPlan> exec_plan_;
+    std::optional<ExecPlan> exec_plan_;  // every handler's identity; argv, env and the rest for exec
     Admission admission_;
     Scoreboard scoreboard_;
     EventPtr event_;

@@ -155,7 +155,7 @@ std::optional<std::string> Manager::apply_reload() {
     std::optional<ExecPlan> plan;
     try {
         next = load_config(command_line_);
-        if (next.handler == HandlerKind::exec) plan = build_exec_plan(next);
+        plan = build_exec_plan(next);
     } catch (const std::exception& e) {
         return std::string(e.what());
     }
@@ -169,6 +169,7 @@ std::optional<std::string> Manager::apply_reload() {
     next.foreground = config_.foreground;
     config_ = std::move(next);
     exec_plan_ = std::move(plan);
+    log_plan_warnings();
     admission_.set_limits(config_.limits);
     log::set_level(config_.log_level);
     if (config_.watch_config && !config_watch_) watch_config_file();

@@ -60,12 +60,32 @@ struct ProcessName {
     char text[16] = {};
 };
 
+// The user and groups the master configured for the handlers (user/group).
+struct HandlerIdentity {
+    bool configured = false;  // false: handlers keep the spawner's
+    bool set_groups = true;
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::size_t group_count = 0;
+    std::array<gid_t, spawner::max_groups> groups{};
+};
+
 // What a handler child needs, copied onto the forking process's stack before the fork.
 struct HandlerStart {
     HandlerKind handler;
     std::uint32_t slot;
     std::uint32_t idle_timeout_s;
+    HandlerIdentity identity;
 };
+
+// Before the first byte is served, and before die_with_parent (a credential change clears the
+// death signal).
+bool take_identity(const HandlerIdentity& identity) {
+    if (!identity.configured) return true;
+    const ChildIdentity child{identity.uid, identity.gid, identity.groups.data(), identity.group_count,
+                              identity.set_groups};
+    return drop_identity(child) == IdentityStep::none;
+}
 
 [[noreturn]] void run_handler_child(const HandlerStart& start, const ProcessName& name, int connection,
                                     Scoreboard& board, pid_t spawner_pid) {
@@ -75,7 +95,8 @@ struct HandlerStart {
     reset_signal_state();
     prctl(PR_SET_NAME, name.text);
     // connection_to_stdio closes every fd above 2: the listeners and the master's socket too.
-    if (!die_with_parent(spawner_pid) || !connection_to_stdio(connection)) _exit(1);
+    if (!take_identity(start.identity) || !die_with_parent(spawner_pid) || !connection_to_stdio(connection))
+        _exit(1);
     const BuiltinContext context{0, &board, start.slot, start.idle_timeout_s};
     const int code = run_builtin_handler(start.handler, context);
     // The client sees the close first; the counter drops before the process is gone, and the
@@ -189,6 +210,7 @@ private:
         bool accepting = false;
         HandlerKind handler = HandlerKind::echo;
         RuntimeLimits limits;  // admission's and idle-timeout; not connection-timeout (the master's)
+        HandlerIdentity identity;
     };
     struct Listener {
         UniqueFd fd;
@@ -356,7 +378,7 @@ private:
 
     // The handler's pid, or -errno.
     pid_t fork_handler(std::uint32_t slot, int connection) {
-        const HandlerStart start{settings_.handler, slot, settings_.limits.idle_timeout_s};
+        const HandlerStart start{settings_.handler, slot, settings_.limits.idle_timeout_s, settings_.identity};
         ProcessName name;
         std::strncpy(name.text, process_name(start.handler), sizeof name.text - 1);
         // _Fork: no atfork handlers and no re-initialisation of glibc's locks in the child,
@@ -416,6 +438,17 @@ private:
         listener.tag = tag;
     }
 
+    static HandlerIdentity identity_of(const Request& request) {
+        HandlerIdentity identity;
+        identity.configured = request.has_identity != 0;
+        identity.set_groups = request.set_groups != 0;
+        identity.uid = request.uid;
+        identity.gid = request.gid;
+        identity.group_count = request.group_count;
+        std::copy_n(request.groups, request.group_count, identity.groups.begin());
+        return identity;
+    }
+
     // Replaces the settings and the listeners (which follow the request in its datagram).
     bool configure(const Request& request) {
         settings_.accepting = request.accepting != 0;
@@ -424,6 +457,7 @@ private:
         settings_.limits.max_per_source = request.max_per_source;
         settings_.limits.overload = request.reject_at_limit ? OverloadPolicy::reject : OverloadPolicy::wait;
         settings_.limits.idle_timeout_s = request.idle_timeout_s;
+        settings_.identity = identity_of(request);
         for (std::size_t i = 0; i < listener_count_; ++i) listeners_[i].fd.reset();
         listener_count_ = 0;
         pause_until_ms_ = 0;

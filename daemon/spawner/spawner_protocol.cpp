@@ -63,7 +63,8 @@ bool valid_request(const Request& r) {
     switch (r.kind) {
     case RequestKind::configure:
         return valid_handler(r.handler) && r.listeners <= max_listeners && r.accepting <= 1 &&
-               r.reject_at_limit <= 1;
+               r.reject_at_limit <= 1 && r.has_identity <= 1 && r.set_groups <= 1 &&
+               r.group_count <= max_groups;
     case RequestKind::listener: return true;
     case RequestKind::signal: return r.signo > 0 && r.signo < 65;
     }

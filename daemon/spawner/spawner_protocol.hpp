@@ -11,6 +11,7 @@
 // Both ends are the same build, but every datagram is still checked: a bad one is refused whole.
 #include "common/base/handler_kind.hpp"
 #include "common/base/unique_fd.hpp"
+#include "daemon/core/child_setup.hpp"
 
 #include <sys/types.h>
 
@@ -27,6 +28,9 @@ constexpr std::uint16_t protocol_version = 4;
 constexpr std::size_t max_records = 64;
 // A configure datagram holds the configure record and one record per listening socket.
 constexpr std::size_t max_listeners = max_records - 1;
+// Supplementary groups a configure carries for the handlers' identity (user/group); a user in
+// more is refused when the configuration loads.
+constexpr std::size_t max_groups = max_builtin_groups;
 // Where the master puts the socket and the scoreboard's memfd before it runs the spawner.
 constexpr int control_fd = 3;
 constexpr int scoreboard_fd = 4;
@@ -45,12 +49,17 @@ struct Request {
     std::uint32_t idle_timeout_s = 0;         // configure
     std::uint32_t max_connections = 0;        // configure: 0 = only the scoreboard's capacity
     std::uint32_t max_per_source = 0;         // configure: 0 = unlimited
+    std::uint32_t uid = 0, gid = 0;           // configure, with has_identity: handlers run as
+    std::uint32_t group_count = 0;            // configure: groups[0..group_count) are set
+    std::uint32_t groups[max_groups] = {};
     HandlerKind handler = HandlerKind::echo;  // configure
     std::uint16_t listeners = 0;              // configure: listener records that follow it
     RequestKind kind = RequestKind::signal;
     std::uint8_t accepting = 0;               // configure: 0 = accept nothing
     std::uint8_t reject_at_limit = 0;         // configure: overload=reject (else wait)
-    std::uint8_t reserved[7] = {};
+    std::uint8_t has_identity = 0;            // configure: 0 = handlers keep the spawner's
+    std::uint8_t set_groups = 0;              // configure: setgroups is needed (see ExecIdentity)
+    std::uint8_t reserved[1] = {};
 };
 
 enum class ReportKind : std::uint8_t {

@@ -456,13 +456,23 @@ TEST(Notify, StatusFollowsTheLoad) {
 
 TEST(Logs, JournalStreamAddsPriorityPrefixes) {
     DaemonOptions o;
-    o.env = {{"JOURNAL_STREAM", "8:12345"}};
+    // JOURNAL_STREAM naming the file stderr really is (the harness's log), as systemd sets it.
+    o.launch_prefix = {"/bin/sh", "-c", "JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2) exec \"$@\"", "sh"};
     Daemon d(o);
     const auto lines = d.log_lines("event=listening");
     ASSERT_FALSE(lines.empty()) << d.log();
     EXPECT_TRUE(lines[0].size() > 3 && lines[0][0] == '<' && std::isdigit(lines[0][1]) &&
                 lines[0][2] == '>')
         << "expected a <N> prefix: " << lines[0];
+}
+
+TEST(Logs, JournalStreamOfAnotherFileAddsNoPrefixes) {
+    DaemonOptions o;
+    o.env = {{"JOURNAL_STREAM", "8:12345"}};  // inherited, but stderr is not that stream
+    Daemon d(o);
+    const auto lines = d.log_lines("event=listening");
+    ASSERT_FALSE(lines.empty()) << d.log();
+    EXPECT_EQ(lines[0].rfind("event=listening", 0), 0u) << lines[0];
 }
 
 TEST(Logs, NoPriorityPrefixesOnAPlainStderr) {

@@ -83,7 +83,7 @@ TEST(Limits, MaxPerSourceRejectsOnlyThatSource) {
 
     auto b = connect_tcp(d.port());
     ASSERT_TRUE(b.valid());
-    expect_refused(d, b, "per-source", 1);
+    expect_refused(d, b, "per_source", 1);
     expect_rejected_total(d, 1);
 
     // Another loopback address is another source.
@@ -115,7 +115,7 @@ TEST(Limits, MaxPerSourceCountsUnixClientsByUid) {
     EXPECT_TRUE(wait_closed(b.get(), 3s)) << "the same uid's second connection was served";
     ASSERT_TRUE(d.wait_log("event=refused")) << d.log();
     const std::string line = d.log_lines("event=refused").back();
-    EXPECT_NE(line.find("reason=per-source"), std::string::npos) << line;
+    EXPECT_NE(line.find("reason=per_source"), std::string::npos) << line;
     EXPECT_NE(line.find("uid=" + std::to_string(::getuid())), std::string::npos) << line;
     EXPECT_NE(line.find("unix:" + path), std::string::npos) << line;
     expect_rejected_total(d, 1);
@@ -285,7 +285,7 @@ TEST(Limits, ForkFailureRefusesThatClientAndTheDaemonRecovers) {
     ASSERT_TRUE(c.valid());
     EXPECT_TRUE(wait_closed(c.get(), 3s)) << "a client whose fork failed was not closed";
     ASSERT_TRUE(eventually([&] { return !d.refusal_line(peer_of(c)).empty(); }, 3s)) << d.log();
-    EXPECT_NE(d.refusal_line(peer_of(c)).find("reason=fork-failed"), std::string::npos) << d.log();
+    EXPECT_NE(d.refusal_line(peer_of(c)).find("reason=fork_failed"), std::string::npos) << d.log();
     EXPECT_TRUE(d.wait_log("event=fork-failed")) << d.log();
     auto status = status_json(d);
     ASSERT_TRUE(status.ok()) << "[needs forkctl] " << status.error().message();

@@ -17,8 +17,8 @@ RuntimeLimits limits(unsigned max_connections, unsigned max_per_source, Overload
 TEST(Admission, RefusalNames) {
     EXPECT_EQ(refusal_name(Refusal::none), "none");
     EXPECT_EQ(refusal_name(Refusal::limit), "limit");
-    EXPECT_EQ(refusal_name(Refusal::per_source), "per-source");
-    EXPECT_EQ(refusal_name(Refusal::fork_failed), "fork-failed");
+    EXPECT_EQ(refusal_name(Refusal::per_source), "per_source");
+    EXPECT_EQ(refusal_name(Refusal::fork_failed), "fork_failed");
 }
 
 TEST(Admission, WaitStopsAcceptingAtTheLimit) {

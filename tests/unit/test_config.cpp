@@ -386,6 +386,40 @@ TEST_F(ConfigTest, MissingNamedConfigFileIsAnError) {
               missing + ": cannot read: No such file or directory");
 }
 
+TEST_F(ConfigTest, MissingConfigFileIsTheOnlyError) {
+    // Its options are unknown, so none of them is reported as missing.
+    const std::string missing = dir_ + "/missing.conf";
+    EXPECT_EQ(command_line_error({"-c", missing}), missing + ": cannot read: No such file or directory");
+}
+
+TEST_F(ConfigTest, ConfigDirectorySaysItIsADirectory) {
+    EXPECT_EQ(command_line_error({"-c", dir_}), dir_ + ": is a directory, not a config file");
+}
+
+TEST_F(ConfigTest, ByteOrderMarkIsSkipped) {
+    Config config = load("\xEF\xBB\xBFlisten = 127.0.0.1:0\nbacklog = 5\n");
+    EXPECT_EQ(config.listen.size(), 1u);
+    EXPECT_EQ(config.backlog, 5);
+}
+
+TEST_F(ConfigTest, ErrorsQuoteAtMostAFewDozenBytesOfAValue) {
+    const std::string huge(5 * 1024 * 1024, '7');
+    const std::string error = load_error("listen = 127.0.0.1:0\nbacklog = x" + huge + "\n");
+    EXPECT_EQ(error, at(2) + "option 'backlog': 'x" + std::string(39, '7') +
+                         "...' (5242881 bytes) is not a non-negative integer");
+    EXPECT_LT(load_error("listen = 127.0.0.1:0\nhandler = " + huge + "\n").size(), 200u);
+    EXPECT_LT(load_error("listen = 127.0.0.1:" + huge + "\n").size(), 200u);
+    EXPECT_LT(load_error("listen = 127.0.0.1:0\n" + std::string(100000, 'a') + " = 1\n").size(), 200u);
+}
+
+TEST_F(ConfigTest, OriginsSayWhereEachOptionWasWritten) {
+    Config config = load("listen = 127.0.0.1:0\n\nuser = nobody\n", {"--chdir", "/tmp"});
+    EXPECT_EQ(config.origin_of("user"), conf_ + ":3");
+    EXPECT_EQ(config.origin_of("listen"), conf_ + ":1");
+    EXPECT_EQ(config.origin_of("chdir"), "command line");
+    EXPECT_EQ(config.origin_of("group"), conf_) << "not written: the file";
+}
+
 // ---------------------------------------------------------------- validation rules
 
 TEST_F(ConfigTest, ListenIsRequired) {

@@ -198,7 +198,7 @@ TEST(CtlFormat, StatusReadsLikeSystemctl) {
     EXPECT_NE(text.find("    Listen: 127.0.0.1:7007\n            [::1]:7007\n"), std::string::npos) << text;
     EXPECT_NE(text.find("    Active: 3 of 256 (per source: unlimited, overload: wait)\n"), std::string::npos) << text;
     EXPECT_NE(text.find("  Timeouts: connection 30s, idle none\n"), std::string::npos) << text;
-    EXPECT_NE(text.find("   Refused: 2 limit, 1 per-source\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("   Refused: 2 limit, 1 per_source\n"), std::string::npos) << text;
     EXPECT_NE(text.find("10 accepted"), std::string::npos) << text;
 }
 

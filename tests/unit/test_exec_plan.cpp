@@ -7,9 +7,11 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 
 namespace forkd {
@@ -142,6 +144,89 @@ TEST(ExecPlan, UnknownUserOrGroupNamesTheOption) {
     config.user.reset();
     config.group = "forkd-no-such-group";
     EXPECT_EQ(error_of(config), "option 'group': no such group 'forkd-no-such-group'");
+}
+
+// What -t, the start and a reload all check: errors carry where the option was written.
+TEST(ExecPlan, LoadTimeErrorsNameTheFileAndLine) {
+    Config config = exec_config();
+    config.config_file = "/etc/forkd/forkd.conf";
+    config.origins = {{"user", "/etc/forkd/forkd.conf:7"}, {"chdir", "command line"}};
+    config.user = "forkd-no-such-user";
+    EXPECT_EQ(error_of(config), "/etc/forkd/forkd.conf:7: option 'user': no such user 'forkd-no-such-user'");
+    config.user.reset();
+    config.chdir = "/nonexistent-dir";
+    EXPECT_EQ(error_of(config), "command line: option 'chdir': '/nonexistent-dir': No such file or directory");
+    // Not written anywhere (a default): the file, without a line.
+    config.chdir = "/";
+    config.exec_argv = {"/nonexistent/prog"};
+    EXPECT_EQ(error_of(config), "/etc/forkd/forkd.conf: option 'exec': /nonexistent/prog: No such file or directory");
+}
+
+TEST(ExecPlan, BuiltInHandlersResolveTheirIdentityToo) {
+    Config config;
+    config.handler = HandlerKind::echo;
+    config.user = "forkd-no-such-user";
+    EXPECT_EQ(error_of(config), "option 'user': no such user 'forkd-no-such-user'");
+    config.user = "nobody";
+    ExecPlan plan = build_exec_plan(config);
+    ASSERT_TRUE(plan.identity.has_value());
+    EXPECT_EQ(plan.identity->uid, ::getpwnam("nobody")->pw_uid);
+    EXPECT_TRUE(plan.argv.empty());
+}
+
+TEST(ExecPlan, WorkingDirectoryMustBeADirectory) {
+    Config config = exec_config();
+    config.chdir = "/nonexistent-dir";
+    EXPECT_EQ(error_of(config), "option 'chdir': '/nonexistent-dir': No such file or directory");
+    config.chdir = "/etc/passwd";
+    EXPECT_EQ(error_of(config), "option 'chdir': '/etc/passwd' is not a directory");
+}
+
+TEST(ExecPlan, MissingInterpreterOfAScriptIsNamed) {
+    char path[] = "/tmp/forkd-script-XXXXXX";
+    UniqueFd file(::mkstemp(path));
+    ASSERT_TRUE(file.valid());
+    const std::string text = "#! /nonexistent/interp -x\nexit 0\n";
+    ASSERT_EQ(::write(file.get(), text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    ::fchmod(file.get(), 0755);
+    EXPECT_EQ(error_of(exec_config({path})), std::string("option 'exec': ") + path +
+                                                 ": interpreter '/nonexistent/interp' (its #! line): "
+                                                 "No such file or directory");
+    ::unlink(path);
+    EXPECT_EQ(build_exec_plan(exec_config({"/bin/sh"})).interpreter, "") << "not a script";
+}
+
+TEST(ExecPlan, IdleTimeoutOnAUnixListenerWarnsForExec) {
+    Config config = exec_config();
+    config.origins = {{"idle-timeout", "f.conf:4"}};
+    config.limits.idle_timeout_s = 5;
+    config.listen = {TcpAddress{"127.0.0.1", 7, false}};
+    EXPECT_TRUE(build_exec_plan(config).warnings.empty());
+    config.listen.push_back(UnixAddress{"/run/x.sock"});
+    const auto warnings = build_exec_plan(config).warnings;
+    ASSERT_EQ(warnings.size(), 1u);
+    EXPECT_EQ(warnings[0], "f.conf:4: option 'idle-timeout': has no effect on exec'd handlers of UNIX listeners");
+    config.handler = HandlerKind::echo;  // built-in handlers judge UNIX sockets themselves
+    EXPECT_TRUE(build_exec_plan(config).warnings.empty());
+}
+
+// Runs in a death-test child: without root, only forkd's own identity can be taken.
+[[noreturn]] void plan_other_identity_unprivileged() {
+    passwd* nobody = ::getpwnam("nobody");
+    if (::geteuid() == 0 && (!nobody || ::setgroups(1, &nobody->pw_gid) != 0 ||
+                             ::setgid(nobody->pw_gid) != 0 || ::setuid(nobody->pw_uid) != 0))
+        ::_exit(3);
+    Config config = exec_config();
+    config.user = "root";
+    std::string error = error_of(config);
+    std::fprintf(stderr, "%s\n", error.c_str());
+    config.user = nobody->pw_name;  // itself: fine
+    ::_exit(error_of(config).empty() ? 0 : 4);
+}
+
+TEST(ExecPlan, UnprivilegedDaemonRefusesAnotherIdentityAtLoad) {
+    EXPECT_EXIT(plan_other_identity_unprivileged(), ::testing::ExitedWithCode(0),
+                "option 'user': forkd runs as uid [0-9]+, not root, and cannot run handlers as 'root'");
 }
 
 } // namespace

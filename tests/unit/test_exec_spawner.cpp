@@ -12,6 +12,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -207,6 +208,23 @@ TEST(ExecSpawner, MissingProgramIsAnErrorAndTheChildIsReaped) {
               "execve /nonexistent/prog: No such file or directory");
     EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1) << "no child left behind";
     EXPECT_EQ(errno, ECHILD);
+}
+
+TEST(ExecSpawner, MissingInterpreterIsNamedNotTheScript) {
+    // The script exists; execve's ENOENT is about its #! line (gone since the load checked it).
+    ExecPlan plan = plan_for({"/bin/sh"});
+    plan.interpreter = "/nonexistent/interp";
+    char path[] = "/tmp/forkd-script-XXXXXX";
+    int fd = ::mkstemp(path);
+    ASSERT_GE(fd, 0);
+    const std::string text = "#!/nonexistent/interp\n";
+    ASSERT_EQ(::write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    ::fchmod(fd, 0755);
+    ::close(fd);
+    plan.argv = {path};
+    EXPECT_EQ(spawn_error(plan), std::string("execve ") + path +
+                                     ": interpreter /nonexistent/interp: No such file or directory");
+    ::unlink(path);
 }
 
 TEST(ExecSpawner, BadWorkingDirectoryIsAnError) {

@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <sys/wait.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cerrno>
 #include <cstdlib>
@@ -141,17 +142,36 @@ TEST_F(LogTest, PlainStderrHasNoPrefix) {
     EXPECT_EQ(captured.take(), "event=listening address=127.0.0.1:5\n");
 }
 
+// JOURNAL_STREAM's "DEVICE:INODE" of what stderr is now.
+std::string stream_of_stderr() {
+    struct stat st {};
+    EXPECT_EQ(::fstat(STDERR_FILENO, &st), 0);
+    return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+}
+
 TEST_F(LogTest, JournalStreamAddsPriorityPrefix) {
-    ::setenv("JOURNAL_STREAM", "8:12345", 1);
+    CapturedStderr captured;
+    ::setenv("JOURNAL_STREAM", stream_of_stderr().c_str(), 1);
     log::use_stderr();
     log::set_level(log::Level::debug);
-    CapturedStderr captured;
     log::err("a");
     log::warning("b");
     log::notice("c");
     log::info("d");
     log::debug("e");
     EXPECT_EQ(captured.take(), "<3>event=a\n<4>event=b\n<5>event=c\n<6>event=d\n<7>event=e\n");
+}
+
+// As systemd.exec(5) says: the variable counts only while stderr is the stream it names.
+TEST_F(LogTest, JournalStreamOfAnotherFileAddsNoPrefix) {
+    for (const char* stream : {"8:12345", "garbage", "1:2:3", ""}) {
+        CapturedStderr captured;
+        ::setenv("JOURNAL_STREAM", stream, 1);
+        EXPECT_FALSE(log::stderr_is_journal()) << stream;
+        log::use_stderr();
+        log::info("plain");
+        EXPECT_EQ(captured.take(), "event=plain\n") << stream;
+    }
 }
 
 TEST_F(LogTest, WritingPreservesErrno) {

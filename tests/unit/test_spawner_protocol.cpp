@@ -128,6 +128,29 @@ TEST(SpawnerProtocol, AConfigureIsFollowedByExactlyItsListeners) {
     EXPECT_EQ(out.count, 0u);
 }
 
+TEST(SpawnerProtocol, AConfigureCarriesTheHandlersIdentity) {
+    Request configure = configure_request(1, 0);
+    configure.has_identity = 1;
+    configure.set_groups = 1;
+    configure.uid = 65534;
+    configure.gid = 65533;
+    configure.group_count = 2;
+    configure.groups[0] = 65533;
+    configure.groups[1] = 4;
+    Records<Request> out;
+    ASSERT_TRUE(decode_requests(encode_requests(std::vector<Request>{configure}).view(), out));
+    EXPECT_EQ(out.items[0].uid, 65534u);
+    EXPECT_EQ(out.items[0].gid, 65533u);
+    EXPECT_EQ(out.items[0].group_count, 2u);
+    EXPECT_EQ(out.items[0].groups[1], 4u);
+    EXPECT_EQ(out.items[0].has_identity, 1);
+    configure.group_count = max_groups + 1;
+    EXPECT_FALSE(decode_requests(encode_requests(std::vector<Request>{configure}).view(), out));
+    configure.group_count = 0;
+    configure.has_identity = 2;
+    EXPECT_FALSE(decode_requests(encode_requests(std::vector<Request>{configure}).view(), out));
+}
+
 TEST(SpawnerProtocol, MalformedDatagramsAreRefusedWhole) {
     const auto good = bytes_of(encode_requests(std::vector<Request>{configure_request(1, 0)}));
     Records<Request> out;
