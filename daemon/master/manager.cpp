@@ -70,6 +70,7 @@ Manager::Manager(CommandLine command_line, Config config)
     sd_event* raw = nullptr;
     check(sd_event_new(&raw), "sd_event_new");
     event_.reset(raw);
+    notifier_ = Notifier::from_environment(event_.get());
 }
 
 Manager::~Manager() {
@@ -86,6 +87,7 @@ Manager::~Manager() {
     housekeeping_.reset();
     accept_pause_.reset();
     stop_timer_.reset();
+    notifier_.reset();
 }
 
 void Manager::open() {
@@ -108,7 +110,6 @@ void Manager::open() {
 
     housekeeping_ = event_loop::value_or_throw(event_loop::add_periodic(
         event_.get(), housekeeping_usec, "housekeeping", [this] { on_housekeeping(); }));
-    sd_event_set_watchdog(event_.get(), true);
 
     control_gid_ = resolve_control_group(config_.control_group);
     control_ = std::make_unique<ControlServer>(event_.get(), config_.control_socket, *this);
@@ -117,7 +118,7 @@ void Manager::open() {
 
 int Manager::run() {
     publish_status();
-    notify::ready();
+    notifier_->ready();
     log::notice("started", {{"pid", long(master_pid_)},
                             {"handler", std::string(handler_name(config_.handler))},
                             {"max_connections", config_.limits.max_connections}});
@@ -602,7 +603,7 @@ void Manager::publish_status() {
     text += ", " + std::to_string(totals_.accepted()) + " accepted";
     if (state_ == State::draining) text += ", draining";
     if (state_ == State::stopping) text += ", stopping";
-    notify::status(text);
+    notifier_->status(text);
 }
 
 // ---- stopping --------------------------------------------------------------------------------
@@ -616,7 +617,7 @@ void Manager::begin_stop() {
         return;
     }
     state_ = State::stopping;
-    notify::stopping();
+    notifier_->stopping();
     log::notice("stopping", {{"active", scoreboard_.active()},
                              {"shutdown_timeout_s", config_.shutdown_timeout_s}});
     for (auto& listener : listeners_) close_listener(*listener);

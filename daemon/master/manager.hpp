@@ -25,6 +25,7 @@ namespace forkd {
 
 class ControlServer;
 class HandlerStderr;
+class Notifier;
 class ConfigWatch;
 class SpawnerProcess;
 
@@ -177,6 +178,7 @@ private:
     EventSourcePtr stop_timer_;
     std::unique_ptr<ControlServer> control_;
     std::unique_ptr<ConfigWatch> config_watch_;
+    std::unique_ptr<Notifier> notifier_;
 };
 
 } // namespace forkd

@@ -110,13 +110,13 @@ Status Manager::kill(std::uint64_t id) {
 
 Status Manager::reload() {
     if (state_ == State::stopping) return failure("forkd is stopping");
-    notify::reloading();
+    notifier_->reloading();
     auto error = apply_reload();
     if (error)
         log::err("reload", {{"result", "failed"}, {"error", *error}});
     else
         log::notice("reload", {{"result", "ok"}, {"config", config_.config_file}});
-    notify::ready();
+    notifier_->ready();
     publish_status();
     return error ? Status(failure(*error)) : Status::success();
 }
