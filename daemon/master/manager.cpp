@@ -57,7 +57,7 @@ Refusal refusal_of(spawner::RefusalKind kind) {
 
 } // namespace
 
-std::vector<int> Manager::handled_signals() { return {SIGCHLD, SIGTERM, SIGINT, SIGHUP}; }
+std::vector<int> Manager::handled_signals() { return {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1}; }
 
 Manager::Manager(CommandLine command_line, Config config)
     : command_line_(std::move(command_line)),
@@ -364,6 +364,9 @@ void Manager::on_signal(int signo) {
     switch (signo) {
     case SIGCHLD: reap_children(); break;
     case SIGHUP: (void)reload(); break;  // a failure is logged by reload()
+    case SIGUSR1:  // logrotate moved log-target's file away
+        if (Status s = log::reopen_file(); !s) log::err("log-reopen-failed", {{"error", s.error().message()}});
+        break;
     case SIGTERM:
     case SIGINT: begin_stop(); break;
     default: break;
