@@ -41,6 +41,9 @@ constexpr std::size_t minimum_capacity = 4096;
 // A spawner that died before it said hello is broken (a missing or mismatched binary): retry
 // at this pace rather than in a tight loop.
 constexpr std::uint64_t spawner_retry_usec = 1 * usec_per_sec;
+// Kept free beyond what one exec'd connection needs, so that forkctl still gets an answer and a
+// reload its config file when connections take every other descriptor.
+constexpr int spare_descriptors = 4;
 
 void check(int rc, const char* what) {
     if (rc < 0) throw std::system_error(-rc, std::generic_category(), what);
@@ -197,7 +200,8 @@ void Manager::accept_batch(Listener& listener) {
         [&](AcceptedConnection c) {
             handle_connection(listener, std::move(c.fd), c.peer, c.peer_len);
             return true;
-        });
+        },
+        exec_descriptors_per_connection + spare_descriptors);
     if (outcome.end == AcceptEnd::exhausted) pause_accepting_after(outcome.error);
     if (outcome.end == AcceptEnd::failed)
         log::warning("accept-failed", {{"address", listener.socket.bound},
