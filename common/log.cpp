@@ -5,12 +5,19 @@
 
 #include "common/base/write_all.hpp"
 
+#include "common/base/unique_fd.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <string>
 
 namespace forkd::log {
@@ -19,6 +26,21 @@ namespace {
 Sink g_sink = Sink::stderr_plain;
 Level g_level = Level::info;
 std::string g_syslog_ident;  // openlog() keeps the pointer: it must outlive the log
+std::string g_file_path;
+UniqueFd g_file;
+
+Result<UniqueFd> open_log_file(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640));
+    if (!fd) return system_error("log-target " + path);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return system_error("log-target " + path);
+    // Not a device, FIFO or someone else's file (or a hard link to one) that forkd, as root,
+    // would append to.
+    if (!S_ISREG(st.st_mode)) return failure("log-target " + path + ": not a regular file");
+    if (st.st_uid != ::geteuid() || st.st_nlink != 1)
+        return failure("log-target " + path + ": owned by another user or hard-linked");
+    return fd;
+}
 
 bool needs_quotes(std::string_view value) {
     if (value.empty()) return true;
@@ -101,6 +123,7 @@ bool stderr_is_journal() {
 
 void use_stderr() {
     if (g_sink == Sink::syslog) closelog();
+    g_file.reset();
     g_sink = stderr_is_journal() ? Sink::stderr_journal : Sink::stderr_plain;
 }
 
@@ -108,6 +131,53 @@ void use_syslog(const char* ident) {
     g_syslog_ident = ident ? ident : "forkd";
     openlog(g_syslog_ident.c_str(), LOG_PID | LOG_NDELAY, LOG_DAEMON);
     g_sink = Sink::syslog;
+}
+
+Status use_file(const std::string& path) {
+    auto opened = open_log_file(path);
+    if (!opened) return opened.error();
+    if (g_sink == Sink::syslog) closelog();
+    g_file = std::move(opened.value());
+    g_file_path = path;
+    g_sink = Sink::file;
+    return {};
+}
+
+Status reopen_file() {
+    if (g_sink != Sink::file) return {};
+    auto opened = open_log_file(g_file_path);
+    if (!opened) return opened.error();
+    g_file = std::move(opened.value());
+    return {};
+}
+
+bool syslog_reachable() {
+    const char* override_path = std::getenv("FORKD_TEST_SYSLOG_PATH");
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::snprintf(address.sun_path, sizeof address.sun_path, "%s",
+                  override_path ? override_path : "/dev/log");
+    // glibc's syslog() tries a datagram socket, then a stream one.
+    for (int type : {SOCK_DGRAM, SOCK_STREAM}) {
+        UniqueFd probe(::socket(AF_UNIX, type | SOCK_CLOEXEC, 0));
+        if (probe && ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&address),
+                               sizeof address) == 0)
+            return true;
+    }
+    return false;
+}
+
+std::string rfc3339_now() {
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    tm local{};
+    localtime_r(&now.tv_sec, &local);
+    char stamp[40];
+    const std::size_t n = std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &local);
+    const long offset_min = local.tm_gmtoff / 60;
+    std::snprintf(stamp + n, sizeof stamp - n, ".%03ld%c%02ld:%02ld", now.tv_nsec / 1000000,
+                  offset_min < 0 ? '-' : '+', std::labs(offset_min) / 60, std::labs(offset_min) % 60);
+    return stamp;
 }
 
 void set_level(Level level) { g_level = level; }
@@ -135,6 +205,11 @@ void write(Level level, std::string_view event, std::span<const Field> fields) {
     switch (g_sink) {
     case Sink::syslog:
         syslog(static_cast<int>(level), "%s", line.c_str());
+        break;
+    case Sink::file:
+        line = rfc3339_now() + " forkd[" + std::to_string(::getpid()) + "] " +
+               std::string(level_name(level)) + ": " + line + '\n';
+        (void)write_all(g_file.get(), line);
         break;
     case Sink::stderr_journal:
         // "<N>" built in place: GCC 12 warns falsely (-Wrestrict) on "<" + std::string&&.

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 // One line per event, stable key=value shape:  event=NAME key=value key="value with spaces"
-// Sinks: stderr (foreground; "<N>" priority prefixes when JOURNAL_STREAM is set) or syslog.
+// Sinks: stderr (foreground; "<N>" priority prefixes when JOURNAL_STREAM is set), syslog, or a
+// file of our own (each line led by an RFC 3339 timestamp, the pid and the level).
+#include "common/base/error.hpp"
+
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
@@ -33,7 +36,7 @@ struct Field {
     std::string value;
 };
 
-enum class Sink { stderr_plain, stderr_journal, syslog };
+enum class Sink { stderr_plain, stderr_journal, syslog, file };
 
 // Whether stderr is the journal's stream: JOURNAL_STREAM names its device and inode, as
 // systemd.exec(5) says to check (a variable inherited by a process whose stderr was redirected
@@ -42,6 +45,17 @@ bool stderr_is_journal();
 // Chooses stderr with "<N>" prefixes when stderr_is_journal(), without otherwise.
 void use_stderr();
 void use_syslog(const char* ident);
+// Appends to PATH (created 0640; O_NOFOLLOW, O_CLOEXEC), refused unless it is a regular file of
+// ours with one link. On failure the sink is unchanged.
+Status use_file(const std::string& path);
+// logrotate moved the file away: opens PATH anew (no-op for other sinks). On failure the old file
+// stays in use.
+Status reopen_file();
+// Whether a syslog daemon listens on /dev/log (FORKD_TEST_SYSLOG_PATH replaces the path, for
+// the tests only: the host's /dev/log cannot be removed to test its absence).
+bool syslog_reachable();
+// "2026-12-01T09:40:00.123+01:00": now, local time, millisecond precision.
+std::string rfc3339_now();
 void set_level(Level level);
 Level level();
 bool enabled(Level level);

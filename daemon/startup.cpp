@@ -36,6 +36,28 @@ void block_loop_signals() {
     signal(SIGPIPE, SIG_IGN);
 }
 
+// log-target, or by default stderr in the foreground and syslog when detached.
+std::string log_target(const Config& config) {
+    return config.log_target.value_or(config.foreground ? "stderr" : "syslog");
+}
+
+// Said on the launcher's stderr while it still has one: detached, a log sent to a syslog that
+// is not there is lost without a word.
+void warn_if_syslog_is_missing(const Config& config) {
+    if (config.foreground || log_target(config) != "syslog" || log::syslog_reachable()) return;
+    std::fprintf(stderr, "forkd: warning: no syslog daemon listens on /dev/log, so the log of the "
+                         "detached daemon is lost; set log-target = FILE or stderr with -f\n");
+}
+
+// After the detach (which closes inherited fds) and before anything is logged.
+Status use_log_target(const Config& config) {
+    const std::string target = log_target(config);
+    if (target == "stderr") log::use_stderr();
+    else if (target == "syslog") log::use_syslog("forkd");
+    else return log::use_file(target);
+    return {};
+}
+
 // Start-up failures go to the launcher (daemon mode) or stderr (foreground), and to the log.
 class StartupReporter {
 public:
@@ -65,17 +87,19 @@ int run_daemon(const CommandLine& command_line, Config config) {
         log::use_stderr();
         close_inherited_fds(keep);
     } else {
+        warn_if_syslog_is_missing(config);
         auto detached = daemonize(keep);
         if (!detached) {
             std::fprintf(stderr, "forkd: cannot detach: %s\n", detached.error().message().c_str());
             return exit_startup;
         }
         readiness = std::move(*detached);
-        log::use_syslog("forkd");
     }
+    const Status logging = use_log_target(config);
     block_loop_signals();
     record_signal_dispositions();
     StartupReporter report(readiness, config.foreground);
+    if (!logging) return report.fail(exit_startup, logging.error().message());
 
     std::optional<Pidfile> pidfile;
     try {

@@ -49,6 +49,7 @@ struct Config {
     RuntimeLimits limits;
     unsigned shutdown_timeout_s = 10;
     log::Level log_level = log::Level::info;
+    std::optional<std::string> log_target;  // syslog, stderr or a file; nullopt: by -f
     bool watch_config = false;
     // Where each option given was written ("FILE:LINE" or "command line"), so that checks made
     // after the load (user, group, chdir: see daemon/exec/exec_plan) point at the line too.

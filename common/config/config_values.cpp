@@ -107,6 +107,12 @@ void check_unix_socket_path(std::string_view path) {
     if (path.size() > max) fail("UNIX socket path too long (at most " + std::to_string(max) + " bytes)");
 }
 
+void check_log_target(std::string_view target) {
+    if (target == "syslog" || target == "stderr") return;
+    if (target.empty() || target.front() != '/')
+        fail(quoted(target) + " is neither syslog, stderr nor an absolute file path");
+}
+
 void check_instance_name(std::string_view name) {
     bool valid = !name.empty() && name.front() != '.' && name.size() <= 64;
     for (char c : name)

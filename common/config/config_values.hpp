@@ -26,6 +26,7 @@ void check_variable_name(std::string_view name);   // [A-Za-z_][A-Za-z0-9_]*
 void check_env_assignment(std::string_view text);  // NAME=VALUE
 void check_absolute_path(std::string_view path);
 void check_unix_socket_path(std::string_view path);  // absolute and fits sun_path
+void check_log_target(std::string_view target);      // syslog, stderr or an absolute path
 void check_instance_name(std::string_view name);     // usable in a file name
 void check_account_name(std::string_view name);      // user or group: plausible name or number
 void check_group_exists(std::string_view name);      // by name or numeric gid

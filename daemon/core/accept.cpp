@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 #include "daemon/core/accept.hpp"
 
+#include <fcntl.h>
+
 #include <cerrno>
+#include <vector>
 
 namespace forkd {
 
@@ -39,6 +42,16 @@ AcceptAttempt accept_connection(int listener, ConnectionMode mode) {
     c.fd.reset(::accept4(listener, reinterpret_cast<sockaddr*>(&c.peer), &c.peer_len, flags));
     if (!c.fd) attempt.error = errno;
     return attempt;
+}
+
+bool descriptors_free(int any_fd, int count) {
+    std::vector<UniqueFd> probes;
+    probes.reserve(static_cast<std::size_t>(count));
+    for (int i = 0; i < count; ++i) {
+        probes.emplace_back(::fcntl(any_fd, F_DUPFD_CLOEXEC, 0));
+        if (!probes.back()) return false;
+    }
+    return true;
 }
 
 } // namespace forkd

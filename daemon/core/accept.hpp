@@ -9,6 +9,7 @@
 
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <chrono>
 #include <utility>
 
@@ -50,6 +51,10 @@ struct AcceptAttempt {
 };
 AcceptAttempt accept_connection(int listener, ConnectionMode mode);
 
+// Whether `count` more descriptors can be opened now. Tried (dups of `any_fd`, closed at once)
+// rather than computed: only the kernel knows which numbers below RLIMIT_NOFILE are free.
+bool descriptors_free(int any_fd, int count);
+
 enum class AcceptEnd {
     batch_full,  // accepts_per_wakeup connections taken; more may wait
     held,        // may_accept() said no (no room, not accepting)
@@ -64,11 +69,17 @@ struct AcceptOutcome {
 };
 
 // Takes up to accepts_per_wakeup connections from LISTENER while may_accept() holds, handing
-// each to serve(AcceptedConnection), which returns false to stop the batch.
+// each to serve(AcceptedConnection), which returns false to stop the batch. A caller whose
+// connection needs descriptors of its own besides the accepted one (a pipe, a dup) says how
+// many in `needs_more`: when fewer are free the batch ends `exhausted` (EMFILE) before accepting,
+// so the client waits in the backlog instead of being accepted and then dropped.
 template <class MayAccept, class Serve>
-AcceptOutcome accept_batch(int listener, ConnectionMode mode, MayAccept&& may_accept, Serve&& serve) {
+AcceptOutcome accept_batch(int listener, ConnectionMode mode, MayAccept&& may_accept, Serve&& serve,
+                           int needs_more = 0) {
     for (int i = 0; i < accepts_per_wakeup; ++i) {
         if (!may_accept()) return {AcceptEnd::held};
+        if (needs_more && !descriptors_free(listener, needs_more + 1))
+            return {AcceptEnd::exhausted, EMFILE};
         AcceptAttempt attempt = accept_connection(listener, mode);
         if (attempt.connection.fd) {
             if (!serve(std::move(attempt.connection))) return {AcceptEnd::stopped};

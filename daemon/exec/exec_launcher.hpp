@@ -14,6 +14,10 @@
 
 namespace forkd {
 
+// Descriptors the master opens for one exec'd connection besides the accepted socket: the two
+// ends of the stderr pipe and the dup it keeps for TCP_INFO.
+inline constexpr int exec_descriptors_per_connection = 3;
+
 struct SpawnedHandler {
     pid_t pid;
     UniqueFd stderr_read;  // read end of the handler's stderr (O_CLOEXEC|O_NONBLOCK)

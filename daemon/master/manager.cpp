@@ -39,6 +39,9 @@ constexpr std::uint64_t accept_pause_usec = std::chrono::microseconds(accept_pau
 constexpr std::uint64_t housekeeping_usec = 1 * usec_per_sec;
 // Without a configured limit the scoreboard still needs a size.
 constexpr std::size_t minimum_capacity = 4096;
+// Kept free beyond what one exec'd connection needs, so that forkctl still gets an answer and a
+// reload its config file when connections take every other descriptor.
+constexpr int spare_descriptors = 4;
 
 void check(int rc, const char* what) {
     if (rc < 0) throw std::system_error(-rc, std::generic_category(), what);
@@ -73,7 +76,7 @@ void set_identity(spawner::Request& settings, const ExecIdentity& identity) {
 
 } // namespace
 
-std::vector<int> Manager::handled_signals() { return {SIGCHLD, SIGTERM, SIGINT, SIGHUP}; }
+std::vector<int> Manager::handled_signals() { return {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1}; }
 
 Manager::Manager(CommandLine command_line, Config config)
     : command_line_(std::move(command_line)),
@@ -90,6 +93,7 @@ Manager::Manager(CommandLine command_line, Config config)
                 }) {
     exec_plan_ = build_exec_plan(config_);
     log_plan_warnings();
+    notifier_ = Notifier::from_environment(event_.get());
 }
 
 // Sources reference the loop: the members holding them go before it (declared after it).
@@ -126,7 +130,6 @@ void Manager::open() {
 
     housekeeping_ = event_loop::value_or_throw(event_loop::add_periodic(
         event_.get(), housekeeping_usec, "housekeeping", [this] { on_housekeeping(); }));
-    sd_event_set_watchdog(event_.get(), true);
 
     control_gid_ = resolve_control_group(config_.control_group);
     control_ = std::make_unique<ControlServer>(event_.get(), config_.control_socket, *this);
@@ -139,7 +142,7 @@ void Manager::open() {
 
 int Manager::run() {
     publish_status();
-    notify::ready();
+    notifier_->ready();
     log::notice("started", {{"pid", long(master_pid_)},
                             {"handler", std::string(handler_name(config_.handler))},
                             {"max_connections", config_.limits.max_connections}});
@@ -208,7 +211,8 @@ void Manager::accept_batch(Listener& listener) {
         [&](AcceptedConnection c) {
             handle_connection(listener, std::move(c.fd), c.peer, c.peer_len);
             return true;
-        });
+        },
+        exec_descriptors_per_connection + spare_descriptors);
     if (outcome.end == AcceptEnd::exhausted) pause_accepting_after(outcome.error);
     if (outcome.end == AcceptEnd::failed && log_throttle_.allow("accept-failed", monotonic_ns()))
         log::warning("accept-failed", {{"address", listener.socket.bound},
@@ -311,6 +315,9 @@ void Manager::on_signal(int signo) {
     switch (signo) {
     case SIGCHLD: reap_children(); break;
     case SIGHUP: (void)reload(); break;  // a failure is logged by reload()
+    case SIGUSR1:  // logrotate moved log-target's file away
+        if (Status s = log::reopen_file(); !s) log::err("log-reopen-failed", {{"error", s.error().message()}});
+        break;
     case SIGTERM:
     case SIGINT: begin_stop(); break;
     default: break;
@@ -435,7 +442,7 @@ void Manager::publish_status() {
     text += ", " + std::to_string(totals_.accepted()) + " accepted";
     if (state_ == State::draining) text += ", draining";
     if (state_ == State::stopping) text += ", stopping";
-    notify::status(text);
+    notifier_->status(text);
 }
 
 // ---- stopping --------------------------------------------------------------------------------
@@ -449,7 +456,7 @@ void Manager::begin_stop() {
         return;
     }
     state_ = State::stopping;
-    notify::stopping();
+    notifier_->stopping();
     log::notice("stopping", {{"active", scoreboard_.active()},
                              {"shutdown_timeout_s", config_.shutdown_timeout_s}});
     listeners_.close_all();

@@ -30,6 +30,7 @@
 namespace forkd {
 
 class ControlServer;
+class Notifier;
 class ConfigWatch;
 
 class Manager final : public ControlTarget {
@@ -144,6 +145,7 @@ private:
     std::unique_ptr<ControlServer> control_;
     std::unique_ptr<ControlServer> control_read_only_;  // forkd.ro.sock: status and list for anyone
     std::unique_ptr<ConfigWatch> config_watch_;
+    std::unique_ptr<Notifier> notifier_;
 };
 
 } // namespace forkd

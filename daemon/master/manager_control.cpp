@@ -117,7 +117,7 @@ Status Manager::kill(std::uint64_t id) {
 
 Result<nlohmann::json> Manager::reload() {
     if (state_ == State::stopping) return failure("forkd is stopping");
-    notify::reloading();
+    notifier_->reloading();
     const Config before = config_;
     Result<nlohmann::json> outcome = failure("reload");
     if (auto error = apply_reload()) {
@@ -126,7 +126,7 @@ Result<nlohmann::json> Manager::reload() {
     } else {
         outcome = report_reload(before);
     }
-    notify::ready();
+    notifier_->ready();
     publish_status();
     return outcome;
 }

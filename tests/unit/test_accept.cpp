@@ -138,5 +138,34 @@ TEST_F(AcceptBatch, OutOfDescriptorsEndsTheBatchExhausted) {
     EXPECT_EQ(accepted_.size(), 1u);
 }
 
+// A caller that needs more descriptors per connection than are free (in a child, with only two
+// left): the batch ends exhausted before accepting, and the client stays in the backlog.
+TEST_F(AcceptBatch, TooFewDescriptorsForTheConnectionsNeedsEndsTheBatchBeforeAccepting) {
+    connect_clients(1);
+    EXPECT_EXIT(
+        {
+            use_up_descriptors();
+            ::close(60);  // two free
+            ::close(61);
+            if (!descriptors_free(listener_.get(), 2) || descriptors_free(listener_.get(), 3)) _exit(2);
+            const AcceptOutcome outcome = accept_batch(
+                listener_.get(), ConnectionMode::blocking, [] { return true; },
+                [](AcceptedConnection) { _exit(3); return true; }, 2);
+            _exit(outcome.end == AcceptEnd::exhausted && outcome.error == EMFILE ? 0 : 1);
+        },
+        ::testing::ExitedWithCode(0), "");
+    EXPECT_EQ(accept_all().end, AcceptEnd::drained);
+    EXPECT_EQ(accepted_.size(), 1u);
+}
+
+TEST(DescriptorsFree, ProbesWithoutKeepingAnything) {
+    const int before = ::dup(0);
+    ::close(before);
+    EXPECT_TRUE(descriptors_free(0, 8));
+    const int after = ::dup(0);
+    ::close(after);
+    EXPECT_EQ(after, before);  // every probe was closed again
+}
+
 } // namespace
 } // namespace forkd

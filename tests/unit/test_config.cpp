@@ -569,13 +569,24 @@ TEST_F(ConfigTest, RenderListsEveryKeyInAStableOrder) {
         "config", "instance", "foreground", "pidfile", "control-socket", "control-group", "listen",
         "backlog", "handler", "exec", "user", "group", "env", "pass-env", "max-connections",
         "max-per-source", "overload", "connection-timeout", "idle-timeout", "shutdown-timeout",
-        "log-level", "umask", "chdir", "rlimit-cpu", "rlimit-as", "rlimit-nofile", "rlimit-nproc",
+        "log-level", "log-target", "umask", "chdir", "rlimit-cpu", "rlimit-as", "rlimit-nofile", "rlimit-nproc",
         "rlimit-fsize", "rlimit-core", "watch-config"};
     EXPECT_EQ(keys, expected);
     EXPECT_NE(text.find("\nmax-connections = 256\n"), std::string::npos);
     EXPECT_NE(text.find("\numask = 0022\n"), std::string::npos);
     EXPECT_NE(text.find("\n# user = (not set)\n"), std::string::npos);
     EXPECT_NE(text.find("# config = " + conf_ + "\n"), std::string::npos);
+}
+
+TEST_F(ConfigTest, LogTargetIsSyslogStderrOrAnAbsoluteFile) {
+    EXPECT_EQ(load("listen = 127.0.0.1:0\n").log_target, std::nullopt);
+    EXPECT_EQ(load("listen = 127.0.0.1:0\nlog-target = syslog\n").log_target, "syslog");
+    EXPECT_EQ(load("listen = 127.0.0.1:0\nlog-target = stderr\n").log_target, "stderr");
+    EXPECT_EQ(load("listen = 127.0.0.1:0\nlog-target = /var/log/forkd.log\n").log_target,
+              "/var/log/forkd.log");
+    const std::string error = load_error("listen = 127.0.0.1:0\nlog-target = forkd.log\n");
+    EXPECT_NE(error.find(":2:"), std::string::npos) << error;
+    EXPECT_NE(error.find("log-target"), std::string::npos) << error;
 }
 
 TEST_F(ConfigTest, RenderRoundTrips) {

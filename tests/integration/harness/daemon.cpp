@@ -26,6 +26,20 @@ const std::vector<std::string> kInheritedEnvToDrop = {
     "NOTIFY_SOCKET", "JOURNAL_STREAM", "WATCHDOG_USEC", "WATCHDOG_PID",
     "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"};
 
+// A datagram socket bound at path, readable by the harness without blocking, writable by anyone
+// (a test may run forkd as another user with launch_prefix).
+UniqueFd bind_datagram_socket(const std::string& path) {
+    UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd) throw std::runtime_error(system_error("socket").message());
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::strncpy(sa.sun_path, path.c_str(), sizeof(sa.sun_path) - 1);
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0)
+        throw std::runtime_error(system_error("bind " + path).message());
+    ::chmod(path.c_str(), 0666);
+    return fd;
+}
+
 } // namespace
 
 DaemonOptions config(std::vector<std::string> lines) {
@@ -64,20 +78,15 @@ void Daemon::start() {
     std::map<std::string, std::string> env = options_.env;
     if (options_.foreground) {
         const std::string notify_path = dir_.file("notify");
-        int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0) throw std::runtime_error(system_error("socket").message());
-        notify_socket_.reset(fd);
-        sockaddr_un sa{};
-        sa.sun_family = AF_UNIX;
-        std::strncpy(sa.sun_path, notify_path.c_str(), sizeof(sa.sun_path) - 1);
-        if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0)
-            throw std::runtime_error(system_error("bind " + notify_path).message());
-        // A test may run forkd as another user (launch_prefix with setpriv); it must still
-        // be able to report READY=1.
-        ::chmod(notify_path.c_str(), 0666);
+        notify_socket_ = bind_datagram_socket(notify_path);
         env.emplace("NOTIFY_SOCKET", notify_path);
         start_foreground(argv, build_env(env, kInheritedEnvToDrop));
     } else {
+        // Whether the host runs a syslog daemon is not the tests' business: forkd's check for one
+        // finds this stand-in instead (a test may point it elsewhere with env).
+        const std::string syslog_path = dir_.file("syslog");
+        syslog_socket_ = bind_datagram_socket(syslog_path);
+        env.emplace("FORKD_TEST_SYSLOG_PATH", syslog_path);
         start_daemon_mode(argv, build_env(env, kInheritedEnvToDrop));
     }
 }

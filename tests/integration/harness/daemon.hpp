@@ -105,6 +105,7 @@ private:
     int launcher_exit_ = -1;
     std::string launcher_stderr_;
     UniqueFd notify_socket_;
+    UniqueFd syslog_socket_;  // daemon mode: what forkd's check for a syslog daemon finds
     std::vector<std::string> notifications_;
 };
 
