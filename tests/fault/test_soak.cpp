@@ -68,10 +68,15 @@ TEST(FaultSoak, BoundedSoakShowsNoDriftInMemoryDescriptorsOrCounters) {
         if (tick % 5 == 4) d.rewrite_config(lines(64 + tick % 2));
         samples.push_back(sample(d));
         const auto& s = samples.back();
-        // Sampled while clients come and go: the counters may move between two reads of them,
-        // never backwards and never apart by more than the clients in flight.
+        // Sampled while clients come and go: the scoreboard follows forkd-spawner, the totals
+        // the master's reading of its reports, so the two may differ by what is in flight:
+        // the churn, a wave of held connections arriving and one leaving, reports not read
+        // yet. A leak would grow past that within seconds; accepted never goes back.
         EXPECT_GE(s.counts.accepted - s.counts.ended(), 0) << describe_sample(s);
-        EXPECT_LE(s.counts.active, 4 + 8 + 1) << describe_sample(s);
+        EXPECT_LE(s.counts.active, 4 + 2 * 8 + 8) << describe_sample(s);
+        if (samples.size() > 1) {
+            EXPECT_GE(s.counts.accepted, samples[samples.size() - 2].counts.accepted) << describe_sample(s);
+        }
     }
     load.stop();
     held.clear();
