@@ -10,7 +10,6 @@
 #include <signal.h>
 
 #include <algorithm>
-#include <iterator>
 #include <random>
 #include <set>
 
@@ -107,10 +106,7 @@ void expect_master_sigkill_leaves_nothing(const std::vector<std::string>& handle
         for (auto& c : held) EXPECT_TRUE(wait_closed(c.get(), 2s)) << "a held client stayed open";
     }
     kill_all(processes);
-    const auto ipc_after = ipc_objects();
-    std::vector<std::string> added;
-    std::set_difference(ipc_after.begin(), ipc_after.end(), ipc_before.begin(), ipc_before.end(),
-                        std::back_inserter(added));
+    const auto added = ipc_objects_added_since(ipc_before);
     EXPECT_TRUE(added.empty()) << "IPC objects outlived the master: " << ::testing::PrintToString(added);
 }
 

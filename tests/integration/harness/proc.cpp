@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <set>
@@ -175,6 +176,13 @@ int proc_lowest_free_fd(pid_t pid) {
     int fd = 0;
     while (used.count(fd)) ++fd;
     return fd;
+}
+
+std::vector<std::string> ipc_objects_added_since(const std::vector<std::string>& before) {
+    const auto now = ipc_objects();
+    std::vector<std::string> added;
+    std::set_difference(now.begin(), now.end(), before.begin(), before.end(), std::back_inserter(added));
+    return added;
 }
 
 } // namespace forkd::test

@@ -27,5 +27,7 @@ std::size_t proc_rss_kb(pid_t pid);                // VmRSS of /proc/PID/status,
 int proc_lowest_free_fd(pid_t pid);
 // SysV IPC (ipcs) and POSIX (/dev/shm) objects, one string each, for before/after comparison.
 std::vector<std::string> ipc_objects();
+// The IPC objects that exist now and did not in `before` (an earlier ipc_objects()).
+std::vector<std::string> ipc_objects_added_since(const std::vector<std::string>& before);
 
 } // namespace forkd::test
