@@ -183,10 +183,7 @@ TEST(Lifecycle, MasterSigkillLeavesNoHandlerAndNoIpcObject) {
         for (auto& c : clients) EXPECT_TRUE(wait_closed(c.get(), 3s));
     }
     kill_all(handlers);
-    const auto ipc_after = ipc_objects();
-    std::vector<std::string> added;
-    std::set_difference(ipc_after.begin(), ipc_after.end(), ipc_before.begin(), ipc_before.end(),
-                        std::back_inserter(added));
+    const auto added = ipc_objects_added_since(ipc_before);
     EXPECT_TRUE(added.empty()) << "IPC objects outlived the daemon: " << ::testing::PrintToString(added);
 }
 

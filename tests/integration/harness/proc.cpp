@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -125,6 +127,33 @@ std::size_t proc_fd_count(pid_t pid) {
     return n;
 }
 
+std::vector<std::string> proc_fd_targets(pid_t pid) {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+        std::error_code link_ec;
+        auto target = std::filesystem::read_symlink(it->path(), link_ec);
+        if (!link_ec) out.push_back(target.string());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+std::size_t proc_rss_kb(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string key;
+    while (in >> key) {
+        if (key == "VmRSS:") {
+            std::size_t kb = 0;
+            in >> kb;
+            return kb;
+        }
+        in.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+    }
+    return 0;
+}
+
 std::vector<std::string> ipc_objects() {
     std::vector<std::string> out;
     auto r = run({"ipcs"}, 10s);
@@ -147,6 +176,13 @@ int proc_lowest_free_fd(pid_t pid) {
     int fd = 0;
     while (used.count(fd)) ++fd;
     return fd;
+}
+
+std::vector<std::string> ipc_objects_added_since(const std::vector<std::string>& before) {
+    const auto now = ipc_objects();
+    std::vector<std::string> added;
+    std::set_difference(now.begin(), now.end(), before.begin(), before.end(), std::back_inserter(added));
+    return added;
 }
 
 } // namespace forkd::test
