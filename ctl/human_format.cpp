@@ -108,8 +108,13 @@ std::string cell_bytes(const json& row, const char* key) {
 // "exec /usr/bin/prog arg (user nobody, group nogroup)", "echo".
 std::string handler_line(const json& status) {
     std::string out = text(status, "handler");
-    if (const json* exec = field(status, "exec"); exec && exec->is_array())
-        for (const auto& word : *exec) out += " " + text(&word);
+    if (const json* exec = field(status, "exec"); exec && exec->is_array()) {
+        for (const auto& word : *exec) {
+            // Appended piecewise: GCC 12 warns falsely (-Wrestrict) on " " + std::string&&.
+            out += ' ';
+            out += text(&word);
+        }
+    }
     std::string identity;
     if (const json* user = field(status, "user")) identity = "user " + text(user);
     if (const json* group = field(status, "group"))
