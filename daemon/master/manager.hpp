@@ -64,6 +64,7 @@ public:
 
 private:
     enum class State { running, draining, stopping };
+    void change_state(State from, State to, const char* event);
 
     // What the loop's sources call (through event_loop's guard).
     void on_signal(int signo);

@@ -88,18 +88,15 @@ std::optional<std::string> Manager::capacity_error(unsigned max_connections) con
            std::to_string(scoreboard_.capacity()) + " (restart to raise it)";
 }
 
-void Manager::drain() {
-    if (state_ != State::running) return;
-    state_ = State::draining;
-    log::notice("draining", {{"active", scoreboard_.active()}});
-    update_accepting();
-    publish_status();
-}
+void Manager::drain() { change_state(State::running, State::draining, "draining"); }
 
-void Manager::resume() {
-    if (state_ != State::draining) return;
-    state_ = State::running;
-    log::notice("resumed", {{"active", scoreboard_.active()}});
+void Manager::resume() { change_state(State::draining, State::running, "resumed"); }
+
+// drain and resume: only from `from` (a repeated request changes nothing and logs nothing).
+void Manager::change_state(State from, State to, const char* event) {
+    if (state_ != from) return;
+    state_ = to;
+    log::notice(event, {{"active", scoreboard_.active()}});
     update_accepting();
     publish_status();
 }
