@@ -4,8 +4,8 @@
 // keywords): the usage line, the command's own options, how its words become the request, what
 // it prints, how bash completes it and, when it is more than one request and one reply, how it
 // runs. The name, the privilege and the wire arguments are the row of the same Command in
-// common/control/command_table.cpp.
-#include "common/control/command_table.hpp"
+// common/control/control_commands.cpp.
+#include "common/control/control_commands.hpp"
 
 #include <nlohmann/json.hpp>
 

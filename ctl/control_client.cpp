@@ -2,7 +2,7 @@
 #include "ctl/control_client.hpp"
 
 #include "common/base/error.hpp"
-#include "common/control/command_table.hpp"
+#include "common/control/control_commands.hpp"
 #include "common/runtime_paths.hpp"
 
 #include <poll.h>

@@ -6,7 +6,7 @@
 //   {"ok":true,"result":null}\n
 //   {"ok":false,"error":"permission denied","code":"denied"}\n
 // Parsing is pure and bounded: no I/O, no exceptions out of parse_request().
-#include "common/control/command_table.hpp"
+#include "common/control/control_commands.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -43,7 +43,7 @@ struct RequestError {
 using ParsedRequest = std::variant<Request, RequestError>;
 
 // Parses one request line (a trailing "\n" or "\r\n" is allowed) and checks its arguments
-// against the command's row (command_table.hpp). Never throws.
+// against the command's row (control_commands.hpp). Never throws.
 ParsedRequest parse_request(std::string_view line);
 
 // The request line a client sends, "\n" included.

@@ -27,7 +27,7 @@ Result<json> done(Status status) {
 std::string set_detail(const Request& request) { return request.key + "=" + request.value; }
 std::string kill_detail(const Request& request) { return "id=" + std::to_string(request.id); }
 
-// One row per command of common/control/command_table.cpp: what it asks of the daemon.
+// One row per command of common/control/control_commands.cpp: what it asks of the daemon.
 const auto handlers = std::to_array<CommandHandler>({
     {Command::status, [](ControlTarget& target, const Request&) -> Result<json> { return target.status(); }},
     {Command::list, [](ControlTarget& target, const Request&) -> Result<json> { return target.list(); }},

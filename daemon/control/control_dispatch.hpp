@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 // From one request line and its peer to one reply line: authorisation (the privileged column
-// of common/control/command_table.hpp), the call into the daemon (a row per command, below) and
+// of common/control/control_commands.hpp), the call into the daemon (a row per command, below) and
 // the audit log. No sockets here, so it is tested with a fake target.
 #include "common/base/error.hpp"
-#include "common/control/command_table.hpp"
+#include "common/control/control_commands.hpp"
 #include "daemon/control/control_target.hpp"
 
 #include <nlohmann/json.hpp>
@@ -18,7 +18,7 @@
 
 namespace forkd {
 
-// The daemon's side of one control command: the row of common/control/command_table.cpp
+// The daemon's side of one control command: the row of common/control/control_commands.cpp
 // with the same Command says who may call it and what arguments it has.
 struct CommandHandler {
     control::Command command;

@@ -91,7 +91,7 @@ private:
 
     // The spawner (built-in handlers).
     bool spawner_accepts() const { return config_.handler != HandlerKind::exec; }
-    // Tells the spawner what to accept on and how (SpawnerProcess sends it only if it changed).
+    // Tells the spawner what to accept on and how (SpawnerLink sends it only if it changed).
     void configure_spawner();
     // The plan's load-time warnings (settings that do nothing), at start and on each reload.
     void log_plan_warnings() const;

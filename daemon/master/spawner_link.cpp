@@ -41,10 +41,10 @@ std::string errno_text(const std::string& what, int error) {
 
 } // namespace
 
-SpawnerProcess::SpawnerProcess(sd_event* event, const Scoreboard& board, ReportHandler on_report)
+SpawnerLink::SpawnerLink(sd_event* event, const Scoreboard& board, ReportHandler on_report)
     : event_(event), board_(board), on_report_(std::move(on_report)), path_(binary_path()) {}
 
-SpawnerProcess::~SpawnerProcess() {
+SpawnerLink::~SpawnerLink() {
     if (pid_ <= 0) return;
     const pid_t pid = pid_;
     drop();
@@ -52,7 +52,7 @@ SpawnerProcess::~SpawnerProcess() {
     reap(pid);
 }
 
-std::string SpawnerProcess::binary_path() {
+std::string SpawnerLink::binary_path() {
     char self[PATH_MAX];
     const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n > 0) {
@@ -65,7 +65,7 @@ std::string SpawnerProcess::binary_path() {
 }
 
 // posix_spawn is glibc's vfork-style clone: cheap, and it reports a failed exec as an error.
-std::string SpawnerProcess::launch() {
+std::string SpawnerLink::launch() {
     int ends[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends) < 0)
         return errno_text("socketpair", errno);
@@ -118,7 +118,7 @@ std::string SpawnerProcess::launch() {
     return "";
 }
 
-void SpawnerProcess::start_and_wait() {
+void SpawnerLink::start_and_wait() {
     if (auto error = launch(); !error.empty()) throw std::runtime_error(error);
     // Blocking is fine here: the loop does not run yet.
     pollfd p{socket_.get(), POLLIN, 0};
@@ -135,14 +135,14 @@ void SpawnerProcess::start_and_wait() {
     throw std::runtime_error(path_ + ": " + why);
 }
 
-std::string SpawnerProcess::restart() { return launch(); }
+std::string SpawnerLink::restart() { return launch(); }
 
-void SpawnerProcess::socket_ready(std::uint32_t events) {
+void SpawnerLink::socket_ready(std::uint32_t events) {
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) read_reports();
     if ((events & EPOLLOUT) && socket_) flush();
 }
 
-void SpawnerProcess::read_reports() {
+void SpawnerLink::read_reports() {
     while (socket_) {
         switch (spawner::receive_datagram(socket_.get(), *inbox_)) {
         case spawner::ReceiveStatus::would_block: return;
@@ -158,7 +158,7 @@ void SpawnerProcess::read_reports() {
     }
 }
 
-bool SpawnerProcess::handle_datagram(const spawner::Datagram& datagram) {
+bool SpawnerLink::handle_datagram(const spawner::Datagram& datagram) {
     spawner::Records<spawner::Report>& reports = *decoded_;
     if (!spawner::decode_reports(datagram.view(), reports)) {
         // Most likely a forkd-spawner of another version (an upgrade, then a restart of it alone).
@@ -180,7 +180,7 @@ bool SpawnerProcess::handle_datagram(const spawner::Datagram& datagram) {
     return true;
 }
 
-void SpawnerProcess::configure(spawner::Request settings, std::span<const ListenerRef> listeners) {
+void SpawnerLink::configure(spawner::Request settings, std::span<const ListenerRef> listeners) {
     settings.kind = spawner::RequestKind::configure;
     settings.generation = 0;
     settings.listeners = 0;
@@ -215,7 +215,7 @@ void SpawnerProcess::configure(spawner::Request settings, std::span<const Listen
     flush();
 }
 
-void SpawnerProcess::signal(std::uint64_t id, std::uint32_t slot, int signo) {
+void SpawnerLink::signal(std::uint64_t id, std::uint32_t slot, int signo) {
     spawner::Request request;
     request.kind = spawner::RequestKind::signal;
     request.id = id;
@@ -227,7 +227,7 @@ void SpawnerProcess::signal(std::uint64_t id, std::uint32_t slot, int signo) {
 
 // The configuration first (one datagram, its listeners riding along), then signals, up to
 // max_records per datagram. What does not fit in the socket waits for EPOLLOUT.
-void SpawnerProcess::flush() {
+void SpawnerLink::flush() {
     if (!socket_) return;
     if (!configuration_.empty()) {
         int fds[spawner::max_records];
@@ -259,18 +259,18 @@ void SpawnerProcess::flush() {
     watch_output(!configuration_.empty() || !signals_.empty());
 }
 
-void SpawnerProcess::watch_output(bool want) {
+void SpawnerLink::watch_output(bool want) {
     if (!source_ || want == watching_output_) return;
     sd_event_source_set_io_events(source_.get(), want ? EPOLLIN | EPOLLOUT : EPOLLIN);
     watching_output_ = want;
 }
 
-void SpawnerProcess::exited() {
+void SpawnerLink::exited() {
     read_reports();
     drop();
 }
 
-void SpawnerProcess::drop() {
+void SpawnerLink::drop() {
     source_.reset();
     socket_.reset();
     configuration_.clear();

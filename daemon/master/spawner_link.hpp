@@ -22,17 +22,17 @@ namespace forkd {
 
 class Scoreboard;
 
-class SpawnerProcess {
+class SpawnerLink {
 public:
     // Every report but hello, one datagram's worth at a time, in the order the spawner sent them.
     using ReportHandler = std::function<void(std::span<const spawner::Report>)>;
 
-    SpawnerProcess(sd_event* event, const Scoreboard& board, ReportHandler on_report);
+    SpawnerLink(sd_event* event, const Scoreboard& board, ReportHandler on_report);
     // Closes the socket and SIGKILLs and reaps the process: by then the master has nothing left
     // for it (a stop waits for every handler), and its handlers die with it regardless.
-    ~SpawnerProcess();
-    SpawnerProcess(const SpawnerProcess&) = delete;
-    SpawnerProcess& operator=(const SpawnerProcess&) = delete;
+    ~SpawnerLink();
+    SpawnerLink(const SpawnerLink&) = delete;
+    SpawnerLink& operator=(const SpawnerLink&) = delete;
 
     // forkd-spawner next to the running forkd (a build tree), else the installed one.
     static std::string binary_path();

@@ -33,7 +33,7 @@ spawner::Request spawner_settings(const Config& config, bool accepting) {
 
 SpawnerSupervisor::SpawnerSupervisor(sd_event* event, const Scoreboard& board, Hooks hooks)
     : event_(event), hooks_(std::move(hooks)),
-      process_(std::make_unique<SpawnerProcess>(event, board, hooks_.on_reports)) {}
+      process_(std::make_unique<SpawnerLink>(event, board, hooks_.on_reports)) {}
 
 SpawnerSupervisor::~SpawnerSupervisor() {
     retry_.reset();
@@ -51,7 +51,7 @@ bool SpawnerSupervisor::settled() const {
 
 void SpawnerSupervisor::configure(const spawner::Request& settings, const Listeners& listeners) {
     if (!running()) return;
-    std::vector<SpawnerProcess::ListenerRef> refs;
+    std::vector<SpawnerLink::ListenerRef> refs;
     if (settings.accepting) {
         for (const auto& listener : listeners.all())
             refs.push_back({listener->socket.fd.get(), listener->tag, listener->socket.bound});

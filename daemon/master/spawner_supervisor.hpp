@@ -28,7 +28,7 @@ spawner::Request spawner_settings(const Config& config, bool accepting);
 class SpawnerSupervisor {
 public:
     struct Hooks {
-        SpawnerProcess::ReportHandler on_reports;
+        SpawnerLink::ReportHandler on_reports;
         // It died: end the connections it served; returns how many were lost.
         std::function<std::size_t()> lose_connections;
         // A new one runs: tell it what to accept.
@@ -40,7 +40,7 @@ public:
     SpawnerSupervisor(const SpawnerSupervisor&) = delete;
     SpawnerSupervisor& operator=(const SpawnerSupervisor&) = delete;
 
-    // Start-up, before the loop runs (throws as SpawnerProcess::start_and_wait).
+    // Start-up, before the loop runs (throws as SpawnerLink::start_and_wait).
     void start();
     // The master reaped pid(); `stopping`: the daemon stops, no new one is started.
     void exited(int wait_status, bool stopping);
@@ -62,7 +62,7 @@ private:
 
     sd_event* event_;
     Hooks hooks_;
-    std::unique_ptr<SpawnerProcess> process_;
+    std::unique_ptr<SpawnerLink> process_;
     EventSourcePtr retry_;
 };
 

@@ -2,7 +2,7 @@
 // The command tables: the shared rows (name, privilege, arguments) and, for each, a daemon
 // handler and a forkctl row (usage, printer, completion) — a command missing on one side fails
 // here, not in front of a user.
-#include "common/control/command_table.hpp"
+#include "common/control/control_commands.hpp"
 #include "common/control/control_protocol.hpp"
 #include "ctl/command_line.hpp"
 #include "ctl/completion.hpp"

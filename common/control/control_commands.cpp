@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "common/control/command_table.hpp"
+#include "common/control/control_commands.hpp"
 
 #include "common/control/control_protocol.hpp"
 
