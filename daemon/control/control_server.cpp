@@ -91,7 +91,7 @@ std::uint64_t usec(std::chrono::milliseconds ms) {
 // One control connection: read one request line, write one reply, close. A client that asked
 // to stop stays open (phase stopping) until it hangs up or the process exits.
 struct ControlServer::Client {
-    enum class Phase { reading, writing, stopping };
+    enum class Phase { reading, held, writing, stopping };
 
     Client(ControlServer& server, UniqueFd fd, PeerCredentials peer)
         : server(server), fd(std::move(fd)), peer(std::move(peer)) {}
@@ -108,6 +108,7 @@ struct ControlServer::Client {
     void handle_io() {
         switch (phase) {
         case Phase::reading: return read_request();
+        case Phase::held: return watch_hangup();
         case Phase::writing: return flush();
         case Phase::stopping: return watch_hangup();
         }
@@ -138,9 +139,21 @@ struct ControlServer::Client {
         ControlServer& owner = server;
         auto [reply, stop] = dispatch_control_request(owner.target_, peer, line, owner.door_);
         stays_open = stop;
+        if (!stop && !owner.target_.changes_applied()) return hold(std::move(reply));
         respond(std::move(reply));  // may destroy *this
         if (stop) owner.begin_stop();
     }
+
+    // Until the change applies (release_held) or the client's time runs out (handle_timeout);
+    // meanwhile only a hang-up is of interest.
+    void hold(std::string reply) {
+        in.clear();
+        out = std::move(reply);
+        phase = Phase::held;
+        sd_event_source_set_io_events(io.get(), EPOLLIN);
+    }
+
+    void release() { respond(std::move(out)); }
 
     void respond(std::string reply) {
         in.clear();
@@ -175,6 +188,7 @@ struct ControlServer::Client {
     }
 
     void handle_timeout() {
+        if (phase == Phase::held) return release();  // the change is made; only its echo is late
         if (phase == Phase::reading) {
             std::string reply = control::encode_error(ErrorCode::bad_request, "request timed out");
             (void)!::send(fd.get(), reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -314,6 +328,13 @@ void ControlServer::add_client(UniqueFd fd, PeerCredentials peer) {
 
 // Every stop request reaches the target: a second one means what a second SIGTERM means.
 void ControlServer::begin_stop() { target_.stop(); }
+
+void ControlServer::release_held() {
+    std::vector<Client*> held;
+    for (const auto& client : clients_)
+        if (client->phase == Client::Phase::held) held.push_back(client.get());
+    for (Client* client : held) client->release();  // may close it
+}
 
 void ControlServer::close_client(Client* client) {
     const uid_t uid = client->peer.uid;

@@ -55,6 +55,8 @@ public:
 
     const std::string& path() const { return path_; }
     std::size_t client_count() const { return clients_.size(); }
+    // Sends the replies held until the target's changes applied (ControlTarget::changes_applied).
+    void release_held();
 
     struct Client;  // one control connection (control_server.cpp)
 

@@ -27,6 +27,11 @@ public:
     virtual Result<nlohmann::json> reload() = 0;
     virtual void stop() = 0;      // begins the graceful stop
     virtual Status kill(std::uint64_t id) = 0;
+    // Whether what the requests so far changed has taken effect everywhere: forkd-spawner
+    // confirms a new configuration asynchronously. While it has not, the reply to a request
+    // that changed something is held (ControlServer::release_held), so that a client that has
+    // its answer finds the change in force for the next connection.
+    virtual bool changes_applied() const { return true; }
     // uid of the daemon and gid of the control group (nullopt: no group), for authorisation.
     virtual uid_t daemon_uid() const = 0;
     virtual std::optional<gid_t> control_gid() const = 0;

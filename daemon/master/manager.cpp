@@ -393,6 +393,10 @@ void Manager::on_spawner_reports(std::span<const spawner::Report> reports) {
             spawner_waits_.update(report.value != 0, report.start_ns, wait_context("spawner"));
             break;
         case ReportKind::configured:
+            if (!spawner_->settled()) break;
+            if (control_) control_->release_held();
+            if (reload_pending_) announce_reload_when_applied();
+            break;
         case ReportKind::hello: break;
         }
     }
@@ -432,6 +436,11 @@ void Manager::on_spawner_accept_error(const spawner::Report& report) {
 void Manager::on_housekeeping() {
     children_.housekeeping(config_.limits.idle_timeout_s);
     log_throttle_.flush(monotonic_ns());
+    // A spawner that died before confirming a configuration will never confirm it.
+    if (changes_applied()) {
+        if (control_) control_->release_held();
+        if (reload_pending_) announce_reload_when_applied();
+    }
     publish_status();
 }
 

@@ -59,11 +59,16 @@ public:
     Result<nlohmann::json> reload() override;
     void stop() override;
     Status kill(std::uint64_t id) override;
+    bool changes_applied() const override;
     uid_t daemon_uid() const override;
     std::optional<gid_t> control_gid() const override;
 
 private:
     enum class State { running, draining, stopping };
+    void announce_reload_when_applied();
+    void log_reload_ok(const std::string& changed) const;
+    bool reload_pending_ = false;                 // its "ok" and READY=1 wait for the spawner
+    std::optional<std::string> reload_summary_;   // what it changed, for that log line
     void change_state(State from, State to, const char* event);
 
     // What the loop's sources call (through event_loop's guard).

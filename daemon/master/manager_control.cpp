@@ -28,6 +28,10 @@ std::optional<gid_t> Manager::resolve_control_group(const std::optional<std::str
     return std::nullopt;
 }
 
+// forkd-spawner applies a new configuration when it reads it: until it says so, a connection it
+// accepts may still get the old handler or limits.
+bool Manager::changes_applied() const { return !spawner_ || spawner_->settled(); }
+
 uid_t Manager::daemon_uid() const { return getuid(); }
 std::optional<gid_t> Manager::control_gid() const { return control_gid_; }
 
@@ -123,9 +127,23 @@ Result<nlohmann::json> Manager::reload() {
     } else {
         outcome = report_reload(before);
     }
-    notifier_->ready();
+    announce_reload_when_applied();
     publish_status();
     return outcome;
+}
+
+// "reload result=ok" and READY=1 say the new configuration is in force: with a built-in handler
+// that is once forkd-spawner has confirmed it (on_spawner_reports, housekeeping call this again).
+void Manager::announce_reload_when_applied() {
+    reload_pending_ = !changes_applied();
+    if (reload_pending_) return;
+    if (reload_summary_) log_reload_ok(*reload_summary_);
+    reload_summary_.reset();
+    notifier_->ready();
+}
+
+void Manager::log_reload_ok(const std::string& changed) const {
+    log::notice("reload", {{"result", "ok"}, {"config", config_.config_file}, {"changed", changed}});
 }
 
 // What the reload changed, in the log and in the reply, and the values set with forkctl set that
@@ -142,8 +160,8 @@ nlohmann::json Manager::report_reload(const Config& before) {
                                             {"now", change.after}});
     }
     set_at_runtime_.clear();
-    log::notice("reload", {{"result", "ok"}, {"config", config_.config_file},
-                           {"changed", summary.empty() ? "nothing" : summary}});
+    if (reload_summary_) log_reload_ok(*reload_summary_);  // an earlier one still unconfirmed
+    reload_summary_ = summary.empty() ? "nothing" : summary;
     return {{"changes", changes}, {"reverted_set", reverted}};
 }
 
