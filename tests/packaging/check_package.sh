@@ -240,8 +240,10 @@ as_operator() { setpriv --reuid=nobody --regid=nogroup --groups=forkd "$@"; }
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
 as_operator forkctl -s /run/forkd/forkd.sock status >/dev/null
 as_operator forkctl -s /run/forkd/forkd.sock set log-level info
-status=0; as_nobody forkctl -s /run/forkd/forkd.sock status 2>/dev/null || status=$?
-[ "$status" -eq 4 ] || { echo "forkctl status as nobody exited $status, not 4" >&2; exit 1; }
+# A monitoring user reads through the read-only socket (forkctl falls back to it), but may not steer.
+as_nobody forkctl -s /run/forkd/forkd.sock status >/dev/null
+status=0; as_nobody forkctl -s /run/forkd/forkd.sock drain 2>/dev/null || status=$?
+[ "$status" -eq 4 ] || { echo "forkctl drain as nobody exited $status, not 4" >&2; exit 1; }
 forkctl reload
 echo_roundtrip
 forkctl stop
