@@ -264,13 +264,6 @@ void copy_peer(char (&to)[kPeerSize], std::string_view peer) {
 
 } // namespace
 
-void Scoreboard::set_peer(std::uint32_t index, std::uint64_t id, std::string_view peer) {
-    Slot& slot = slot_at(index);
-    Lock lock(*this);
-    if (slot.state.load(std::memory_order_relaxed) != as_byte(SlotState::free) && slot.id == id)
-        copy_peer(slot.peer, peer);
-}
-
 std::optional<std::uint32_t> Scoreboard::claim(std::uint64_t id, std::string_view peer) {
     const std::int64_t now = monotonic_ns();
     Lock lock(*this);

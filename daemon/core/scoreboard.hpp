@@ -64,9 +64,6 @@ public:
     // Whoever accepted the connection, before fork: reserves a slot (state running, active+1).
     // nullopt when full. Nothing here allocates (the spawner calls it between forks).
     std::optional<std::uint32_t> claim(std::uint64_t id, std::string_view peer = {});
-    // The master: the peer as it shows in "forkctl list", for a slot the spawner claimed for
-    // connection `id`. Nothing happens if the spawner has freed (or reused) it since.
-    void set_peer(std::uint32_t slot, std::uint64_t id, std::string_view peer);
     // Whoever forked the handler (the master for exec, the spawner for built-ins), after the
     // fork: records its pid. pid() reads it back lock-free (0 before).
     void set_pid(std::uint32_t slot, pid_t pid);
