@@ -4,7 +4,6 @@
 #include <fcntl.h>
 
 #include <cerrno>
-#include <vector>
 
 namespace forkd {
 
@@ -44,14 +43,12 @@ AcceptAttempt accept_connection(int listener, ConnectionMode mode) {
     return attempt;
 }
 
+// Recursion instead of a container: the probes close as it unwinds, and the exec accept path,
+// which asks before every connection, allocates nothing for it.
 bool descriptors_free(int any_fd, int count) {
-    std::vector<UniqueFd> probes;
-    probes.reserve(static_cast<std::size_t>(count));
-    for (int i = 0; i < count; ++i) {
-        probes.emplace_back(::fcntl(any_fd, F_DUPFD_CLOEXEC, 0));
-        if (!probes.back()) return false;
-    }
-    return true;
+    if (count <= 0) return true;
+    const UniqueFd probe(::fcntl(any_fd, F_DUPFD_CLOEXEC, 0));
+    return probe && descriptors_free(any_fd, count - 1);
 }
 
 } // namespace forkd
