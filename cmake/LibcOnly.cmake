@@ -30,3 +30,10 @@ function(forkd_libc_only_link target)
     target_link_libraries(${target} PUBLIC ${ARGN})
   endif()
 endfunction()
+
+# libevent_core is the one library beyond libc that libc-only targets may link: it is C, needs
+# nothing but libc, and event-mode workers and the proxy handler are built on its bufferevents.
+# Only targets that use it link it (forkd_libevent), so forkd-spawner's built-in handlers stay lean.
+add_library(forkd_libevent INTERFACE)
+target_link_libraries(forkd_libevent INTERFACE PkgConfig::LIBEVENT_CORE)
+set_property(TARGET forkd_libevent PROPERTY FORKD_LIBC_ONLY TRUE)
