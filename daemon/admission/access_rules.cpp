@@ -27,11 +27,19 @@ std::string AccessRule::to_string() const {
     return std::string(action == RuleAction::allow ? "allow " : "deny ") + network.to_string();
 }
 
-AccessRules::AccessRules(std::vector<AccessRule> rules) : rules_(std::move(rules)) {
-    has_allow_ = std::any_of(rules_.begin(), rules_.end(),
-                             [](const AccessRule& r) { return r.action == RuleAction::allow; });
+AccessRules::AccessRules(std::vector<AccessRule> rules) : rules_(std::move(rules)) { index(); }
+
+void AccessRules::index() {
+    actions_.clear();
+    for (const AccessRule& r : rules_) actions_.push_back(r.action);
     v4_ = build<std::uint32_t>(rules_, IpAddress::Family::v4);
-    v6_ = build<unsigned __int128>(rules_, IpAddress::Family::v6);
+    v6_ = build<AccessTable::V6>(rules_, IpAddress::Family::v6);
+    table_.v4_starts = v4_.starts;
+    table_.v4_winners = v4_.winners;
+    table_.v6_starts = v6_.starts;
+    table_.v6_winners = v6_.winners;
+    table_.actions = actions_;
+    table_.has_allow = std::find(actions_.begin(), actions_.end(), RuleAction::allow) != actions_.end();
 }
 
 template <class Bits>
@@ -76,9 +84,9 @@ AccessRules::Ranges<Bits> AccessRules::build(const std::vector<AccessRule>& rule
         const Open top = open.back();
         open.pop_back();
         if (top.last == std::numeric_limits<Bits>::max()) return;  // nothing after the end
-        emit(Bits(top.last + 1), open.empty() ? none : open.back().winner);
+        emit(Bits(top.last + 1), open.empty() ? AccessTable::no_winner : open.back().winner);
     };
-    emit(0, none);
+    emit(0, AccessTable::no_winner);
     for (const Block<Bits>& b : blocks) {
         while (!open.empty() && open.back().last < b.first) close();
         const std::uint32_t winner = open.empty() ? b.rule : std::min(b.rule, open.back().winner);
@@ -91,25 +99,30 @@ AccessRules::Ranges<Bits> AccessRules::build(const std::vector<AccessRule>& rule
     return out;
 }
 
+namespace {
+
 template <class Bits>
-std::uint32_t AccessRules::lookup(const Ranges<Bits>& ranges, Bits address) {
+std::uint32_t lookup(std::span<const Bits> starts, std::span<const std::uint32_t> winners, Bits address) {
     // The last range starting at or before the address; starts[0] == 0 so there is one.
-    const auto it = std::upper_bound(ranges.starts.begin(), ranges.starts.end(), address);
-    return ranges.winners[std::size_t(it - ranges.starts.begin()) - 1];
+    const auto it = std::upper_bound(starts.begin(), starts.end(), address);
+    if (it == starts.begin()) return AccessTable::no_winner;  // an empty table
+    return winners[std::size_t(it - starts.begin()) - 1];
 }
 
-std::size_t AccessRules::first_match(const IpAddress& address) const {
-    if (rules_.empty()) return no_rule;
+} // namespace
+
+std::size_t AccessTable::first_match(const IpAddress& address) const {
+    if (actions.empty()) return no_rule;
     const std::uint32_t w = address.family == IpAddress::Family::v4
-                                ? lookup(v4_, as_bits<std::uint32_t>(address))
-                                : lookup(v6_, as_bits<unsigned __int128>(address));
-    return w == none ? no_rule : w;
+                                ? lookup(v4_starts, v4_winners, as_bits<std::uint32_t>(address))
+                                : lookup(v6_starts, v6_winners, as_bits<V6>(address));
+    return w == no_winner || w >= actions.size() ? no_rule : w;
 }
 
-AccessRules::Verdict AccessRules::check(const IpAddress& address) const {
+AccessTable::Verdict AccessTable::check(const IpAddress& address) const {
     const std::size_t rule = first_match(address);
-    if (rule == no_rule) return {!has_allow_, no_rule};
-    return {rules_[rule].action == RuleAction::allow, rule};
+    if (rule == no_rule) return {!has_allow, no_rule};
+    return {actions[rule] == RuleAction::allow, rule};
 }
 
 } // namespace forkd
