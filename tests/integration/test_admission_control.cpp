@@ -90,13 +90,15 @@ TEST_P(AdmissionRules, TheFirstMatchingRuleDecidesAndDeniedClientsGetNoHandler) 
 }
 
 TEST_P(AdmissionRules, ReloadAppliesNewRulesToNewConnectionsAtOnce) {
-    Daemon d(options({}));
+    const std::string listen = "listen = 127.0.0.1:" + std::to_string(free_tcp_port());
+    const std::string handler = GetParam() ? "exec = /bin/cat" : "handler = echo";
+    DaemonOptions o;
+    o.config_lines = {listen, handler};
+    Daemon d(o);
     auto before = from(d, "127.0.0.4");
     ASSERT_TRUE(before.valid());
     EXPECT_TRUE(echo_roundtrip(before.get(), "before"));
-    const std::string port = std::to_string(d.port());
-    d.rewrite_config({GetParam() ? "exec = /bin/cat" : "handler = echo", "listen = 127.0.0.1:" + port,
-                      "deny = 127.0.0.4/32"});
+    d.rewrite_config({listen, handler, "deny = 127.0.0.4/32"});
     ASSERT_TRUE(d.wait_log("event=reload result=ok")) << d.log();
     auto after = from(d, "127.0.0.4");
     expect_refused(d, after, "denied", "deny 127.0.0.4/32");
@@ -199,7 +201,7 @@ TEST(Admission, BuiltinBusyMessageSetAtRuntimeReachesTheSpawner) {
 // 20,000 denied connections, a few hundred in flight at a time: every one counted, the log
 // summarised per second instead of a line each, and an allowed client served meanwhile.
 TEST(Admission, ARefusalFloodIsSummarisedWhileOthersAreServed) {
-    Daemon d(config({"deny = 127.0.0.5", "log-level = info"}));
+    Daemon d(config({"deny = 127.0.0.5"}));
     constexpr int total = 20000, in_flight = 256;
     std::vector<UniqueFd> open;
     int started = 0, finished = 0;

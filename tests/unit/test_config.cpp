@@ -568,7 +568,8 @@ TEST_F(ConfigTest, RenderListsEveryKeyInAStableOrder) {
     const std::vector<std::string> expected = {
         "config", "instance", "foreground", "pidfile", "control-socket", "control-group", "listen",
         "backlog", "handler", "exec", "user", "group", "env", "pass-env", "max-connections",
-        "max-per-source", "overload", "connection-timeout", "idle-timeout", "shutdown-timeout",
+        "max-per-source", "overload", "allow", "deny", "source-prefix", "max-connection-rate",
+        "max-per-source-rate", "busy-message", "connection-timeout", "idle-timeout", "shutdown-timeout",
         "log-level", "log-target", "umask", "chdir", "rlimit-cpu", "rlimit-as", "rlimit-nofile", "rlimit-nproc",
         "rlimit-fsize", "rlimit-core", "watch-config"};
     EXPECT_EQ(keys, expected);
