@@ -18,13 +18,15 @@ struct KeyValues {
     std::vector<std::string> values;
 };
 
-const std::array<KeyValues, 6> set_values = {{
+const std::array<KeyValues, 8> set_values = {{
     {"overload", {"wait", "reject"}},
     {"log-level", {"debug", "info", "notice", "warning", "err"}},
     {"max-connections", {"0"}},
     {"max-per-source", {"0"}},
     {"connection-timeout", {"0"}},
     {"idle-timeout", {"0"}},
+    {"max-connection-rate", {"0"}},
+    {"max-per-source-rate", {"0"}},
 }};
 
 std::vector<std::string> option_words(const CommandSpec& spec) {

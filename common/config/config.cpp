@@ -136,6 +136,7 @@ private:
             if (!find_option(name) || !check_value(0, kCommandLine, name, value)) continue;
             parsed.options.push_back(make_option(name, value));
             origins_[name].push_back(kCommandLine);
+            record_in_order(name, value);
         }
         store(parsed, kCommandLine);
     }
@@ -178,6 +179,7 @@ private:
             if (overridden) continue;  // the command line wins
             parsed.options.push_back(make_option(entry.name, entry.value));
             origins_[entry.name].push_back(where);
+            record_in_order(entry.name, entry.value);
         }
         store(parsed, path);
     }
@@ -204,6 +206,12 @@ private:
         return true;
     }
 
+    // Rows sharing an ordered list (allow, deny) are applied in the order written (build()).
+    void record_in_order(const std::string& name, const std::string& value) {
+        const OptionSpec* spec = find_option(name);
+        if (spec && spec->value.render_in_order) in_order_.emplace_back(name, value);
+    }
+
     void store(const po::parsed_options& parsed, const std::string& where) {
         try {
             po::store(parsed, vm_);
@@ -217,12 +225,14 @@ private:
         for (const OptionSpec& spec : option_specs()) {
             const std::string name(spec.name);
             if (!vm_.count(name) || name == "config" || name == "instance") continue;
+            if (spec.value.render_in_order) continue;  // below, in the order written
             if (spec.arity == OptionSpec::Arity::repeatable) {
                 for (const auto& value : vm_[name].as<std::vector<std::string>>()) apply_checked(name, value);
             } else {
                 apply_checked(name, vm_[name].as<std::string>());
             }
         }
+        for (const auto& [name, value] : in_order_) apply_checked(name, value);
         for (const auto& [name, places] : origins_) config_.origins[name] = places.front();
         if (config_.pidfile.empty()) config_.pidfile = default_pidfile(config_.instance);
         if (config_.control_socket.empty()) config_.control_socket = default_control_socket(config_.instance);
@@ -313,6 +323,7 @@ private:
     const CommandLine& command_line_;
     po::variables_map vm_;
     std::map<std::string, std::vector<std::string>> origins_;  // name -> where each value came from
+    std::vector<std::pair<std::string, std::string>> in_order_;  // allow/deny, as written
     std::vector<Problem> problems_;
     Config config_;
     std::set<std::string> given_;  // every option written somewhere, valid or not
@@ -382,9 +393,21 @@ std::string Config::origin_of(std::string_view option) const {
 
 std::string render_config(const Config& config) {
     std::string text;
+    std::set<decltype(ValueRule::render_in_order)> printed;
     for (const OptionSpec& spec : option_specs()) {
         if (!spec.value.render) continue;  // -t, -V, -h
         const std::string name(spec.name);
+        if (auto in_order = spec.value.render_in_order) {
+            // One list for several rows: printed once, in the order written.
+            const auto lines = in_order(config);
+            if (lines.empty()) {
+                text += "# " + name + " = (not set)\n";
+            } else if (printed.insert(in_order).second) {
+                for (const auto& [line_name, value] : lines)
+                    text += line_name + " = " + quote_config_value(value) + "\n";
+            }
+            continue;
+        }
         const auto values = spec.value.render(config);
         // config and instance exist only on the command line: shown, but as comments.
         const std::string prefix = spec.command_line_only ? "# " : "";

@@ -8,6 +8,7 @@
 #include "common/base/handler_kind.hpp"
 #include "common/base/runtime_limits.hpp"
 #include "common/log.hpp"
+#include "daemon/admission/access_rules.hpp"
 
 #include <sys/types.h>
 #include <cstdint>
@@ -47,6 +48,9 @@ struct Config {
     std::string chdir = "/";                // of exec'd handlers
     ResourceLimits rlimits;
     RuntimeLimits limits;
+    // allow and deny, interleaved in the order written (the command line's first).
+    std::vector<AccessRule> access_rules;
+    std::string busy_message;               // unescaped bytes; "" = none
     unsigned shutdown_timeout_s = 10;
     log::Level log_level = log::Level::info;
     std::optional<std::string> log_target;  // syslog, stderr or a file; nullopt: by -f

@@ -6,6 +6,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace forkd {
@@ -16,6 +17,10 @@ struct Config;
 struct ValueRule {
     void (*apply)(Config&, const std::string&);       // throws std::invalid_argument(reason)
     std::vector<std::string> (*render)(const Config&);  // none: not set; nullptr: an action
+    // Rows that share one ordered list (allow, deny) name the same function here: their values
+    // are applied in the order written, not row by row, and forkd -t prints the list once, in
+    // that order, as (name, value) lines.
+    std::vector<std::pair<std::string, std::string>> (*render_in_order)(const Config&) = nullptr;
 };
 
 struct OptionSpec {

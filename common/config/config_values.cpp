@@ -135,6 +135,94 @@ void check_group_exists(std::string_view name) {
     fail("no such group " + quoted(name));
 }
 
+namespace {
+
+// Decimal min..max, naming `what` in the error.
+unsigned bounded(std::string_view text, std::string_view whole, unsigned min, unsigned max, const char* what) {
+    if (!all_digits(text) || text.size() > 7) fail(quoted(whole) + ": " + what + " " + quoted(text) + " is not a number");
+    unsigned value = 0;
+    for (char c : text) value = value * 10 + unsigned(c - '0');
+    if (value < min || value > max)
+        fail(quoted(whole) + ": " + what + " " + std::to_string(value) + " is out of range " +
+             std::to_string(min) + ".." + std::to_string(max));
+    return value;
+}
+
+constexpr unsigned kMaxRateCount = 1000000;
+constexpr unsigned kMaxRateSeconds = 86400;
+constexpr std::size_t kMaxBusyMessage = 1024;
+
+} // namespace
+
+Rate parse_rate(std::string_view text) {
+    if (text == "0") return Rate{};
+    const auto slash = text.find('/');
+    if (slash == std::string_view::npos) fail(quoted(text) + " is not N/S (connections per seconds) or 0");
+    Rate rate;
+    rate.count = bounded(text.substr(0, slash), text, 1, kMaxRateCount, "count");
+    rate.seconds = bounded(text.substr(slash + 1), text, 1, kMaxRateSeconds, "seconds");
+    return rate;
+}
+
+std::string format_rate(Rate rate) {
+    return rate.limited() ? std::to_string(rate.count) + "/" + std::to_string(rate.seconds) : "0";
+}
+
+SourcePrefix parse_source_prefix(std::string_view text) {
+    const auto slash = text.find('/');
+    if (slash == std::string_view::npos) fail(quoted(text) + " is not V4LEN/V6LEN such as 24/64");
+    SourcePrefix prefix;
+    prefix.v4 = std::uint8_t(bounded(text.substr(0, slash), text, 0, 32, "IPv4 prefix length"));
+    prefix.v6 = std::uint8_t(bounded(text.substr(slash + 1), text, 0, 128, "IPv6 prefix length"));
+    return prefix;
+}
+
+std::string format_source_prefix(SourcePrefix prefix) {
+    return std::to_string(prefix.v4) + "/" + std::to_string(prefix.v6);
+}
+
+std::string parse_escaped_text(std::string_view text) {
+    std::string out;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] != '\\') {
+            out += text[i];
+            continue;
+        }
+        if (i + 1 == text.size()) fail(quoted(text) + " ends in a lone backslash (write \\\\ for one)");
+        switch (text[++i]) {
+        case 'r': out += '\r'; break;
+        case 'n': out += '\n'; break;
+        case 't': out += '\t'; break;
+        case '\\': out += '\\'; break;
+        default:
+            fail(quoted(text) + ": unknown escape \\" + std::string(1, text[i]) + " (\\r \\n \\t \\\\ only)");
+        }
+    }
+    if (out.size() > kMaxBusyMessage)
+        fail("too long: " + std::to_string(out.size()) + " bytes (at most " + std::to_string(kMaxBusyMessage) + ")");
+    return out;
+}
+
+std::string format_escaped_text(std::string_view bytes) {
+    std::string out;
+    for (char c : bytes) {
+        switch (c) {
+        case '\r': out += "\\r"; break;
+        case '\n': out += "\\n"; break;
+        case '\t': out += "\\t"; break;
+        case '\\': out += "\\\\"; break;
+        default: out += c;
+        }
+    }
+    return out;
+}
+
+Cidr parse_network(std::string_view text) {
+    auto cidr = parse_cidr(text);
+    if (!cidr) fail(cidr.error().context);
+    return *cidr;
+}
+
 std::string format_umask(mode_t mask) {
     char text[8];
     std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mask));

@@ -2,6 +2,9 @@
 #pragma once
 // One parser per kind of config value. Each throws std::invalid_argument with the reason only
 // ("must be a non-negative integer"); the caller adds "FILE:LINE: option 'NAME': ".
+#include "common/base/runtime_limits.hpp"
+#include "daemon/admission/cidr.hpp"
+
 #include <sys/types.h>
 #include <cstdint>
 #include <optional>
@@ -30,6 +33,18 @@ void check_log_target(std::string_view target);      // syslog, stderr or an abs
 void check_instance_name(std::string_view name);     // usable in a file name
 void check_account_name(std::string_view name);      // user or group: plausible name or number
 void check_group_exists(std::string_view name);      // by name or numeric gid
+
+// "N/S": N new connections per S seconds (1..1000000 per 1..86400 s), or "0" for none.
+Rate parse_rate(std::string_view text);
+std::string format_rate(Rate rate);  // "10/60" or "0"
+// "V4LEN/V6LEN": 0..32 and 0..128.
+SourcePrefix parse_source_prefix(std::string_view text);
+std::string format_source_prefix(SourcePrefix prefix);  // "24/64"
+// C-style escapes \r \n \t \\ and nothing else after a backslash; at most 1024 bytes.
+std::string parse_escaped_text(std::string_view text);
+std::string format_escaped_text(std::string_view bytes);
+// allow/deny: a CIDR network or a bare address (parse_cidr's reasons).
+Cidr parse_network(std::string_view text);
 
 std::string format_umask(mode_t mask);   // "0022"
 std::string format_bool(bool value);     // "yes" / "no"

@@ -88,6 +88,25 @@ constexpr Rule list{
     },
 };
 
+// allow and deny: one ordered list of rules; each row adds its action and renders its own.
+inline std::vector<std::pair<std::string, std::string>> access_rule_lines(const Config& c) {
+    std::vector<std::pair<std::string, std::string>> lines;
+    for (const AccessRule& rule : c.access_rules)
+        lines.emplace_back(rule.action == RuleAction::allow ? "allow" : "deny", rule.network.to_string());
+    return lines;
+}
+template <RuleAction Action>
+constexpr Rule access_rule{
+    [](Config& c, const std::string& v) { c.access_rules.push_back({Action, config_values::parse_network(v)}); },
+    [](const Config& c) {
+        Values values;
+        for (const AccessRule& rule : c.access_rules)
+            if (rule.action == Action) values.push_back(rule.network.to_string());
+        return values;
+    },
+    access_rule_lines,
+};
+
 // -t, -V, -h: actions of the command line, nothing to store or show.
 constexpr Rule action{[](Config&, const std::string&) {}, nullptr};
 

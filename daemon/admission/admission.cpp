@@ -9,8 +9,17 @@ std::string_view refusal_name(Refusal reason) {
     case Refusal::limit: return "limit";
     case Refusal::per_source: return "per_source";
     case Refusal::fork_failed: return "fork_failed";
+    case Refusal::denied: return "denied";
+    case Refusal::rate: return "rate";
+    case Refusal::per_source_rate: return "per_source_rate";
+    case Refusal::proxy: return "proxy";
     }
     return "unknown";
+}
+
+bool busy_message_applies(Refusal reason) {
+    return reason == Refusal::limit || reason == Refusal::per_source || reason == Refusal::rate ||
+           reason == Refusal::per_source_rate;
 }
 
 namespace {

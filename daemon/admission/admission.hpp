@@ -11,8 +11,15 @@
 
 namespace forkd {
 
-enum class Refusal { none, limit, per_source, fork_failed };
+// Why a connection was not served. The names are status.refused's keys.
+enum class Refusal { none, limit, per_source, fork_failed, denied, rate, per_source_rate, proxy };
 std::string_view refusal_name(Refusal reason);
+// Every reason but none, in status.refused's order.
+inline constexpr Refusal refusal_reasons[] = {Refusal::limit,  Refusal::per_source, Refusal::fork_failed,
+                                              Refusal::denied, Refusal::rate,       Refusal::per_source_rate,
+                                              Refusal::proxy};
+// Whether a client refused so is sent busy-message: a limit or a rate, not a deny rule.
+bool busy_message_applies(Refusal reason);
 
 // The rules themselves, for whoever admits: the master (exec'd handlers, through Admission) and
 // forkd-spawner (built-in handlers, which counts its own connections per source).

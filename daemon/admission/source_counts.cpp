@@ -35,6 +35,17 @@ SourceKey SourceKey::of_address(const sockaddr* address, socklen_t length) {
     return {};
 }
 
+SourceKey SourceKey::of_address(const sockaddr* address, socklen_t length, SourcePrefix prefix) {
+    const auto ip = IpAddress::of_sockaddr(address, length);
+    return ip ? of_ip(*ip, prefix) : SourceKey{};
+}
+
+SourceKey SourceKey::of_ip(const IpAddress& address, SourcePrefix prefix) {
+    const bool v4 = address.family == IpAddress::Family::v4;
+    const IpAddress grouped = address.masked(v4 ? prefix.v4 : prefix.v6);
+    return tagged(v4 ? tag_ipv4 : tag_ipv6, grouped.bytes.data(), v4 ? 4 : 16);
+}
+
 SourceKey SourceKey::of_uid(uid_t uid) { return tagged(tag_uid, &uid, sizeof uid); }
 
 bool SourceKey::empty() const { return bytes[0] == 0; }

@@ -4,6 +4,9 @@
 // max-per-source, in storage the caller provides (memory its children do not inherit, see
 // not_inherited.hpp), so that it never allocates. Open addressing with linear probing and
 // backward-shift removal, like PidTable; a source whose count drops to zero leaves the table.
+#include "common/base/runtime_limits.hpp"
+#include "daemon/admission/cidr.hpp"
+
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -21,6 +24,9 @@ struct SourceKey {
     // IPv4 and IPv6 clients by address (an IPv4-mapped IPv6 address counts as its IPv4
     // address), UNIX clients by uid. nullopt-like empty key for anything else.
     static SourceKey of_address(const sockaddr* address, socklen_t length);
+    // Grouped by source-prefix: the address's first prefix.v4 or prefix.v6 bits.
+    static SourceKey of_address(const sockaddr* address, socklen_t length, SourcePrefix prefix);
+    static SourceKey of_ip(const IpAddress& address, SourcePrefix prefix = {});
     static SourceKey of_uid(uid_t uid);
     bool empty() const;
     bool operator==(const SourceKey&) const = default;

@@ -37,15 +37,16 @@ void ConnectionTotals::start_failed(std::uint64_t count) {
 }
 
 void ConnectionTotals::refused(Refusal reason, std::uint64_t count) {
-    switch (reason) {
-    case Refusal::limit: refused_limit_ += count; break;
-    case Refusal::per_source: refused_per_source_ += count; break;
-    case Refusal::fork_failed:
-        refused_fork_ += count;
-        start_failed(count);
-        break;
-    case Refusal::none: break;
-    }
+    if (reason == Refusal::none || std::size_t(reason) >= refused_.size()) return;
+    refused_[std::size_t(reason)] += count;
+    if (reason == Refusal::fork_failed) start_failed(count);
+}
+
+std::uint64_t ConnectionTotals::rejected() const {
+    std::uint64_t sum = 0;
+    for (Refusal reason : refusal_reasons)
+        if (reason != Refusal::fork_failed) sum += refused(reason);
+    return sum;
 }
 
 // What the master ended (or idle-timeout, for a built-in handler) was killed; a handler that

@@ -8,7 +8,9 @@
 // and counted as refused (fork_failed) too.
 #include "daemon/admission/admission.hpp"
 
+#include <array>
 #include <cstdint>
+#include <iterator>
 #include <string_view>
 
 namespace forkd {
@@ -53,15 +55,16 @@ public:
     std::uint64_t completed() const { return completed_; }
     std::uint64_t killed() const { return killed_; }
     std::uint64_t failed() const { return failed_; }
-    std::uint64_t refused_limit() const { return refused_limit_; }
-    std::uint64_t refused_per_source() const { return refused_per_source_; }
-    std::uint64_t refused_fork() const { return refused_fork_; }
-    // Refused by the admission rules (status' "rejected").
-    std::uint64_t rejected() const { return refused_limit_ + refused_per_source_; }
+    std::uint64_t refused(Refusal reason) const { return refused_[std::size_t(reason)]; }
+    std::uint64_t refused_limit() const { return refused(Refusal::limit); }
+    std::uint64_t refused_per_source() const { return refused(Refusal::per_source); }
+    std::uint64_t refused_fork() const { return refused(Refusal::fork_failed); }
+    // Refused by the admission rules, every reason but fork_failed (status' "rejected").
+    std::uint64_t rejected() const;
 
 private:
     std::uint64_t accepted_ = 0, completed_ = 0, killed_ = 0, failed_ = 0;
-    std::uint64_t refused_limit_ = 0, refused_per_source_ = 0, refused_fork_ = 0;
+    std::array<std::uint64_t, std::size(refusal_reasons) + 1> refused_{};  // by Refusal
 };
 
 } // namespace forkd

@@ -7,6 +7,7 @@
 
 #include "common/log.hpp"
 #include "common/runtime_paths.hpp"
+#include "common/config/config_values.hpp"
 #include "common/base/error.hpp"
 #include "common/base/monotonic_clock.hpp"
 #include "common/base/peer_text.hpp"
@@ -58,6 +59,9 @@ Refusal refusal_of(spawner::RefusalKind kind) {
     case spawner::RefusalKind::limit: return Refusal::limit;
     case spawner::RefusalKind::per_source: return Refusal::per_source;
     case spawner::RefusalKind::fork_failed: return Refusal::fork_failed;
+    case spawner::RefusalKind::denied: return Refusal::denied;
+    case spawner::RefusalKind::rate: return Refusal::rate;
+    case spawner::RefusalKind::per_source_rate: return Refusal::per_source_rate;
     }
     return Refusal::none;
 }
@@ -92,6 +96,7 @@ Manager::Manager(CommandLine command_line, Config config)
                     if (spawner_) spawner_->signal(c.id, c.slot, signo);
                 }) {
     exec_plan_ = build_exec_plan(config_);
+    policy_.update(config_);
     log_plan_warnings();
     notifier_ = Notifier::from_environment(event_.get());
 }
@@ -162,6 +167,24 @@ bool Manager::room_for_more() const {
     return admission_.should_accept(active) && scoreboard_.has_free_slot();
 }
 
+// max-connection-rate with overload=wait: no token, no accept; a timer resumes accepting once
+// one is there, and clients wait in the backlog meanwhile.
+bool Manager::rate_allows() {
+    const std::int64_t wait_ns = policy_.gate().rate_wait_ns(monotonic_ns());
+    if (wait_ns == 0) return true;
+    if (!rate_wait_) {
+        const std::uint64_t usec = std::uint64_t(wait_ns + 999) / 1000;
+        if (auto timer = event_loop::add_timer(event_.get(), usec, "rate-wait", [this] {
+                rate_wait_.reset();
+                update_master_accepting();
+            }))
+            rate_wait_ = std::move(*timer);
+        else
+            return true;  // without a timer, better to accept than to stop for good
+    }
+    return false;
+}
+
 LimitWaits::Context Manager::wait_context(std::string_view by) const {
     const unsigned limit = config_.limits.max_connections ? config_.limits.max_connections
                                                           : unsigned(scoreboard_.capacity());
@@ -177,7 +200,7 @@ void Manager::update_accepting() {
 // On the per-connection path (a slot freed, an accept pause): only what the master polls. With a
 // built-in handler the spawner accepts, and the master's own listener sources stay off.
 void Manager::update_master_accepting() {
-    const bool open = !spawner_accepts() && accepting();
+    const bool open = !spawner_accepts() && accepting() && rate_allows();
     const bool room = room_for_more();
     if (master_waits_.waiting() && (!open || room))
         master_waits_.update(false, monotonic_ns(), wait_context("master"));
@@ -207,7 +230,7 @@ void Manager::accept_batch(Listener& listener) {
     }
     const AcceptOutcome outcome = forkd::accept_batch(
         listener.socket.fd.get(), ConnectionMode::blocking,
-        [this] { return accepting() && room_for_more(); },
+        [this] { return accepting() && room_for_more() && rate_allows(); },
         [&](AcceptedConnection c) {
             handle_connection(listener, std::move(c.fd), c.peer, c.peer_len);
             return true;
@@ -239,7 +262,7 @@ ConnectionInfo Manager::describe_connection(const Listener& listener, int fd,
 }
 
 void Manager::describe_peer(const std::string& listener_address, const sockaddr* address,
-                            socklen_t length, const std::optional<ucred>& cred, ConnectionInfo& info) {
+                            socklen_t length, const std::optional<ucred>& cred, ConnectionInfo& info) const {
     info.is_unix = address->sa_family == AF_UNIX || address->sa_family == AF_UNSPEC;
     info.peer_cred = cred;
     // Named as forkd-spawner names its clients in their scoreboard slots.
@@ -251,16 +274,29 @@ void Manager::describe_peer(const std::string& listener_address, const sockaddr*
         return;
     }
     info.source = host_of(address, length);
+    // source-prefix: a network counts as one source ("10.1.2.0/24").
+    if (const auto ip = IpAddress::of_sockaddr(address, length)) {
+        const SourcePrefix prefix = config_.limits.source_prefix;
+        const unsigned bits = ip->family == IpAddress::Family::v4 ? prefix.v4 : prefix.v6;
+        if (bits < ip->bits()) info.source = ip->masked(bits).to_string() + "/" + std::to_string(bits);
+    }
 }
 
-void Manager::refuse(std::uint64_t id, const std::string& peer, Refusal reason) {
+void Manager::refuse(std::uint64_t id, const std::string& peer, Refusal reason, std::size_t rule) {
     totals_.refused(reason);
-    if (!log_throttle_.allow("refused", monotonic_ns())) return;
-    unsigned limit = 0;
-    if (reason == Refusal::limit) limit = config_.limits.max_connections;
-    if (reason == Refusal::per_source) limit = config_.limits.max_per_source;
-    log::warning("refused", {{"id", id}, {"peer", peer},
-                             {"reason", std::string(refusal_name(reason))}, {"limit", limit},
+    const std::string why(refusal_name(reason));
+    if (!log_throttle_.allow("refused", monotonic_ns(), why)) return;
+    if (reason == Refusal::denied) {
+        log::warning("refused", {{"id", id}, {"peer", peer}, {"reason", why},
+                                 {"rule", policy_.describe_rule(rule)}});
+        return;
+    }
+    std::string limit = "0";
+    if (reason == Refusal::limit) limit = std::to_string(config_.limits.max_connections);
+    if (reason == Refusal::per_source) limit = std::to_string(config_.limits.max_per_source);
+    if (reason == Refusal::rate) limit = config_values::format_rate(config_.limits.max_connection_rate);
+    if (reason == Refusal::per_source_rate) limit = config_values::format_rate(config_.limits.max_per_source_rate);
+    log::warning("refused", {{"id", id}, {"peer", peer}, {"reason", why}, {"limit", limit},
                              {"active", scoreboard_.active()}});
 }
 
@@ -276,10 +312,22 @@ void Manager::refuse_fork(std::uint64_t id, const std::string& peer, const char*
 void Manager::handle_connection(const Listener& listener, UniqueFd fd,
                                 const sockaddr_storage& peer, socklen_t peer_len) {
     ConnectionInfo info = describe_connection(listener, fd.get(), peer, peer_len);
-    if (Refusal r = admission_.decide(scoreboard_.active(), info.source); r != Refusal::none)
-        return refuse(info.id, info.peer_text, r);
+    const auto ip = IpAddress::of_sockaddr(reinterpret_cast<const sockaddr*>(&peer), peer_len);
+    AdmissionGate& gate = policy_.gate();
+    // The per-source key the gate's rate uses; the count is the master's own (by info.source).
+    const SourceKey key = ip ? gate.source_of(*ip)
+                             : (info.peer_cred ? SourceKey::of_uid(info.peer_cred->uid) : SourceKey{});
+    const AdmissionDecision decision = gate.decide(
+        {ip ? &*ip : nullptr, key, scoreboard_.active(), admission_.active_from(info.source)}, monotonic_ns());
+    if (!decision.admitted()) {
+        send_busy_message(fd.get(), decision.refusal);
+        return refuse(info.id, info.peer_text, decision.refusal, decision.rule);
+    }
     auto slot = scoreboard_.claim(info.id, info.peer_text);
-    if (!slot) return refuse(info.id, info.peer_text, Refusal::limit);
+    if (!slot) {
+        send_busy_message(fd.get(), Refusal::limit);
+        return refuse(info.id, info.peer_text, Refusal::limit);
+    }
     info.slot = *slot;
 
     if (!start_handler(info, fd)) scoreboard_.reap(info.slot);
@@ -348,7 +396,9 @@ void Manager::configure_spawner() {
     if (!spawner_) return;
     auto settings = spawner_settings(config_, state_ == State::running);
     if (exec_plan_ && exec_plan_->identity) set_identity(settings, *exec_plan_->identity);
-    spawner_->configure(settings, listeners_);
+    settings.has_policy = 1;
+    settings.policy_generation = policy_.generation();
+    spawner_->configure(settings, listeners_, policy_.block_fd());
 }
 
 void Manager::log_plan_warnings() const {
@@ -384,8 +434,10 @@ void Manager::on_spawner_reports(std::span<const spawner::Report> reports) {
         case ReportKind::refused: on_spawner_refused(report); break;
         case ReportKind::refusals_unlogged: {
             const auto count = std::uint64_t(report.value);
-            totals_.refused(refusal_of(report.refusal), count);
-            log::warning("refused-unlogged", {{"count", count}});
+            const Refusal reason = refusal_of(report.refusal);
+            totals_.refused(reason, count);
+            // In the per-second summary of that reason, like the ones the master thinned itself.
+            log_throttle_.add_suppressed("refused", monotonic_ns(), refusal_name(reason), count);
             break;
         }
         case ReportKind::accept_error: on_spawner_accept_error(report); break;
@@ -416,7 +468,16 @@ void Manager::on_spawner_refused(const spawner::Report& report) {
     const ConnectionInfo info = describe_spawner_peer(report.tag, report.peer);
     if (report.refusal == spawner::RefusalKind::fork_failed)
         return refuse_fork(report.id, info.peer_text, std::strerror(report.value));
-    refuse(report.id, info.peer_text, refusal_of(report.refusal));
+    const Refusal reason = refusal_of(report.refusal);
+    const bool named_rule = reason == Refusal::denied && report.value >= 0;
+    refuse(report.id, info.peer_text, reason, named_rule ? std::size_t(report.value) : AccessTable::no_rule);
+}
+
+// busy-message: what fits in the socket now, never waiting (the connection closes next).
+void Manager::send_busy_message(int fd, Refusal reason) const {
+    const std::string& text = policy_.busy_message();
+    if (text.empty() || !busy_message_applies(reason)) return;
+    [[maybe_unused]] const ssize_t sent = ::send(fd, text.data(), text.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 void Manager::on_spawner_accept_error(const spawner::Report& report) {

@@ -6,6 +6,7 @@
 // ControlTarget.
 #include "common/config/config.hpp"
 #include "daemon/admission/admission.hpp"
+#include "daemon/master/admission_policy.hpp"
 #include "daemon/core/connection_info.hpp"
 #include "daemon/control/control_target.hpp"
 #include "daemon/event_loop/sd_event_ptr.hpp"
@@ -82,10 +83,13 @@ private:
     ConnectionInfo describe_connection(const Listener& listener, int fd,
                                        const sockaddr_storage& peer, socklen_t peer_len);
     // The peer's text and per-source key: an address, or on a UNIX listener its credentials.
-    static void describe_peer(const std::string& listener_address, const sockaddr* address,
-                              socklen_t length, const std::optional<ucred>& cred,
-                              ConnectionInfo& info);
-    void refuse(std::uint64_t id, const std::string& peer, Refusal reason);
+    void describe_peer(const std::string& listener_address, const sockaddr* address,
+                       socklen_t length, const std::optional<ucred>& cred,
+                       ConnectionInfo& info) const;
+    // Counted, and logged with the rule or limit (`rule`: the deciding allow/deny rule of a
+    // denied client); under a flood, a count per second per reason instead (log_throttle).
+    void refuse(std::uint64_t id, const std::string& peer, Refusal reason,
+                std::size_t rule = AccessTable::no_rule);
     // A built-in handler that could not be forked: refused (fork_failed) and logged with why.
     void refuse_fork(std::uint64_t id, const std::string& peer, const char* error);
     // Starts the handler and records its connection (in the slot info names); false if it failed.
@@ -104,6 +108,8 @@ private:
     void on_spawner_reports(std::span<const spawner::Report> reports);
     void on_spawner_started(const spawner::Report& report);
     void on_spawner_refused(const spawner::Report& report);
+    void send_busy_message(int fd, Refusal reason) const;
+    bool rate_allows();
     void on_spawner_accept_error(const spawner::Report& report);
 
     // Accepting on/off and pauses.
@@ -130,6 +136,7 @@ private:
     Config config_;
     std::optional<ExecPlan> exec_plan_;  // every handler's identity; argv, env and the rest for exec
     Admission admission_;
+    AdmissionPolicy policy_;  // rules, rates and busy-message: the gate, and the spawner's block
     Scoreboard scoreboard_;
     EventPtr event_;
     State state_ = State::running;
@@ -147,6 +154,7 @@ private:
     std::vector<EventSourcePtr> signal_sources_;
     EventSourcePtr housekeeping_;
     EventSourcePtr accept_pause_;
+    EventSourcePtr rate_wait_;  // max-connection-rate with overload=wait: accepting resumes then
     EventSourcePtr stop_timer_;
     std::unique_ptr<ControlServer> control_;
     std::unique_ptr<ControlServer> control_read_only_;  // forkd.ro.sock: status and list for anyone

@@ -77,9 +77,15 @@ Status Manager::set(std::string_view key, std::string_view value) {
     if (auto error = capacity_error(next.limits.max_connections)) return failure(*error);
     config_.limits = next.limits;
     config_.log_level = next.log_level;
+    config_.busy_message = next.busy_message;
     set_at_runtime_.insert(std::string(key));
     log::set_level(config_.log_level);
     admission_.set_limits(config_.limits);
+    try {
+        policy_.update(config_);
+    } catch (const std::exception& e) {
+        return failure(std::string("set ") + std::string(key) + ": " + e.what());
+    }
     update_accepting();
     publish_status();
     return Status::success();
@@ -186,6 +192,11 @@ std::optional<std::string> Manager::apply_reload() {
     exec_plan_ = std::move(plan);
     log_plan_warnings();
     admission_.set_limits(config_.limits);
+    try {
+        policy_.update(config_);
+    } catch (const std::exception& e) {  // the old rules stay, with the new limits
+        log::err("admission-policy-failed", {{"error", e.what()}});
+    }
     log::set_level(config_.log_level);
     if (config_.watch_config && !config_watch_) watch_config_file();
     if (!config_.watch_config) config_watch_.reset();

@@ -180,7 +180,7 @@ bool SpawnerLink::handle_datagram(const spawner::Datagram& datagram) {
     return true;
 }
 
-void SpawnerLink::configure(spawner::Request settings, std::span<const ListenerRef> listeners) {
+void SpawnerLink::configure(spawner::Request settings, std::span<const ListenerRef> listeners, int policy_fd) {
     settings.kind = spawner::RequestKind::configure;
     settings.generation = 0;
     settings.listeners = 0;
@@ -212,6 +212,18 @@ void SpawnerLink::configure(spawner::Request settings, std::span<const ListenerR
         configuration_fds_.push_back(std::move(copy));
     }
     configuration_.front().listeners = std::uint16_t(configuration_fds_.size());
+    configuration_.front().has_policy = 0;
+    if (settings.has_policy && policy_fd >= 0) {
+        if (UniqueFd copy(fcntl(policy_fd, F_DUPFD_CLOEXEC, 3)); copy) {
+            spawner::Request record;
+            record.kind = spawner::RequestKind::policy;
+            configuration_.push_back(record);
+            configuration_fds_.push_back(std::move(copy));
+            configuration_.front().has_policy = 1;
+        } else {
+            log::err("spawner-policy-lost", {{"error", std::strerror(errno)}});
+        }
+    }
     flush();
 }
 

@@ -59,7 +59,8 @@ public:
     // listener count are set here). Nothing is sent if it is what this process was last told;
     // otherwise at once, or once the socket has room, and a newer configuration replaces one not
     // sent yet. At most spawner::max_listeners listeners are handed over.
-    void configure(spawner::Request settings, std::span<const ListenerRef> listeners);
+    // With settings.has_policy, `policy_fd` (the admission policy block) rides along last.
+    void configure(spawner::Request settings, std::span<const ListenerRef> listeners, int policy_fd = -1);
     // The generation of the last configuration the spawner applied (its configured report).
     std::uint64_t applied_generation() const { return applied_generation_; }
     std::uint64_t sent_generation() const { return generation_; }

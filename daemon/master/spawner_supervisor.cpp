@@ -28,6 +28,12 @@ spawner::Request spawner_settings(const Config& config, bool accepting) {
     settings.max_connections = config.limits.max_connections;
     settings.max_per_source = config.limits.max_per_source;
     settings.reject_at_limit = config.limits.overload == OverloadPolicy::reject;
+    settings.rate_count = config.limits.max_connection_rate.count;
+    settings.rate_seconds = config.limits.max_connection_rate.seconds;
+    settings.source_rate_count = config.limits.max_per_source_rate.count;
+    settings.source_rate_seconds = config.limits.max_per_source_rate.seconds;
+    settings.source_prefix_v4 = config.limits.source_prefix.v4;
+    settings.source_prefix_v6 = config.limits.source_prefix.v6;
     return settings;
 }
 
@@ -49,14 +55,14 @@ bool SpawnerSupervisor::settled() const {
     return !running() || process_->applied_generation() >= process_->sent_generation();
 }
 
-void SpawnerSupervisor::configure(const spawner::Request& settings, const Listeners& listeners) {
+void SpawnerSupervisor::configure(const spawner::Request& settings, const Listeners& listeners, int policy_fd) {
     if (!running()) return;
     std::vector<SpawnerLink::ListenerRef> refs;
     if (settings.accepting) {
         for (const auto& listener : listeners.all())
             refs.push_back({listener->socket.fd.get(), listener->tag, listener->socket.bound});
     }
-    process_->configure(settings, refs);
+    process_->configure(settings, refs, policy_fd);
 }
 
 void SpawnerSupervisor::signal(std::uint64_t id, std::uint32_t slot, int signo) {

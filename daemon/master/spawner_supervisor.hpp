@@ -52,8 +52,9 @@ public:
     // more, so no connection can start behind the master's back.
     bool settled() const;
 
-    // Sends `settings` (spawner_settings) and, if it accepts, these listeners; only changes go out.
-    void configure(const spawner::Request& settings, const Listeners& listeners);
+    // Sends `settings` (spawner_settings) and, if it accepts, these listeners, and the admission
+    // policy block (settings.has_policy, its generation in settings); only changes go out.
+    void configure(const spawner::Request& settings, const Listeners& listeners, int policy_fd = -1);
     void signal(std::uint64_t id, std::uint32_t slot, int signo);
 
 private:

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "daemon/master/status_render.hpp"
 
+#include "common/config/config_values.hpp"
+
 #include <algorithm>
 
 namespace forkd {
@@ -20,7 +22,10 @@ nlohmann::json limits_json(const RuntimeLimits& limits) {
             {"max_per_source", limits.max_per_source},
             {"overload", std::string(overload_name(limits.overload))},
             {"connection_timeout", limits.connection_timeout_s},
-            {"idle_timeout", limits.idle_timeout_s}};
+            {"idle_timeout", limits.idle_timeout_s},
+            {"max_connection_rate", config_values::format_rate(limits.max_connection_rate)},
+            {"max_per_source_rate", config_values::format_rate(limits.max_per_source_rate)},
+            {"source_prefix", config_values::format_source_prefix(limits.source_prefix)}};
 }
 
 nlohmann::json totals_json(const ConnectionTotals& totals) {
@@ -32,9 +37,9 @@ nlohmann::json totals_json(const ConnectionTotals& totals) {
 }
 
 nlohmann::json refused_json(const ConnectionTotals& totals) {
-    return {{"limit", totals.refused_limit()},
-            {"per_source", totals.refused_per_source()},
-            {"fork_failed", totals.refused_fork()}};
+    nlohmann::json refused = nlohmann::json::object();
+    for (Refusal reason : refusal_reasons) refused[std::string(refusal_name(reason))] = totals.refused(reason);
+    return refused;
 }
 
 nlohmann::json list_row(const SlotView& slot, std::int64_t now_ns) {

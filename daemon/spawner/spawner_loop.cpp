@@ -4,6 +4,8 @@
 #include "common/base/monotonic_clock.hpp"
 #include "common/base/peer_text.hpp"
 #include "daemon/admission/admission.hpp"
+#include "daemon/admission/admission_gate.hpp"
+#include "daemon/admission/policy_blob.hpp"
 #include "daemon/core/accept.hpp"
 #include "daemon/handlers/builtin_handlers.hpp"
 #include "daemon/core/child_setup.hpp"
@@ -16,7 +18,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -29,6 +33,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <optional>
 #include <span>
 
 namespace forkd {
@@ -147,6 +152,61 @@ private:
 constexpr std::int64_t ns_per_ms = 1000000;
 std::int64_t now_ms() { return monotonic_ns() / ns_per_ms; }
 
+// Sources whose max-per-source-rate buckets the spawner remembers at once (SourceRates).
+constexpr std::size_t rate_sources = 16384;
+
+// The admission policy block the master sent (a sealed memfd), mapped read-only and not into
+// the handlers (MADV_DONTFORK: thousands of rules must not cost a fork its page tables).
+class PolicyMapping {
+public:
+    PolicyMapping() = default;
+    PolicyMapping(const PolicyMapping&) = delete;
+    PolicyMapping& operator=(const PolicyMapping&) = delete;
+    ~PolicyMapping() { reset(); }
+
+    // False (and the old one kept) if the fd cannot be mapped or its block is malformed.
+    bool map(int fd) {
+        struct stat st {};
+        if (fstat(fd, &st) != 0 || st.st_size <= 0) return false;
+        const std::size_t length = std::size_t(st.st_size);
+        void* address = mmap(nullptr, length, PROT_READ, MAP_SHARED, fd, 0);
+        if (address == MAP_FAILED) return false;
+        madvise(address, length, MADV_DONTFORK);
+        const auto view = decode_policy({static_cast<const std::byte*>(address), length});
+        if (!view) {
+            munmap(address, length);
+            return false;
+        }
+        reset();
+        address_ = address;
+        length_ = length;
+        view_ = *view;
+        return true;
+    }
+    const PolicyView& view() const { return view_; }
+
+private:
+    void reset() {
+        if (address_) munmap(address_, length_);
+        address_ = nullptr;
+        view_ = {};
+    }
+    void* address_ = nullptr;
+    std::size_t length_ = 0;
+    PolicyView view_;
+};
+
+RefusalKind wire_refusal(Refusal r) {
+    switch (r) {
+    case Refusal::per_source: return RefusalKind::per_source;
+    case Refusal::denied: return RefusalKind::denied;
+    case Refusal::rate: return RefusalKind::rate;
+    case Refusal::per_source_rate: return RefusalKind::per_source_rate;
+    case Refusal::fork_failed: return RefusalKind::fork_failed;
+    default: return RefusalKind::limit;
+    }
+}
+
 class SpawnerLoop {
 public:
     SpawnerLoop(UniqueFd control, Scoreboard& board)
@@ -155,7 +215,8 @@ public:
           source_entries_(SourceCounts::entries_for(board.capacity())),
           sources_(source_entries_.items()), slot_sources_(board.capacity()),
           report_storage_(ReportQueue::storage_for(board.capacity())),
-          pending_(report_storage_.items()) {}
+          pending_(report_storage_.items()), rate_entries_(SourceRates::entries_for(rate_sources)),
+          gate_(rate_entries_.items()) {}
 
     int run() {
         if (!set_up_signals()) return 1;
@@ -173,7 +234,7 @@ public:
             const bool watch = !open && !waiting_ && at_limit();
             const std::size_t polled_listeners = open || watch ? listener_count_ : 0;
             for (std::size_t i = 0; i < polled_listeners; ++i) fds[2 + i] = {listeners_[i].fd.get(), POLLIN, 0};
-            if (poll(fds, nfds_t(2 + polled_listeners), poll_timeout_ms()) < 0) {
+            if (poll(fds, nfds_t(2 + polled_listeners), poll_timeout_ms(open || watch)) < 0) {
                 if (errno == EINTR) continue;
                 std::fprintf(stderr, "forkd-spawner: poll: %s\n", std::strerror(errno));
                 break;
@@ -243,10 +304,21 @@ private:
     // ---- accepting ---------------------------------------------------------------------------
 
     bool paused() const { return pause_until_ms_ && now_ms() < pause_until_ms_; }
-    int poll_timeout_ms() const {
-        if (!pause_until_ms_) return -1;
-        return int(std::max<std::int64_t>(0, pause_until_ms_ - now_ms()));
+    // Until an accept pause ends, or (not polling the listeners) max-connection-rate with
+    // overload=wait has a token again.
+    int poll_timeout_ms(bool polling_listeners) const {
+        std::int64_t timeout = -1;
+        if (pause_until_ms_) timeout = std::max<std::int64_t>(0, pause_until_ms_ - now_ms());
+        if (!polling_listeners && settings_.accepting && listener_count_) {
+            if (const std::int64_t wait = gate_.rate_wait_ns(monotonic_ns())) {
+                const std::int64_t wait_ms = (wait + ns_per_ms - 1) / ns_per_ms;
+                timeout = timeout < 0 ? wait_ms : std::min(timeout, wait_ms);
+            }
+        }
+        return int(std::min<std::int64_t>(timeout, 1000 * 1000));
     }
+    // max-connection-rate with overload=wait: clients wait in the backlog until a token is there.
+    bool rate_allows() const { return gate_.rate_wait_ns(monotonic_ns()) == 0; }
 
     // overload=wait holds accepts at max-connections; a full scoreboard always does, and so does
     // a report queue that a stalled master left full. Clients then wait in the backlog: a
@@ -258,7 +330,7 @@ private:
 
     bool accept_open() {
         if (pause_until_ms_ && !paused()) pause_until_ms_ = 0;
-        return settings_.accepting && listener_count_ && !pause_until_ms_ && room_for_more();
+        return settings_.accepting && listener_count_ && !pause_until_ms_ && room_for_more() && rate_allows();
     }
 
     // Told to accept, not paused by an accept error, but held back for want of room.
@@ -285,7 +357,7 @@ private:
     // False only when the report queue overflowed.
     bool accept_batch(const Listener& listener) {
         const AcceptOutcome outcome = forkd::accept_batch(
-            listener.fd.get(), ConnectionMode::blocking, [this] { return room_for_more(); },
+            listener.fd.get(), ConnectionMode::blocking, [this] { return room_for_more() && rate_allows(); },
             [&](AcceptedConnection c) { return serve(listener, std::move(c.fd), c.peer, c.peer_len); });
         if (outcome.end == AcceptEnd::stopped) return false;
         if (outcome.end == AcceptEnd::exhausted) pause_until_ms_ = now_ms() + accept_pause.count();
@@ -326,9 +398,18 @@ private:
                               peer.has_cred ? &cred : nullptr);
     }
 
-    static SourceKey source_of(const spawner::Peer& peer) {
+    // The client's source under source-prefix (its uid on a UNIX socket), and its address.
+    SourceKey source_of(const spawner::Peer& peer, std::optional<IpAddress>& address) const {
         if (peer.has_cred) return SourceKey::of_uid(peer.cred_uid);
-        return SourceKey::of_address(reinterpret_cast<const sockaddr*>(peer.address), peer.address_len);
+        address = IpAddress::of_sockaddr(reinterpret_cast<const sockaddr*>(peer.address), peer.address_len);
+        return address ? gate_.source_of(*address) : SourceKey{};
+    }
+
+    // busy-message: what fits in the socket now, never waiting (the connection closes next).
+    void send_busy_message(int fd, Refusal why) const {
+        const std::string_view text = policy_.view().busy_message;
+        if (text.empty() || !busy_message_applies(why)) return;
+        [[maybe_unused]] const ssize_t sent = send(fd, text.data(), text.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     }
 
     // Admission, a slot, the fork and its report. The connection closes here: the handler
@@ -338,15 +419,25 @@ private:
         const std::uint32_t tag = listener.tag;
         const std::uint64_t id = board_.next_id();
         const spawner::Peer peer = describe(connection.get(), address, length);
-        const SourceKey source = source_of(peer);
-        const Refusal refusal = admission_refusal(settings_.limits, board_.active(), sources_.count(source));
-        if (refusal == Refusal::per_source) return refuse(id, tag, peer, RefusalKind::per_source, 0);
-        if (refusal != Refusal::none) return refuse(id, tag, peer, RefusalKind::limit, 0);
+        std::optional<IpAddress> ip;
+        const SourceKey source = source_of(peer, ip);
+        const AdmissionDecision decision = gate_.decide(
+            {ip ? &*ip : nullptr, source, board_.active(), sources_.count(source)}, monotonic_ns());
+        if (!decision.admitted()) {
+            // A denied client is closed here and now; one refused by a limit hears why first.
+            send_busy_message(connection.get(), decision.refusal);
+            const int rule = decision.rule == AccessTable::no_rule ? -1 : int(decision.rule);
+            return refuse(id, tag, peer, wire_refusal(decision.refusal),
+                          decision.refusal == Refusal::denied ? rule : 0);
+        }
         // Fails only if the master took the last free slot (an exec'd handler) since room_for_more().
         char name[peer_text_size];
         const std::size_t name_length = name_peer(listener, peer, name);
         const auto slot = board_.claim(id, std::string_view(name, name_length));
-        if (!slot) return refuse(id, tag, peer, RefusalKind::limit, 0);
+        if (!slot) {
+            send_busy_message(connection.get(), Refusal::limit);
+            return refuse(id, tag, peer, RefusalKind::limit, 0);
+        }
         const pid_t pid = fork_handler(*slot, connection.get());
         connection.reset();
         if (pid < 0) {
@@ -421,6 +512,12 @@ private:
                 if (next_fd < datagram.fd_count)
                     add_listener(std::move(datagram.fds[next_fd++]), request.tag);
                 break;
+            case RequestKind::policy:
+                // Without it (no fd, or a block that does not map) the last policy stays.
+                if (next_fd < datagram.fd_count && !policy_.map(datagram.fds[next_fd++].get()))
+                    std::fprintf(stderr, "forkd-spawner: the admission policy block could not be used\n");
+                gate_.set_rules(policy_.view().rules);
+                break;
             case RequestKind::signal: forward_signal(request); break;
             }
         }
@@ -457,6 +554,10 @@ private:
         settings_.limits.max_per_source = request.max_per_source;
         settings_.limits.overload = request.reject_at_limit ? OverloadPolicy::reject : OverloadPolicy::wait;
         settings_.limits.idle_timeout_s = request.idle_timeout_s;
+        settings_.limits.max_connection_rate = {request.rate_count, request.rate_seconds};
+        settings_.limits.max_per_source_rate = {request.source_rate_count, request.source_rate_seconds};
+        settings_.limits.source_prefix = {request.source_prefix_v4, request.source_prefix_v6};
+        gate_.set_limits(settings_.limits);
         settings_.identity = identity_of(request);
         for (std::size_t i = 0; i < listener_count_; ++i) listeners_[i].fd.reset();
         listener_count_ = 0;
@@ -570,7 +671,10 @@ private:
     NotInherited<Report> report_storage_;
     ReportQueue pending_;
     // Refusals not reported one by one, by RefusalKind. Written only under a flood of them.
-    std::array<std::uint64_t, 4> unlogged_{};
+    std::array<std::uint64_t, 7> unlogged_{};
+    PolicyMapping policy_;               // allow/deny and busy-message (the master's block)
+    NotInherited<SourceRates::Entry> rate_entries_;
+    AdmissionGate gate_;                 // rules, limits and rates, in one order
 };
 
 } // namespace

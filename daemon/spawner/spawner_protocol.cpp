@@ -64,17 +64,20 @@ bool valid_request(const Request& r) {
     case RequestKind::configure:
         return valid_handler(r.handler) && r.listeners <= max_listeners && r.accepting <= 1 &&
                r.reject_at_limit <= 1 && r.has_identity <= 1 && r.set_groups <= 1 &&
-               r.group_count <= max_groups;
-    case RequestKind::listener: return true;
+               r.group_count <= max_groups && r.has_policy <= 1 && r.source_prefix_v4 <= 32 &&
+               r.source_prefix_v6 <= 128 && r.rate_seconds > 0 && r.source_rate_seconds > 0;
+    case RequestKind::listener:
+    case RequestKind::policy: return true;
     case RequestKind::signal: return r.signo > 0 && r.signo < 65;
     }
     return false;
 }
 
-// Each configure is followed by exactly its listener records, and a listener record follows
-// nothing else.
+// Each configure is followed by exactly its listener records and then, if it says so, its
+// policy record; neither follows anything else.
 bool valid_request_sequence(std::span<const Request> requests) {
     std::size_t listeners_due = 0;
+    bool policy_due = false;
     for (const Request& r : requests) {
         if (r.kind == RequestKind::listener) {
             if (listeners_due == 0) return false;
@@ -82,13 +85,23 @@ bool valid_request_sequence(std::span<const Request> requests) {
             continue;
         }
         if (listeners_due) return false;
-        if (r.kind == RequestKind::configure) listeners_due = r.listeners;
+        if (r.kind == RequestKind::policy) {
+            if (!policy_due) return false;
+            policy_due = false;
+            continue;
+        }
+        if (policy_due) return false;
+        if (r.kind == RequestKind::configure) {
+            listeners_due = r.listeners;
+            policy_due = r.has_policy != 0;
+        }
     }
-    return listeners_due == 0;
+    return listeners_due == 0 && !policy_due;
 }
 
 bool valid_refusal(RefusalKind k) {
-    return k == RefusalKind::limit || k == RefusalKind::per_source || k == RefusalKind::fork_failed;
+    return k == RefusalKind::limit || k == RefusalKind::per_source || k == RefusalKind::fork_failed ||
+           k == RefusalKind::denied || k == RefusalKind::rate || k == RefusalKind::per_source_rate;
 }
 
 bool valid_peer(const Peer& p) {

@@ -23,11 +23,12 @@
 
 namespace forkd::spawner {
 
-constexpr std::uint16_t protocol_version = 4;
+constexpr std::uint16_t protocol_version = 5;
 // Records per datagram, and so fds per datagram (the kernel allows 253).
 constexpr std::size_t max_records = 64;
-// A configure datagram holds the configure record and one record per listening socket.
-constexpr std::size_t max_listeners = max_records - 1;
+// A configure datagram holds the configure record, one record per listening socket and the
+// admission policy's record.
+constexpr std::size_t max_listeners = max_records - 2;
 // Supplementary groups a configure carries for the handlers' identity (user/group); a user in
 // more is refused when the configuration loads.
 constexpr std::size_t max_groups = max_builtin_groups;
@@ -35,14 +36,20 @@ constexpr std::size_t max_groups = max_builtin_groups;
 constexpr int control_fd = 3;
 constexpr int scoreboard_fd = 4;
 
-enum class RequestKind : std::uint8_t { configure = 1, listener = 2, signal = 3 };
+// policy: the admission policy block (daemon/admission/policy_blob.hpp: allow/deny tables and
+// busy-message) as a sealed memfd riding along as SCM_RIGHTS; it ends a configure datagram,
+// after the listener records, and applies to the connections accepted from then on.
+enum class RequestKind : std::uint8_t { configure = 1, listener = 2, signal = 3, policy = 4 };
 // Why the spawner did not serve a connection (the master's Refusal, on the wire).
-enum class RefusalKind : std::uint8_t { limit = 1, per_source = 2, fork_failed = 3 };
+enum class RefusalKind : std::uint8_t {
+    limit = 1, per_source = 2, fork_failed = 3, denied = 4, rate = 5, per_source_rate = 6
+};
 
 // Fields ordered so that no byte is padding: records are sent as they are in memory.
 struct Request {
     std::uint64_t id = 0;                     // signal: the connection
     std::uint64_t generation = 0;             // configure: echoed back by configured
+    std::uint64_t policy_generation = 0;      // configure: which policy block is in force
     std::uint32_t slot = 0;                   // signal: the connection's scoreboard slot
     std::uint32_t tag = 0;                    // listener: the master's name for it, in reports
     std::int32_t signo = 0;                   // signal
@@ -52,6 +59,8 @@ struct Request {
     std::uint32_t uid = 0, gid = 0;           // configure, with has_identity: handlers run as
     std::uint32_t group_count = 0;            // configure: groups[0..group_count) are set
     std::uint32_t groups[max_groups] = {};
+    std::uint32_t rate_count = 0, rate_seconds = 1;                // configure: max-connection-rate
+    std::uint32_t source_rate_count = 0, source_rate_seconds = 1;  // configure: max-per-source-rate
     HandlerKind handler = HandlerKind::echo;  // configure
     std::uint16_t listeners = 0;              // configure: listener records that follow it
     RequestKind kind = RequestKind::signal;
@@ -59,7 +68,9 @@ struct Request {
     std::uint8_t reject_at_limit = 0;         // configure: overload=reject (else wait)
     std::uint8_t has_identity = 0;            // configure: 0 = handlers keep the spawner's
     std::uint8_t set_groups = 0;              // configure: setgroups is needed (see ExecIdentity)
-    std::uint8_t reserved[1] = {};
+    std::uint8_t source_prefix_v4 = 32, source_prefix_v6 = 128;  // configure: source-prefix
+    std::uint8_t has_policy = 0;              // configure: a policy record ends the datagram
+    std::uint8_t reserved[6] = {};
 };
 
 enum class ReportKind : std::uint8_t {
@@ -88,6 +99,7 @@ struct Report {
     std::uint64_t bytes_in = 0, bytes_out = 0;  // exited: the slot's traffic at the reap
     pid_t pid = 0;          // started, exited; hello: the spawner's own pid
     std::int32_t value = 0; // exited: wait status; refused (fork_failed), accept_error: errno;
+                            // refused (denied): the deciding rule's index, -1 for none;
                             // refusals_unlogged: how many; hello: protocol_version;
                             // limit_wait: 1 it began waiting for room, 0 it resumed
     std::uint32_t slot = 0; // started, exited

@@ -178,7 +178,7 @@ CLK_TCK=$(getconf CLK_TCK)
 measure() {  # measure NAME CONCURRENCY
     local name=$1 conc=$2 pid=${SERVER_PID[$1]} before after line
     before=$(cpu_ticks "$pid")
-    line=$("$LOADGEN" --port "${SERVER_PORT[$name]}" --concurrency "$conc" --duration "$DURATION" \
+    line=$("$LOADGEN" --mode "${LOADGEN_MODE:-echo}" --port "${SERVER_PORT[$name]}" --concurrency "$conc" --duration "$DURATION" \
         --warmup "$WARMUP" --payload "$PAYLOAD" --label "$name" --json) ||
         note "$name c=$conc: no successful connection"
     sleep 0.2  # the last handlers exit and are reaped

@@ -8,6 +8,8 @@
 //   request  UNIX or TCP: connect, write --request plus "\n", read one reply line (containing
 //            --expect), close: the control socket's one-request-per-connection protocol.
 //   command  run the program after "--" (stdout/stderr to /dev/null) and wait; success = exit 0.
+//   refused  connect, send nothing, read until the server closes (EOF or a reset; a busy
+//            message is read and ignored), close: a client that admission control turns away.
 // Latency is one operation's wall time (connect to close, or spawn to reap).
 // Targets are restricted to loopback addresses and UNIX sockets.
 #include "common/base/unique_fd.hpp"
@@ -50,7 +52,7 @@ namespace {
 namespace po = boost::program_options;
 using Clock = std::chrono::steady_clock;
 
-enum class Mode { echo, request, command };
+enum class Mode { echo, request, command, refused };
 
 // SIGINT/SIGTERM end the run early: workers finish the operation in hand and the summary prints.
 std::atomic<bool> g_interrupted{false};
@@ -106,7 +108,8 @@ Mode parse_mode(const std::string& name) {
     if (name == "echo") return Mode::echo;
     if (name == "request") return Mode::request;
     if (name == "command") return Mode::command;
-    throw std::invalid_argument("--mode: expected echo, request or command, got '" + name + "'");
+    if (name == "refused") return Mode::refused;
+    throw std::invalid_argument("--mode: expected echo, request, command or refused, got '" + name + "'");
 }
 
 const char* mode_name(Mode mode) {
@@ -114,6 +117,7 @@ const char* mode_name(Mode mode) {
     case Mode::echo: return "echo";
     case Mode::request: return "request";
     case Mode::command: return "command";
+    case Mode::refused: return "refused";
     }
     return "?";
 }
@@ -258,6 +262,7 @@ public:
         case Mode::echo: return echo();
         case Mode::request: return request();
         case Mode::command: return command();
+        case Mode::refused: return refused();
         }
         return Outcome::io;
     }
@@ -287,6 +292,19 @@ private:
             return outcome;
         if (reply_.find('\n') == std::string::npos) return Outcome::short_reply;
         return reply_.find(options_.expect) != std::string::npos ? Outcome::ok : Outcome::mismatch;
+    }
+
+    Outcome refused() {
+        auto until = deadline();
+        UniqueFd fd;
+        if (auto outcome = open_connection(target_, until, fd); outcome != Outcome::ok) return outcome;
+        char buf[4096];
+        for (;;) {
+            if (!wait_for(fd.get(), POLLIN, until)) return Outcome::timeout;
+            const ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+            if (n == 0 || (n < 0 && errno == ECONNRESET)) return Outcome::ok;
+            if (n < 0 && errno != EAGAIN && errno != EINTR) return classify_io_errno(errno);
+        }
     }
 
     Outcome command() {
@@ -466,7 +484,7 @@ Options parse_options(int argc, char** argv) {
         ("host", po::value(&o.host)->default_value(o.host), "loopback address (127.0.0.0/8 or ::1)")
         ("port,p", po::value(&o.port), "TCP port")
         ("unix", po::value(&o.unix_path), "UNIX socket path instead of TCP")
-        ("mode,m", po::value(&mode)->default_value(mode), "echo | request | command")
+        ("mode,m", po::value(&mode)->default_value(mode), "echo | request | command | refused")
         ("concurrency,c", po::value(&o.concurrency)->default_value(o.concurrency), "worker threads, 1-1024")
         ("duration,d", po::value(&o.duration_s)->default_value(o.duration_s), "seconds to run, at most 600")
         ("warmup,w", po::value(&o.warmup_s)->default_value(o.warmup_s), "seconds at the start not counted")

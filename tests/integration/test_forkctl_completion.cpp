@@ -45,7 +45,9 @@ TEST(ForkctlCompletion, CommandOptionsAndArguments) {
     EXPECT_EQ(completions({"status", ""}), (Words{"--json"}));
     EXPECT_EQ(completions({"drain", "--"}), (Words{"--wait", "--timeout", "--json"}));
     EXPECT_EQ(completions({"stop", ""}), (Words{"--timeout", "--json"}));
-    EXPECT_EQ(completions({"set", "max-"}), (Words{"max-connections", "max-per-source"}));
+    EXPECT_EQ(completions({"set", "max-"}), (Words{"max-connections", "max-per-source", "max-connection-rate",
+                                                   "max-per-source-rate"}));
+    EXPECT_EQ(completions({"set", "busy"}), (Words{"busy-message"}));
     EXPECT_EQ(completions({"set", "overload", ""}), (Words{"wait", "reject"}));
     EXPECT_EQ(completions({"set", "log-level", "w"}), (Words{"warning"}));
     EXPECT_TRUE(completions({"set", "overload", "wait", ""}).empty());

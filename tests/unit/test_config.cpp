@@ -568,7 +568,8 @@ TEST_F(ConfigTest, RenderListsEveryKeyInAStableOrder) {
     const std::vector<std::string> expected = {
         "config", "instance", "foreground", "pidfile", "control-socket", "control-group", "listen",
         "backlog", "handler", "exec", "user", "group", "env", "pass-env", "max-connections",
-        "max-per-source", "overload", "connection-timeout", "idle-timeout", "shutdown-timeout",
+        "max-per-source", "overload", "allow", "deny", "source-prefix", "max-connection-rate",
+        "max-per-source-rate", "busy-message", "connection-timeout", "idle-timeout", "shutdown-timeout",
         "log-level", "log-target", "umask", "chdir", "rlimit-cpu", "rlimit-as", "rlimit-nofile", "rlimit-nproc",
         "rlimit-fsize", "rlimit-core", "watch-config"};
     EXPECT_EQ(keys, expected);
@@ -649,6 +650,75 @@ TEST(ConfigFileReader, QuoteValueRoundTrips) {
         ASSERT_EQ(content.entries.size(), 1u) << value;
         EXPECT_EQ(content.entries[0].value, value);
     }
+}
+
+} // namespace
+} // namespace forkd
+
+// ---- admission control ------------------------------------------------------------------------
+
+namespace forkd {
+namespace {
+
+class AdmissionConfigTest : public ConfigTest {};
+
+TEST_F(AdmissionConfigTest, AllowAndDenyKeepTheirWrittenOrderAcrossBothKeysAndTheCommandLine) {
+    const Config c = load("listen = 127.0.0.1:0\n"
+                          "deny = 10.1.0.0/16\n"
+                          "allow = 10.0.0.0/8\n"
+                          "deny = 2001:db8::1\n"
+                          "allow = ::ffff:192.0.2.0/120\n",
+                          {"--deny", "192.0.2.9"});
+    ASSERT_EQ(c.access_rules.size(), 5u);
+    EXPECT_EQ(c.access_rules[0].to_string(), "deny 192.0.2.9/32") << "the command line's first";
+    EXPECT_EQ(c.access_rules[1].to_string(), "deny 10.1.0.0/16");
+    EXPECT_EQ(c.access_rules[2].to_string(), "allow 10.0.0.0/8");
+    EXPECT_EQ(c.access_rules[3].to_string(), "deny 2001:db8::1/128");
+    EXPECT_EQ(c.access_rules[4].to_string(), "allow 192.0.2.0/24");
+    const std::string text = render_config(c);
+    const std::string expected = "deny = 192.0.2.9/32\ndeny = 10.1.0.0/16\nallow = 10.0.0.0/8\n"
+                                 "deny = 2001:db8::1/128\nallow = 192.0.2.0/24\n";
+    EXPECT_NE(text.find(expected), std::string::npos) << "forkd -t shows them in order:\n" << text;
+    EXPECT_EQ(text.find("# deny = (not set)"), std::string::npos) << text;
+}
+
+TEST_F(AdmissionConfigTest, RatesPrefixAndBusyMessageParseAndRender) {
+    const Config c = load("listen = 127.0.0.1:0\n"
+                          "source-prefix = 24/64\n"
+                          "max-connection-rate = 100/10\n"
+                          "max-per-source-rate = 10/60\n"
+                          "busy-message = \"Busy, try later\\r\\n\"\n");
+    EXPECT_EQ(c.limits.source_prefix, (SourcePrefix{24, 64}));
+    EXPECT_EQ(c.limits.max_connection_rate, (Rate{100, 10}));
+    EXPECT_EQ(c.limits.max_per_source_rate, (Rate{10, 60}));
+    EXPECT_EQ(c.busy_message, "Busy, try later\r\n");
+    const std::string text = render_config(c);
+    EXPECT_NE(text.find("source-prefix = 24/64\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("max-connection-rate = 100/10\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("busy-message = Busy, try later\\r\\n\n"), std::string::npos) << text;
+    const Config defaults = load("listen = 127.0.0.1:0\n");
+    EXPECT_NE(render_config(defaults).find("source-prefix = 32/128\n"), std::string::npos);
+    EXPECT_NE(render_config(defaults).find("max-connection-rate = 0\n"), std::string::npos);
+    EXPECT_NE(render_config(defaults).find("# busy-message = (not set)\n"), std::string::npos);
+}
+
+TEST_F(AdmissionConfigTest, BadValuesNameTheLineAndWhatIsWrong) {
+    const std::string e = load_error("listen = 127.0.0.1:0\n"
+                                     "allow = 10.0.0.0/33\n"
+                                     "deny = 10.1.2.3/8\n"
+                                     "source-prefix = 33/64\n"
+                                     "max-connection-rate = 10\n"
+                                     "max-per-source-rate = 0/60\n"
+                                     "busy-message = bad\\q\n");
+    EXPECT_NE(e.find(at(2) + "option 'allow': '10.0.0.0/33' is not a CIDR network: prefix length 33 is out of range 0..32"),
+              std::string::npos) << e;
+    EXPECT_NE(e.find(at(3) + "option 'deny': '10.1.2.3/8' is not a CIDR network: host bits are set after /8"),
+              std::string::npos) << e;
+    EXPECT_NE(e.find(at(4) + "option 'source-prefix': '33/64': IPv4 prefix length 33 is out of range 0..32"),
+              std::string::npos) << e;
+    EXPECT_NE(e.find(at(5) + "option 'max-connection-rate': '10' is not N/S"), std::string::npos) << e;
+    EXPECT_NE(e.find(at(6) + "option 'max-per-source-rate': '0/60': count 0 is out of range"), std::string::npos) << e;
+    EXPECT_NE(e.find(at(7) + "option 'busy-message': 'bad\\q': unknown escape \\q"), std::string::npos) << e;
 }
 
 } // namespace

@@ -203,8 +203,9 @@ TEST(ControlProtocol, CommandAndKeyTables) {
     for (Command c : {Command::set, Command::drain, Command::resume, Command::reload, Command::stop, Command::kill})
         EXPECT_TRUE(changes_state(c)) << command_name(c);
     for (Command c : all_commands()) EXPECT_EQ(parse_command(command_name(c)), c);
-    EXPECT_EQ(set_keys().size(), 6u);
-    for (auto key : {"max-connections", "max-per-source", "connection-timeout", "idle-timeout", "overload", "log-level"})
+    EXPECT_EQ(set_keys().size(), 9u);
+    for (auto key : {"max-connections", "max-per-source", "connection-timeout", "idle-timeout", "overload", "log-level",
+                     "max-connection-rate", "max-per-source-rate", "busy-message"})
         EXPECT_TRUE(is_set_key(key)) << key;
     EXPECT_FALSE(is_set_key("max"));
     EXPECT_EQ(parse_error_code("bad-request"), ErrorCode::bad_request);

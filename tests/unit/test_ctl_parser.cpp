@@ -122,13 +122,19 @@ TEST(CtlParser, Set) {
     Invocation inv = parse({"set", "max-connections", "10"});
     EXPECT_EQ(inv.request.key, "max-connections");
     EXPECT_EQ(inv.request.value, "10");
-    EXPECT_EQ(parse({"set", "max-c", "3"}).request.key, "max-connections");
+    EXPECT_EQ(parse({"set", "max-connections", "3"}).request.key, "max-connections")
+        << "a key that is also the start of another (max-connection-rate) is itself";
+    EXPECT_EQ(parse({"set", "busy", "x"}).request.key, "busy-message");
+    EXPECT_EQ(parse({"set", "max-per-source-r", "1/60"}).request.key, "max-per-source-rate");
     EXPECT_EQ(parse({"set", "log", "debug"}).request.key, "log-level");
     EXPECT_EQ(usage_error({"set"}),
               "missing argument: set KEY VALUE (valid keys: max-connections, max-per-source, "
-              "connection-timeout, idle-timeout, overload, log-level)");
+              "connection-timeout, idle-timeout, overload, log-level, max-connection-rate, "
+              "max-per-source-rate, busy-message)");
     EXPECT_EQ(usage_error({"set", "overload"}), "missing argument: set KEY VALUE (no value given for overload)");
-    EXPECT_EQ(usage_error({"set", "max", "1"}), "ambiguous key 'max' (could be: max-connections, max-per-source)");
+    EXPECT_EQ(usage_error({"set", "max", "1"}),
+              "ambiguous key 'max' (could be: max-connections, max-per-source, max-connection-rate, "
+              "max-per-source-rate)");
     EXPECT_NE(usage_error({"set", "colour", "1"}).find("unknown key 'colour'"), std::string::npos);
     EXPECT_EQ(usage_error({"set", "overload", "wait", "now"}), "too many arguments for 'set': 'now'");
 }

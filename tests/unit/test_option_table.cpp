@@ -57,7 +57,7 @@ TEST(OptionTable, WhatEveryRowRendersParsesBack) {
 }
 
 TEST(OptionTable, EverySettableRowParsesItsOwnRenderingBack) {
-    const std::vector<std::string> candidates = {"0", "1", "7", "3600", "65536", "wait", "reject",
+    const std::vector<std::string> candidates = {"0", "1", "7", "3600", "65536", "10/60", "wait", "reject",
                                                  "debug", "notice", "err"};
     for (const OptionSpec& spec : option_specs()) {
         if (spec.set_position == 0) continue;
@@ -109,6 +109,9 @@ TEST(OptionTable, EveryContractOptionHasARow) {
         {"max-per-source", 0, A::single, false},   {"overload", 0, A::single, false},
         {"connection-timeout", 0, A::single, false}, {"idle-timeout", 0, A::single, false},
         {"shutdown-timeout", 0, A::single, false}, {"log-level", 0, A::single, false},
+        {"allow", 0, A::repeatable, false},        {"deny", 0, A::repeatable, false},
+        {"source-prefix", 0, A::single, false},    {"max-connection-rate", 0, A::single, false},
+        {"max-per-source-rate", 0, A::single, false}, {"busy-message", 0, A::single, false},
     };
     for (const ContractOption& option : contract) {
         const OptionSpec* spec = find_option(option.name);
@@ -121,7 +124,8 @@ TEST(OptionTable, EveryContractOptionHasARow) {
 
 TEST(OptionTable, SetKeysAreTheContractsInItsOrder) {
     const std::vector<std::string_view> expected = {"max-connections", "max-per-source", "connection-timeout",
-                                                    "idle-timeout",    "overload",       "log-level"};
+                                                    "idle-timeout",    "overload",       "log-level",
+                                                    "max-connection-rate", "max-per-source-rate", "busy-message"};
     EXPECT_EQ(runtime_settable_options(), expected);
 }
 

@@ -128,6 +128,33 @@ TEST(SpawnerProtocol, AConfigureIsFollowedByExactlyItsListeners) {
     EXPECT_EQ(out.count, 0u);
 }
 
+TEST(SpawnerProtocol, ThePolicyRecordEndsTheConfigureThatAnnouncesIt) {
+    Records<Request> out;
+    auto decodes = [&](std::vector<Request> records) {
+        return decode_requests(encode_requests(records).view(), out);
+    };
+    Request with_policy = configure_request(1, 1);
+    with_policy.has_policy = 1;
+    with_policy.rate_count = 10;
+    with_policy.rate_seconds = 60;
+    with_policy.source_prefix_v4 = 24;
+    Request policy;
+    policy.kind = RequestKind::policy;
+    ASSERT_TRUE(decodes({with_policy, listener_request(1), policy}));
+    EXPECT_EQ(out.items[0].rate_count, 10u);
+    EXPECT_EQ(out.items[0].source_prefix_v4, 24);
+    EXPECT_FALSE(decodes({with_policy, listener_request(1)})) << "the announced policy is missing";
+    EXPECT_FALSE(decodes({with_policy, policy, listener_request(1)})) << "the policy comes last";
+    EXPECT_FALSE(decodes({configure_request(1, 0), policy})) << "not announced";
+    EXPECT_FALSE(decodes({policy})) << "a policy after nothing";
+    Request bad_prefix = configure_request(1, 0);
+    bad_prefix.source_prefix_v6 = 129;
+    EXPECT_FALSE(decodes({bad_prefix}));
+    Request no_seconds = configure_request(1, 0);
+    no_seconds.rate_seconds = 0;
+    EXPECT_FALSE(decodes({no_seconds}));
+}
+
 TEST(SpawnerProtocol, AConfigureCarriesTheHandlersIdentity) {
     Request configure = configure_request(1, 0);
     configure.has_identity = 1;

@@ -56,7 +56,9 @@ TEST(StatusRender, StatusHasEveryContractField) {
     EXPECT_TRUE(status["spawner_pid"].is_null());
     EXPECT_EQ(status["totals"], nlohmann::json({{"accepted", 2}, {"completed", 0}, {"rejected", 3},
                                                 {"killed", 1}, {"failed", 1}}));
-    EXPECT_EQ(status["refused"], nlohmann::json({{"limit", 2}, {"per_source", 1}, {"fork_failed", 1}}));
+    EXPECT_EQ(status["refused"], nlohmann::json({{"limit", 2}, {"per_source", 1}, {"fork_failed", 1},
+                                                 {"denied", 0}, {"rate", 0}, {"per_source_rate", 0},
+                                                 {"proxy", 0}}));
     EXPECT_EQ(status["limit_waits"], nlohmann::json({{"episodes", 3}, {"waited_ms", 1500}}));
     EXPECT_EQ(status.size(), 19u);
 }
