@@ -256,6 +256,15 @@ private:
     void check_combinations() {
         check_listen();
         check_handler();
+        check_mode();
+    }
+
+    // An exec'd program needs a process per connection: event workers serve built-ins only.
+    void check_mode() {
+        if (config_.mode != ServeMode::event || config_.handler != HandlerKind::exec) return;
+        problem(INT_MAX, origin_of("mode"), "mode",
+                "event cannot serve handler exec (handler at " + origin_of("handler") +
+                    "); use mode = fork or a built-in handler");
     }
 
     void check_listen() {

@@ -24,6 +24,11 @@ std::string_view overload_name(OverloadPolicy policy);
 std::optional<HandlerKind> parse_handler(std::string_view name);
 std::optional<OverloadPolicy> parse_overload(std::string_view name);
 
+// How connections are served: a process each (fork), or inside event-loop workers (event).
+enum class ServeMode { fork, event };
+std::string_view mode_name(ServeMode mode);
+std::optional<ServeMode> parse_mode(std::string_view name);
+
 // One resource limit for exec'd handlers; nullopt = leave the daemon's.
 struct ResourceLimits {
     std::optional<std::uint64_t> cpu, as, nofile, nproc, fsize, core;
@@ -46,6 +51,8 @@ struct Config {
     mode_t umask = 022;                     // of exec'd handlers
     std::string chdir = "/";                // of exec'd handlers
     ResourceLimits rlimits;
+    ServeMode mode = ServeMode::fork;
+    unsigned workers = 0;                   // event mode: worker processes; 0 = online CPUs
     RuntimeLimits limits;
     unsigned shutdown_timeout_s = 10;
     log::Level log_level = log::Level::info;

@@ -23,6 +23,8 @@ constexpr unsigned kMaxConnections = 65536;
 constexpr unsigned kMaxSeconds = 365u * 24 * 3600;
 constexpr char kHandlers[] = "echo, discard, daytime, chargen, exec";
 constexpr char kOverloads[] = "wait, reject";
+constexpr char kModes[] = "fork, event";
+constexpr unsigned kMaxWorkers = 256;
 constexpr char kLevels[] = "debug, info, notice, warning, err";
 
 // The kinds of value several rows share, named as systemd names its config_parse_* functions.
@@ -66,6 +68,12 @@ constexpr std::array kOptions{
     OptionSpec{"handler", 0, "NAME", A::single, kAlsoInFile, kFixed,
                scalar<one_of<parse_handler, kHandlers>, handler_name, &Config::handler>,
                "echo, discard, daytime, chargen or exec (default: echo)"},
+    OptionSpec{"mode", 0, "fork|event", A::single, kAlsoInFile, kFixed,
+               scalar<one_of<parse_mode, kModes>, mode_name, &Config::mode>,
+               "fork: a process per connection; event: connections served inside worker processes (libevent), not with exec (default: fork)"},
+    OptionSpec{"workers", 0, "N", A::single, kAlsoInFile, kFixed,
+               scalar<count<unsigned, kMaxWorkers>, decimal<unsigned>, &Config::workers>,
+               "event mode: worker processes; 0 = one per online CPU (default: 0)"},
     OptionSpec{"exec", 0, "\"PROG ARGS\"", A::single, kAlsoInFile, kFixed,
                scalar<cv::parse_exec, join_shell_words, &Config::exec_argv>,
                "program run per connection, words split like a shell would; implies handler exec"},

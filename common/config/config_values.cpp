@@ -147,6 +147,14 @@ std::string format_rlimit(std::uint64_t value) {
     return value == RLIM_INFINITY ? "unlimited" : std::to_string(value);
 }
 
+std::string_view mode_name(ServeMode mode) { return mode == ServeMode::event ? "event" : "fork"; }
+
+std::optional<ServeMode> parse_mode(std::string_view name) {
+    if (name == "fork") return ServeMode::fork;
+    if (name == "event") return ServeMode::event;
+    return std::nullopt;
+}
+
 } // namespace forkd::config_values
 
 // The names of the enumerations options choose from (declared in config.hpp).
@@ -177,6 +185,14 @@ std::optional<HandlerKind> parse_handler(std::string_view name) {
 std::optional<OverloadPolicy> parse_overload(std::string_view name) {
     if (name == "wait") return OverloadPolicy::wait;
     if (name == "reject") return OverloadPolicy::reject;
+    return std::nullopt;
+}
+
+std::string_view mode_name(ServeMode mode) { return mode == ServeMode::event ? "event" : "fork"; }
+
+std::optional<ServeMode> parse_mode(std::string_view name) {
+    if (name == "fork") return ServeMode::fork;
+    if (name == "event") return ServeMode::event;
     return std::nullopt;
 }
 

@@ -17,6 +17,7 @@ std::string_view ending_name(Ending ending) {
     case Ending::killed: return "killed";
     case Ending::shutdown: return "shutdown";
     case Ending::spawner_exit: return "spawner-exit";
+    case Ending::worker_exit: return "worker-exit";
     case Ending::client_gone: return "client";
     }
     return "handler";
@@ -25,7 +26,7 @@ std::string_view ending_name(Ending ending) {
 Ending ending_of_exit(ServedBy served_by, int wait_status) {
     if (WIFSIGNALED(wait_status))
         return WTERMSIG(wait_status) == SIGPIPE ? Ending::client_gone : Ending::crashed;
-    if (served_by == ServedBy::spawner && WIFEXITED(wait_status) &&
+    if (served_by != ServedBy::exec && WIFEXITED(wait_status) &&
         WEXITSTATUS(wait_status) == builtin_exit_idle)
         return Ending::idle;
     return Ending::completed;
@@ -55,7 +56,8 @@ void ConnectionTotals::ended(Ending ending) {
     case Ending::completed:
     case Ending::client_gone: ++completed_; break;
     case Ending::crashed:
-    case Ending::spawner_exit: ++failed_; break;
+    case Ending::spawner_exit:
+    case Ending::worker_exit: ++failed_; break;
     case Ending::timeout:
     case Ending::idle:
     case Ending::killed:

@@ -13,9 +13,8 @@
 
 namespace forkd {
 
-// Who serves a connection: the master's exec'd handler, or forkd-spawner's built-in one (room
-// here for event-mode workers).
-enum class ServedBy { exec, spawner };
+// exec: the master's own child; spawner: forkd-spawner's child; worker: inside forkd-worker.
+enum class ServedBy { exec, spawner, worker };
 
 // How a started connection ended: by its handler, or because the master ended it (the
 // connection-end line's ended_by says which).
@@ -27,6 +26,7 @@ enum class Ending {
     killed,        // forkctl kill
     shutdown,      // the daemon stopped
     spawner_exit,  // it died with forkd-spawner (PDEATHSIG)
+    worker_exit,   // its forkd-worker died (event mode)
     client_gone,   // the handler died of SIGPIPE: its client went away while it wrote
 };
 

@@ -102,7 +102,7 @@ void Connections::arm_deadline(Connection& connection, std::uint64_t after_usec)
 }
 
 void Connections::signal(const Connection& connection, int signo) {
-    if (connection.served_by == ServedBy::spawner) signal_spawner_served_(connection, signo);
+    if (connection.served_by != ServedBy::exec) signal_spawner_served_(connection, signo);
     else ::kill(connection.pid, signo);
 }
 
@@ -160,13 +160,33 @@ std::size_t Connections::lose_spawner_served() {
     return lost.size();
 }
 
-// Slots the spawner claimed for connections it had not reported yet when it died: their
-// handlers died with it (PDEATHSIG), and nobody else would ever free them.
-void Connections::reclaim_orphan_slots() {
+std::size_t Connections::lose_worker_served(pid_t pid) {
+    std::vector<std::uint64_t> lost;
+    for (const auto& [id, connection] : by_id_)
+        if (connection.served_by == ServedBy::worker && connection.pid == pid) lost.push_back(id);
+    for (std::uint64_t id : lost) {
+        Connection& connection = by_id_.at(id);
+        connection.ended_by = Ending::worker_exit;
+        finish(connection, connection.pid, W_EXITCODE(0, SIGKILL));
+    }
+    reclaim_orphan_slots(pid);
+    return lost.size();
+}
+
+std::size_t Connections::served_by_worker(pid_t pid) const {
+    return std::size_t(std::count_if(by_id_.begin(), by_id_.end(), [pid](const auto& entry) {
+        return entry.second.served_by == ServedBy::worker && entry.second.pid == pid;
+    }));
+}
+
+// Slots the spawner (or worker `pid`) claimed for connections it had not reported yet when it
+// died: their handlers died with it (PDEATHSIG), and nobody else would ever free them. A worker
+// writes its pid into a slot as it claims it; other workers' unreported slots are left alone.
+void Connections::reclaim_orphan_slots(pid_t pid) {
     std::vector<bool> owned(board_.capacity(), false);
     for (const auto& [id, connection] : by_id_) owned[connection.slot] = true;
     for (const SlotView& slot : board_.snapshot()) {
-        if (owned[slot.index]) continue;
+        if (owned[slot.index] || (pid && slot.pid != pid)) continue;
         board_.reap(slot.index);
         totals_.start_failed();
         log::warning("connection-lost", {{"id", slot.id}, {"ended_by", ending_name(Ending::spawner_exit)}});

@@ -19,7 +19,7 @@ constexpr std::uint64_t spawner_retry_usec = 1000000;
 // Its per-source counts cover its own connections: after a reload from exec to a built-in
 // handler, the exec'd ones still running are not counted against their sources.
 spawner::Request spawner_settings(const Config& config, bool accepting) {
-    const bool built_in = config.handler != HandlerKind::exec;
+    const bool built_in = config.handler != HandlerKind::exec && config.mode == ServeMode::fork;
     spawner::Request settings;
     settings.kind = spawner::RequestKind::configure;
     settings.accepting = built_in && accepting;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-// The master ↔ spawner protocol: datagrams on a SOCK_SEQPACKET socketpair. Each datagram is a
+// The master ↔ spawner protocol, which forkd-worker (event mode) speaks too: datagrams on a SOCK_SEQPACKET socketpair. Each datagram is a
 // header and up to max_records fixed-size records of one direction:
 //   master → spawner: configure (what to serve and the limits), followed in the same datagram
 //                     by one listener record per listening socket, each socket riding along as
@@ -23,7 +23,7 @@
 
 namespace forkd::spawner {
 
-constexpr std::uint16_t protocol_version = 4;
+constexpr std::uint16_t protocol_version = 5;
 // Records per datagram, and so fds per datagram (the kernel allows 253).
 constexpr std::size_t max_records = 64;
 // A configure datagram holds the configure record and one record per listening socket.
@@ -47,6 +47,8 @@ struct Request {
     std::uint32_t tag = 0;                    // listener: the master's name for it, in reports
     std::int32_t signo = 0;                   // signal
     std::uint32_t idle_timeout_s = 0;         // configure
+    std::uint32_t buffer_size = 0;            // configure, forkd-worker: bytes per direction; 0 = 65536
+    std::uint32_t reserved_wide = 0;
     std::uint32_t max_connections = 0;        // configure: 0 = only the scoreboard's capacity
     std::uint32_t max_per_source = 0;         // configure: 0 = unlimited
     std::uint32_t uid = 0, gid = 0;           // configure, with has_identity: handlers run as
