@@ -262,9 +262,10 @@ private:
     // An exec'd program needs a process per connection: event workers serve built-ins only.
     void check_mode() {
         if (config_.mode != ServeMode::event || config_.handler != HandlerKind::exec) return;
+        const std::string handler_at = given_.count("handler") ? origin_of("handler") : origin_of("exec");
         problem(INT_MAX, origin_of("mode"), "mode",
-                "event cannot serve handler exec (handler at " + origin_of("handler") +
-                    "); use mode = fork or a built-in handler");
+                "event cannot serve handler = exec (set at " + handler_at +
+                    "): use mode = fork, or a built-in handler");
     }
 
     void check_listen() {

@@ -44,6 +44,11 @@ spawner=$(needed "$build_dir/daemon/forkd-spawner")
 for lib in $spawner; do
     case $lib in libc.so.*|ld-linux*) ;; *) fail "forkd-spawner links $lib (only libc): $spawner" ;; esac
 done
+# forkd-worker: libc and libevent_core, nothing else.
+worker=$(needed "$build_dir/daemon/forkd-worker")
+for lib in $worker; do
+    case $lib in libc.so.*|ld-linux*|libevent_core*) ;; *) fail "forkd-worker links $lib (only libc, libevent_core): $worker" ;; esac
+done
 case $(needed "$build_dir/ctl/forkctl") in *libsystemd*) fail "forkctl links libsystemd" ;; esac
 case $(needed "$build_dir/daemon/forkd") in *libsystemd*) ;; *) fail "forkd does not link libsystemd" ;; esac
-echo "link boundaries hold: forkd-spawner needs $spawner"
+echo "link boundaries hold: forkd-spawner needs $spawner; forkd-worker needs $worker"
