@@ -48,6 +48,7 @@ const char* process_name(HandlerKind kind) {
     case HandlerKind::discard: return "forkd-discard";
     case HandlerKind::daytime: return "forkd-daytime";
     case HandlerKind::chargen: return "forkd-chargen";
+    case HandlerKind::proxy: return "forkd-proxy";
     case HandlerKind::exec: break;
     }
     return "forkd-handler";
