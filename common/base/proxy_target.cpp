@@ -58,6 +58,7 @@ Result<ProxyTarget> parse_tcp(std::string_view text) {
             return failure("IPv6 address must be in brackets: [ADDRESS]:PORT");
         if (host.empty()) return failure("missing host");
         if (host == "*") return failure("'*' is for listening; name the host to connect to");
+        if (host.size() > 253) return failure("host name too long (at most 253 bytes)");
         for (char c : host)
             if (!is_host_name_char(c)) return failure("bad host " + quoted(host));
         target.host = std::string(host);

@@ -28,6 +28,12 @@ spawner::Request spawner_settings(const Config& config, bool accepting) {
     settings.max_connections = config.limits.max_connections;
     settings.max_per_source = config.limits.max_per_source;
     settings.reject_at_limit = config.limits.overload == OverloadPolicy::reject;
+    if (settings.handler == HandlerKind::proxy && config.proxy_to) {
+        const std::string target = proxy_target_text(*config.proxy_to);
+        target.copy(settings.proxy_to, sizeof settings.proxy_to - 1);  // the config bounds it
+        settings.buffer_size = config.buffer_size;
+        settings.proxy_connect_timeout_s = config.proxy_connect_timeout_s;
+    }
     return settings;
 }
 

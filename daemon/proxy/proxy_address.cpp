@@ -6,6 +6,8 @@
 #include <netinet/in.h>
 #include <sys/un.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 namespace forkd {
@@ -22,6 +24,12 @@ ProxyEndpoint unix_endpoint(const std::string& path) {
 
 } // namespace
 
+bool is_address_literal(const std::string& host) {
+    in6_addr v6{};
+    in_addr v4{};
+    return inet_pton(AF_INET6, host.c_str(), &v6) == 1 || inet_pton(AF_INET, host.c_str(), &v4) == 1;
+}
+
 Result<ProxyEndpoint> resolve_proxy_target(const ProxyTarget& target) {
     if (target.is_unix()) return unix_endpoint(target.path);
     addrinfo hints{};
@@ -30,10 +38,7 @@ Result<ProxyEndpoint> resolve_proxy_target(const ProxyTarget& target) {
     const std::string port = std::to_string(target.port);
     addrinfo* found = nullptr;
     // A literal needs no lookup: AI_NUMERICHOST keeps it from touching nsswitch.
-    in6_addr v6{};
-    in_addr v4{};
-    if (inet_pton(AF_INET6, target.host.c_str(), &v6) == 1 || inet_pton(AF_INET, target.host.c_str(), &v4) == 1)
-        hints.ai_flags = AI_NUMERICHOST;
+    if (is_address_literal(target.host)) hints.ai_flags = AI_NUMERICHOST;
     const int rc = ::getaddrinfo(target.host.c_str(), port.c_str(), &hints, &found);
     if (rc != 0) {
         const int err = rc == EAI_SYSTEM ? errno : 0;

@@ -12,5 +12,7 @@ namespace forkd {
 // The first address the resolver offers (the system's order, gai.conf). Error context:
 // "resolve backend.example:80: Name or service not known".
 Result<ProxyEndpoint> resolve_proxy_target(const ProxyTarget& target);
+// A literal IPv4 or IPv6 address: resolve_proxy_target will not look it up (nor block).
+bool is_address_literal(const std::string& host);
 
 } // namespace forkd
