@@ -307,6 +307,9 @@ private:
         }
         if (config_.handler == HandlerKind::exec && !given_.count("exec"))
             problem(INT_MAX, origin_of("handler"), "handler", "exec needs the exec option (exec = PROG ARGS)");
+        if (config_.handler == HandlerKind::proxy && !config_.proxy_to && !given_.count("proxy-to"))
+            problem(INT_MAX, origin_of("handler"), "proxy-to",
+                    "required with handler = proxy (proxy-to = HOST:PORT, [V6]:PORT or unix:PATH)");
     }
 
     std::string joined_problems() {

@@ -189,7 +189,8 @@ int serve(HandlerKind kind, Connection& conn, int fd) {
     case HandlerKind::discard: return serve_stream(conn, false);
     case HandlerKind::daytime: return serve_daytime(conn);
     case HandlerKind::chargen: return serve_chargen(conn, fd);
-    case HandlerKind::exec: break;
+    case HandlerKind::exec:
+    case HandlerKind::proxy: break;  // not built-in copies: exec'd, or daemon/proxy
     }
     return exit_io_error;
 }

@@ -2,6 +2,7 @@
 #include "daemon/master/connection_totals.hpp"
 
 #include "daemon/handlers/builtin_handlers.hpp"
+#include "daemon/proxy/proxy_exit.hpp"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -19,6 +20,7 @@ std::string_view ending_name(Ending ending) {
     case Ending::spawner_exit: return "spawner-exit";
     case Ending::worker_exit: return "worker-exit";
     case Ending::client_gone: return "client";
+    case Ending::backend: return "backend";
     }
     return "handler";
 }
@@ -29,6 +31,9 @@ Ending ending_of_exit(ServedBy served_by, int wait_status) {
     if (served_by != ServedBy::exec && WIFEXITED(wait_status) &&
         WEXITSTATUS(wait_status) == builtin_exit_idle)
         return Ending::idle;
+    if (served_by != ServedBy::exec && WIFEXITED(wait_status) &&
+        !proxy_failure_reason(WEXITSTATUS(wait_status)).empty())
+        return Ending::backend;
     return Ending::completed;
 }
 
@@ -57,7 +62,8 @@ void ConnectionTotals::ended(Ending ending) {
     case Ending::client_gone: ++completed_; break;
     case Ending::crashed:
     case Ending::spawner_exit:
-    case Ending::worker_exit: ++failed_; break;
+    case Ending::worker_exit:
+    case Ending::backend: ++failed_; break;
     case Ending::timeout:
     case Ending::idle:
     case Ending::killed:

@@ -4,12 +4,14 @@
 #include "common/base/monotonic_clock.hpp"
 #include "common/log.hpp"
 #include "daemon/core/exit_status.hpp"
+#include "daemon/proxy/proxy_exit.hpp"
 #include "daemon/core/tcp_activity.hpp"
 #include "daemon/event_loop/event_sources.hpp"
 #include "daemon/master/handler_stderr.hpp"
 
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -82,6 +84,8 @@ void Connections::finish(Connection& connection, pid_t pid, int wait_status) {
                                        {"exit", describe_wait_status(wait_status)}};
         if (traffic.known) fields.insert(fields.end(), {{"bytes_in", traffic.in}, {"bytes_out", traffic.out}});
         fields.emplace_back("ended_by", ending_name(ending));
+        if (ending == Ending::backend && WIFEXITED(wait_status))
+            fields.emplace_back("reason", std::string(proxy_failure_reason(WEXITSTATUS(wait_status))));
         log::write(log::Level::info, "connection-end", fields);
     }
     if (connection.stderr_log && !connection.stderr_log->finished())

@@ -4,6 +4,7 @@
 #include "common/log.hpp"
 #include "daemon/core/exit_status.hpp"
 #include "daemon/event_loop/event_sources.hpp"
+#include "daemon/master/spawner_supervisor.hpp"
 
 #include <signal.h>
 #include <unistd.h>
@@ -19,17 +20,8 @@ constexpr std::uint64_t worker_retry_usec = 1000000;
 } // namespace
 
 spawner::Request worker_settings(const Config& config, bool accepting) {
-    spawner::Request settings;
-    settings.kind = spawner::RequestKind::configure;
     const bool event = config.mode == ServeMode::event && config.handler != HandlerKind::exec;
-    settings.accepting = event && accepting;
-    settings.handler = event ? config.handler : HandlerKind::echo;
-    settings.idle_timeout_s = config.limits.idle_timeout_s;
-    settings.max_connections = config.limits.max_connections;
-    settings.max_per_source = config.limits.max_per_source;
-    settings.reject_at_limit = config.limits.overload == OverloadPolicy::reject;
-    settings.buffer_size = 65536;
-    return settings;
+    return serving_settings(config, event, accepting);
 }
 
 std::size_t worker_count(const Config& config) {

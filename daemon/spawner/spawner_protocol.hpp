@@ -31,6 +31,9 @@ constexpr std::size_t max_listeners = max_records - 1;
 // Supplementary groups a configure carries for the handlers' identity (user/group); a user in
 // more is refused when the configuration loads.
 constexpr std::size_t max_groups = max_builtin_groups;
+// proxy-to's text in a configure, NUL-terminated: a 253-byte host name in brackets with a port
+// fits, and so does any UNIX path.
+constexpr std::size_t proxy_to_capacity = 264;
 // Where the master puts the socket and the scoreboard's memfd before it runs the spawner.
 constexpr int control_fd = 3;
 constexpr int scoreboard_fd = 4;
@@ -47,12 +50,12 @@ struct Request {
     std::uint32_t tag = 0;                    // listener: the master's name for it, in reports
     std::int32_t signo = 0;                   // signal
     std::uint32_t idle_timeout_s = 0;         // configure
-    std::uint32_t buffer_size = 0;            // configure, forkd-worker: bytes per direction; 0 = 65536
-    std::uint32_t reserved_wide = 0;
     std::uint32_t max_connections = 0;        // configure: 0 = only the scoreboard's capacity
     std::uint32_t max_per_source = 0;         // configure: 0 = unlimited
     std::uint32_t uid = 0, gid = 0;           // configure, with has_identity: handlers run as
     std::uint32_t group_count = 0;            // configure: groups[0..group_count) are set
+    std::uint32_t buffer_size = 0;            // configure, handler proxy and forkd-worker: the watermark
+    std::uint32_t proxy_connect_timeout_s = 0;  // configure, handler proxy: 0 = the kernel's
     std::uint32_t groups[max_groups] = {};
     HandlerKind handler = HandlerKind::echo;  // configure
     std::uint16_t listeners = 0;              // configure: listener records that follow it
@@ -62,6 +65,7 @@ struct Request {
     std::uint8_t has_identity = 0;            // configure: 0 = handlers keep the spawner's
     std::uint8_t set_groups = 0;              // configure: setgroups is needed (see ExecIdentity)
     std::uint8_t reserved[1] = {};
+    char proxy_to[proxy_to_capacity] = {};    // configure, handler proxy: proxy-to as written
 };
 
 enum class ReportKind : std::uint8_t {

@@ -3,11 +3,17 @@
 
 #include "common/base/monotonic_clock.hpp"
 #include "common/base/peer_text.hpp"
+#include "common/base/proxy_target.hpp"
 #include "common/base/runtime_limits.hpp"
 #include "daemon/admission/admission.hpp"
 #include "daemon/admission/source_counts.hpp"
 #include "daemon/core/accept.hpp"
 #include "daemon/core/scoreboard.hpp"
+#include "daemon/handlers/builtin_handlers.hpp"
+#include "daemon/proxy/proxy_address.hpp"
+#include "daemon/proxy/proxy_child.hpp"
+#include "daemon/proxy/proxy_exit.hpp"
+#include "daemon/proxy/proxy_session.hpp"
 #include "daemon/spawner/spawner_protocol.hpp"
 #include "daemon/worker/event_connection.hpp"
 #include "daemon/worker/libevent_guard.hpp"
@@ -16,6 +22,7 @@
 
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,6 +31,7 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -78,24 +86,44 @@ public:
     }
 
     void connection_done(EventConnection& c, int wait_status) override {
-        Report exited = make_report(ReportKind::exited, c.id(), self_, wait_status);
-        exited.slot = c.slot();
-        exited.bytes_in = c.bytes_in();
-        exited.bytes_out = c.bytes_out();
-        exited.bytes_known = 1;
-        board_.reap(c.slot(), c.id());
-        sources_.remove(c.source());
-        push(exited);
-        connections_.erase(c.id());  // frees c (its bufferevent closes the socket)
-        update_listening();
+        end_served(c.id(), wait_status, c.bytes_in(), c.bytes_out());
     }
 
 private:
+    // A connection being served: a built-in service, or a proxy session (handler = proxy).
+    struct Served {
+        std::uint32_t slot = 0;
+        SourceKey source;
+        std::unique_ptr<EventConnection> builtin;
+        std::unique_ptr<ProxySession> proxy;
+        int closed_by = 0;  // the master's signal that ended it (kill, timeout, stop)
+    };
+
+    // Its slot and source freed, its end reported with exact bytes, and it is gone.
+    void end_served(std::uint64_t id, int wait_status, std::uint64_t in, std::uint64_t out) {
+        auto it = connections_.find(id);
+        if (it == connections_.end()) return;
+        Report exited = make_report(ReportKind::exited, id, self_, wait_status);
+        exited.slot = it->second.slot;
+        exited.bytes_in = in;
+        exited.bytes_out = out;
+        exited.bytes_known = 1;
+        board_.reap(it->second.slot, id);
+        sources_.remove(it->second.source);
+        push(exited);
+        connections_.erase(it);  // closes its sockets
+        update_listening();
+    }
+
     struct Settings {
         bool accepting = false;
         HandlerKind handler = HandlerKind::echo;
         RuntimeLimits limits;
         std::uint32_t buffer_size = default_buffer_size;
+        unsigned proxy_connect_timeout_s = 10;
+        // handler = proxy: proxy-to resolved when the configuration came (getaddrinfo may
+        // block the worker then, not per connection); nullopt if it could not be.
+        std::optional<ProxyEndpoint> proxy_target;
     };
     struct Listener {
         UniqueFd fd;
@@ -161,6 +189,9 @@ private:
         settings_.limits.overload = request.reject_at_limit ? OverloadPolicy::reject : OverloadPolicy::wait;
         settings_.limits.idle_timeout_s = request.idle_timeout_s;
         settings_.buffer_size = request.buffer_size ? request.buffer_size : default_buffer_size;
+        settings_.proxy_connect_timeout_s = request.proxy_connect_timeout_s;
+        settings_.proxy_target.reset();
+        if (settings_.handler == HandlerKind::proxy) resolve_proxy(request.proxy_to);
         listeners_.clear();
         pause_until_ms_ = 0;
         if (settings_.limits.idle_timeout_s) {
@@ -169,6 +200,16 @@ private:
             event_del(idle_.get());
         }
         push(make_report(ReportKind::configured, request.generation));
+    }
+
+    void resolve_proxy(const char* text) {
+        auto target = parse_proxy_target(text);
+        auto endpoint = target ? resolve_proxy_target(*target) : Result<ProxyEndpoint>(target.error());
+        if (!endpoint) {
+            std::fprintf(stderr, "forkd-worker: proxy-to %s: %s\n", text, endpoint.error().message().c_str());
+            return;
+        }
+        settings_.proxy_target = *endpoint;
     }
 
     void add_listener(UniqueFd fd, std::uint32_t tag) {
@@ -192,8 +233,11 @@ private:
     // A signal request: the master ends this connection (kill, connection-timeout, stop).
     void end_connection(const Request& request) {
         auto it = connections_.find(request.id);
-        if (it == connections_.end() || it->second->slot() != request.slot) return;
-        it->second->close_now(request.signo);
+        if (it == connections_.end() || it->second.slot != request.slot) return;
+        Served& served = it->second;
+        served.closed_by = request.signo;
+        if (served.builtin) served.builtin->close_now(request.signo);
+        else if (served.proxy) served.proxy->close();  // its done reports the end
     }
 
     // Reports go out once per loop turn (the flush event), max_records per datagram.
@@ -336,19 +380,6 @@ private:
         const auto slot = board_.claim(id, std::string_view(text, text_length));
         if (!slot) return refuse(listener, id, peer, RefusalKind::limit);
         board_.set_pid(*slot, self_);
-        worker::ConnectionParams params{id, *slot, source, settings_.handler, settings_.buffer_size};
-        std::unique_ptr<EventConnection> connection;
-        try {
-            connection = std::make_unique<EventConnection>(base_.get(), fd.get(), params, *this);
-        } catch (const std::bad_alloc&) {
-            board_.reap(*slot);
-            Report failed = make_report(ReportKind::refused, id, 0, ENOMEM);
-            failed.refusal = RefusalKind::fork_failed;
-            failed.tag = listener.tag;
-            failed.peer = peer;
-            return push(failed);
-        }
-        (void)fd.release();  // the bufferevent owns it now
         sources_.add(source);
         Report started = make_report(ReportKind::started, id, self_);
         started.slot = *slot;
@@ -356,8 +387,42 @@ private:
         started.peer = peer;
         started.start_ns = board_.start_ns(*slot);
         push(started);
-        EventConnection& served = *connections_.emplace(id, std::move(connection)).first->second;
-        served.start();
+        Served& served = connections_[id];
+        served.slot = *slot;
+        served.source = source;
+        if (settings_.handler == HandlerKind::proxy) return start_proxy(id, served, std::move(fd));
+        try {
+            worker::ConnectionParams params{id, *slot, source, settings_.handler, settings_.buffer_size};
+            served.builtin = std::make_unique<EventConnection>(base_.get(), fd.get(), params, *this);
+        } catch (const std::bad_alloc&) {
+            return end_served(id, W_EXITCODE(builtin_exit_io_error, 0), 0, 0);
+        }
+        (void)fd.release();  // the bufferevent owns it now
+        served.builtin->start();
+    }
+
+    // handler = proxy: the session copies both ways; its end is the connection's end, with a
+    // failure's reason as a fork-mode proxy child's exit code says it (proxy_exit.hpp).
+    void start_proxy(std::uint64_t id, Served& served, UniqueFd fd) {
+        if (!settings_.proxy_target) return end_served(id, W_EXITCODE(proxy_exit_resolve_failed, 0), 0, 0);
+        ProxySessionOptions options;
+        options.buffer_size = settings_.buffer_size;
+        options.connect_timeout_s = settings_.proxy_connect_timeout_s;
+        options.idle_timeout_s = settings_.limits.idle_timeout_s;
+        const std::uint32_t slot = served.slot;
+        options.on_traffic = [this, slot](std::uint64_t in, std::uint64_t out) { board_.add_bytes(slot, in, out); };
+        auto session = ProxySession::start(
+            base_.get(), std::move(fd), *settings_.proxy_target, std::move(options),
+            [this, id](const ProxySessionResult& result) {
+                auto it = connections_.find(id);
+                const int signo = it == connections_.end() ? 0 : it->second.closed_by;
+                const int status = result.outcome == ProxyOutcome::killed && signo
+                                       ? signo
+                                       : W_EXITCODE(proxy_exit_code(result), 0);
+                end_served(id, status, result.bytes_in, result.bytes_out);
+            });
+        if (!session) return end_served(id, W_EXITCODE(proxy_exit_transfer_error, 0), 0, 0);
+        served.proxy = std::move(*session);
     }
 
     // ---- idle-timeout -------------------------------------------------------------------------
@@ -371,10 +436,12 @@ private:
         if (!limit_ms) return;
         const std::int64_t now = now_ms();
         std::vector<std::uint64_t> idle;
-        for (const auto& [id, connection] : connections_)
-            if (now - connection->last_activity_ms() >= limit_ms) idle.push_back(id);
+        // Proxy sessions judge their own idle-timeout.
+        for (const auto& [id, served] : connections_)
+            if (served.builtin && now - served.builtin->last_activity_ms() >= limit_ms) idle.push_back(id);
         for (std::uint64_t id : idle)
-            if (auto it = connections_.find(id); it != connections_.end()) it->second->close_idle();
+            if (auto it = connections_.find(id); it != connections_.end() && it->second.builtin)
+                it->second.builtin->close_idle();
     }
 
     worker::EventBasePtr base_;
@@ -387,7 +454,7 @@ private:
     bool waiting_ = false;
     std::int64_t pause_until_ms_ = 0;
     std::vector<std::unique_ptr<Listener>> listeners_;
-    std::unordered_map<std::uint64_t, std::unique_ptr<EventConnection>> connections_;
+    std::unordered_map<std::uint64_t, Served> connections_;
     std::vector<SourceCounts::Entry> source_entries_;
     SourceCounts sources_;
     std::vector<Report> pending_;

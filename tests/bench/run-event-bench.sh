@@ -2,13 +2,13 @@
 # SPDX-License-Identifier: MIT
 # Short echo connections per second and p99 latency at several concurrencies for forkd's event
 # mode with one and two workers, forkd's fork mode and, in the same run, a bare single-process
-# epoll echo server (forkd_bench_epoll, the event-loop peer). See README.md for the method.
+# epoll echo server (forkd_bench_epoll_echo, the event-loop peer). See README.md for the method.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 bench_parse_args "$@"
 bench_init
 
-EPOLL=$BUILD_DIR/tests/bench/forkd_bench_epoll
+EPOLL=$BUILD_DIR/tests/bench/forkd_bench_epoll_echo
 if wanted event-1; then start_forkd event-1 "$(free_port)" "handler = echo" "mode = event" "workers = 1" || die "event-1 did not start"; fi
 if wanted event-2; then start_forkd event-2 "$(free_port)" "handler = echo" "mode = event" "workers = 2" || die "event-2 did not start"; fi
 if wanted fork; then start_forkd fork "$(free_port)" "handler = echo" || die "fork did not start"; fi

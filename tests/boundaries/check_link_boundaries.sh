@@ -40,6 +40,10 @@ if probe link cstdio not_libc_only; then fail "a libc-only target may link a non
 grep -q "is libc-only and may not link not_libc_only" "$scratch/link/log" || fail "no clear error for the link"
 
 needed() { readelf -d "$1" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | tr '\n' ' '; }
+# forkd-spawner runs the proxy handler's children on libevent, linked in (cmake/LibcOnly.cmake):
+# it needs no libevent shared object, but must contain the bufferevents.
+nm "$build_dir/daemon/forkd-spawner" | grep -q ' bufferevent_socket_new$' ||
+    fail "forkd-spawner has no libevent linked in (the proxy handler's engine)"
 spawner=$(needed "$build_dir/daemon/forkd-spawner")
 for lib in $spawner; do
     case $lib in libc.so.*|ld-linux*) ;; *) fail "forkd-spawner links $lib (only libc): $spawner" ;; esac
