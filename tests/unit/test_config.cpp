@@ -606,7 +606,7 @@ TEST_F(ConfigTest, RenderListsEveryKeyInAStableOrder) {
     }
     const std::vector<std::string> expected = {
         "config", "instance", "foreground", "pidfile", "control-socket", "control-group", "listen",
-        "backlog", "handler", "exec", "proxy-to", "proxy-connect-timeout", "buffer-size", "user", "group", "env", "pass-env", "max-connections",
+        "backlog", "handler", "mode", "workers", "exec", "proxy-to", "proxy-connect-timeout", "buffer-size", "user", "group", "env", "pass-env", "max-connections",
         "max-per-source", "overload", "connection-timeout", "idle-timeout", "shutdown-timeout",
         "log-level", "log-target", "umask", "chdir", "rlimit-cpu", "rlimit-as", "rlimit-nofile", "rlimit-nproc",
         "rlimit-fsize", "rlimit-core", "watch-config"};
