@@ -34,8 +34,10 @@ for n in $HOLD; do
     # about 18,000 (this machine's hard RLIMIT_NOFILE is 20,000 per process).
     workers=$(((n + 17999) / 18000))
     ((workers < WORKERS)) && workers=$WORKERS
-    start_forkd "$name" "$port" "handler = echo" "mode = event" "workers = $workers" \
-        "max-connections = $((n + 1000))" || die "$name did not start"
+    # forkd_conf writes max-connections = 0 (the table's default size, 4096): N needs more.
+    conf=$(forkd_conf "$name" "$port" "handler = echo" "mode = event" "workers = $workers")
+    sed -i "s/^max-connections = 0$/max-connections = $((n + 1000))/" "$conf"
+    start_server "$name" "$port" env -u NOTIFY_SOCKET "$FORKD" -f -c "$conf" || die "$name did not start"
     probe "$name" || die "$name does not echo"
     sleep 0.3
     rss_before=$(workers_rss_kb "$name")
