@@ -690,5 +690,25 @@ TEST(ConfigFileReader, QuoteValueRoundTrips) {
     }
 }
 
+// ---------------------------------------------------------------- event mode
+
+TEST_F(ConfigTest, ModeAndWorkers) {
+    const Config fork = load("listen = 127.0.0.1:0\n");
+    EXPECT_EQ(fork.mode, ServeMode::fork);
+    EXPECT_EQ(fork.workers, 0u);
+    const Config event = load("listen = 127.0.0.1:0\nmode = event\nworkers = 3\nhandler = chargen\n");
+    EXPECT_EQ(event.mode, ServeMode::event);
+    EXPECT_EQ(event.workers, 3u);
+    EXPECT_EQ(load_error("listen = 127.0.0.1:0\nmode = threads\n"),
+              at(2) + "option 'mode': 'threads' is not one of fork, event");
+    EXPECT_NE(load_error("listen = 127.0.0.1:0\nworkers = 1000\n").find(at(2) + "option 'workers'"), std::string::npos);
+}
+
+TEST_F(ConfigTest, EventModeRefusesAnExecHandlerNamingBothOptions) {
+    const std::string error = load_error("listen = 127.0.0.1:0\nmode = event\nhandler = exec\nexec = /bin/cat\n");
+    EXPECT_EQ(error, at(2) + "option 'mode': event cannot serve handler = exec (set at " + conf_ +
+                         ":3): use mode = fork, or a built-in handler");
+}
+
 } // namespace
 } // namespace forkd
