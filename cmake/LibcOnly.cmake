@@ -33,7 +33,17 @@ endfunction()
 
 # libevent_core is the one library beyond libc that libc-only targets may link: it is C, needs
 # nothing but libc, and event-mode workers and the proxy handler are built on its bufferevents.
-# Only targets that use it link it (forkd_libevent), so forkd-spawner's built-in handlers stay lean.
+# It is linked in statically (Debian's libevent_core.a is PIC), like the C++ runtime: forkd-spawner
+# forks for every built-in connection, and a shared libevent would add its mappings to every one
+# of those forks and exits; linked in, its ~100 KB of code is part of the binary's own mappings.
+# The cost, as for libstdc++: a libevent fix reaches forkd with a rebuild. Without the archive
+# (or in a sanitizer build) the shared library is used.
+find_library(FORKD_LIBEVENT_CORE_ARCHIVE NAMES libevent_core.a HINTS ${LIBEVENT_CORE_LIBRARY_DIRS})
 add_library(forkd_libevent INTERFACE)
-target_link_libraries(forkd_libevent INTERFACE PkgConfig::LIBEVENT_CORE)
+if(FORKD_LIBEVENT_CORE_ARCHIVE AND NOT FORKD_SANITIZE)
+  target_include_directories(forkd_libevent INTERFACE ${LIBEVENT_CORE_INCLUDE_DIRS})
+  target_link_libraries(forkd_libevent INTERFACE ${FORKD_LIBEVENT_CORE_ARCHIVE})
+else()
+  target_link_libraries(forkd_libevent INTERFACE PkgConfig::LIBEVENT_CORE)
+endif()
 set_property(TARGET forkd_libevent PROPERTY FORKD_LIBC_ONLY TRUE)

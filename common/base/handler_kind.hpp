@@ -4,6 +4,6 @@
 // configuration code, can name the built-in handlers.
 namespace forkd {
 
-enum class HandlerKind { echo, discard, daytime, chargen, exec };
+enum class HandlerKind { echo, discard, daytime, chargen, exec, proxy };
 
 } // namespace forkd

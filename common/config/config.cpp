@@ -266,6 +266,16 @@ private:
     void check_combinations() {
         check_listen();
         check_handler();
+        check_mode();
+    }
+
+    // An exec'd program needs a process per connection: event workers serve built-ins only.
+    void check_mode() {
+        if (config_.mode != ServeMode::event || config_.handler != HandlerKind::exec) return;
+        const std::string handler_at = given_.count("handler") ? origin_of("handler") : origin_of("exec");
+        problem(INT_MAX, origin_of("mode"), "mode",
+                "event cannot serve handler = exec (set at " + handler_at +
+                    "): use mode = fork, or a built-in handler");
     }
 
     void check_listen() {
@@ -307,6 +317,9 @@ private:
         }
         if (config_.handler == HandlerKind::exec && !given_.count("exec"))
             problem(INT_MAX, origin_of("handler"), "handler", "exec needs the exec option (exec = PROG ARGS)");
+        if (config_.handler == HandlerKind::proxy && !config_.proxy_to && !given_.count("proxy-to"))
+            problem(INT_MAX, origin_of("handler"), "proxy-to",
+                    "required with handler = proxy (proxy-to = HOST:PORT, [V6]:PORT or unix:PATH)");
     }
 
     std::string joined_problems() {

@@ -6,6 +6,7 @@
 // and every error in the file is collected before the load fails.
 #include "common/address.hpp"
 #include "common/base/handler_kind.hpp"
+#include "common/base/proxy_target.hpp"
 #include "common/base/runtime_limits.hpp"
 #include "common/log.hpp"
 #include "daemon/admission/access_rules.hpp"
@@ -24,6 +25,13 @@ std::string_view handler_name(HandlerKind kind);
 std::string_view overload_name(OverloadPolicy policy);
 std::optional<HandlerKind> parse_handler(std::string_view name);
 std::optional<OverloadPolicy> parse_overload(std::string_view name);
+// proxy-to: HOST:PORT, [V6]:PORT, unix:PATH; throws std::invalid_argument with the reason.
+ProxyTarget parse_proxy_to(std::string_view text);
+
+// How connections are served: a process each (fork), or inside event-loop workers (event).
+enum class ServeMode { fork, event };
+std::string_view mode_name(ServeMode mode);
+std::optional<ServeMode> parse_mode(std::string_view name);
 
 // One resource limit for exec'd handlers; nullopt = leave the daemon's.
 struct ResourceLimits {
@@ -41,12 +49,17 @@ struct Config {
     int backlog = 0;                        // 0 = the kernel's maximum (net.core.somaxconn)
     HandlerKind handler = HandlerKind::echo;
     std::vector<std::string> exec_argv;     // exec: argv[0] is an absolute, executable path
+    std::optional<ProxyTarget> proxy_to;    // proxy: where to; required with handler = proxy
+    unsigned proxy_connect_timeout_s = 10;  // proxy: seconds to reach proxy_to; 0 = the kernel's
+    unsigned buffer_size = 65536;           // proxy (and event mode): per connection and direction
     std::optional<std::string> user, group;
     std::vector<std::string> env;           // NAME=VALUE
     std::vector<std::string> pass_env;      // NAME
     mode_t umask = 022;                     // of exec'd handlers
     std::string chdir = "/";                // of exec'd handlers
     ResourceLimits rlimits;
+    ServeMode mode = ServeMode::fork;
+    unsigned workers = 0;                   // event mode: worker processes; 0 = online CPUs
     RuntimeLimits limits;
     // allow and deny, interleaved in the order written (the command line's first).
     std::vector<AccessRule> access_rules;

@@ -21,8 +21,11 @@ constexpr bool kCommandLineOnly = true, kAlsoInFile = false;
 constexpr unsigned kFixed = 0;  // set_position of the options forkctl set may not change
 constexpr unsigned kMaxConnections = 65536;
 constexpr unsigned kMaxSeconds = 365u * 24 * 3600;
-constexpr char kHandlers[] = "echo, discard, daytime, chargen, exec";
+constexpr char kHandlers[] = "echo, discard, daytime, chargen, exec, proxy";
+constexpr unsigned kMinBufferSize = 1024, kMaxBufferSize = 1u << 30;
 constexpr char kOverloads[] = "wait, reject";
+constexpr char kModes[] = "fork, event";
+constexpr unsigned kMaxWorkers = 256;
 constexpr char kLevels[] = "debug, info, notice, warning, err";
 
 // The kinds of value several rows share, named as systemd names its config_parse_* functions.
@@ -65,10 +68,25 @@ constexpr std::array kOptions{
                "listen backlog (default 0: the kernel's maximum, net.core.somaxconn)"},
     OptionSpec{"handler", 0, "NAME", A::single, kAlsoInFile, kFixed,
                scalar<one_of<parse_handler, kHandlers>, handler_name, &Config::handler>,
-               "echo, discard, daytime, chargen or exec (default: echo)"},
+               "echo, discard, daytime, chargen, exec or proxy (default: echo)"},
+    OptionSpec{"mode", 0, "fork|event", A::single, kAlsoInFile, kFixed,
+               scalar<one_of<parse_mode, kModes>, mode_name, &Config::mode>,
+               "fork: a process per connection; event: connections served inside worker processes (libevent), not with exec (default: fork)"},
+    OptionSpec{"workers", 0, "N", A::single, kAlsoInFile, kFixed,
+               scalar<count<unsigned, kMaxWorkers>, decimal<unsigned>, &Config::workers>,
+               "event mode: worker processes; 0 = one per online CPU (default: 0)"},
     OptionSpec{"exec", 0, "\"PROG ARGS\"", A::single, kAlsoInFile, kFixed,
                scalar<cv::parse_exec, join_shell_words, &Config::exec_argv>,
                "program run per connection, words split like a shell would; implies handler exec"},
+    OptionSpec{"proxy-to", 0, "ADDR", A::single, kAlsoInFile, kFixed,
+               optional<parse_proxy_to, proxy_target_text, &Config::proxy_to>,
+               "handler proxy: forward to HOST:PORT, [V6ADDR]:PORT or unix:PATH (required with it)"},
+    OptionSpec{"proxy-connect-timeout", 0, "S", A::single, kAlsoInFile, kFixed,
+               seconds<&Config::proxy_connect_timeout_s>,
+               "handler proxy: seconds to reach proxy-to, then the client is closed; 0 = the kernel's (default: 10)"},
+    OptionSpec{"buffer-size", 0, "BYTES", A::single, kAlsoInFile, kFixed,
+               scalar<bytes<kMinBufferSize, kMaxBufferSize>, decimal<unsigned>, &Config::buffer_size>,
+               "proxy: bytes buffered per connection and direction before reading the other side pauses (default: 65536)"},
     OptionSpec{"user", 0, "USER", A::single, kAlsoInFile, kFixed,
                optional<checked<cv::check_account_name>, text, &Config::user>,
                "user the handler runs as (default: the daemon's)"},

@@ -40,6 +40,12 @@ unsigned parse_count(std::string_view text, unsigned max) {
     return static_cast<unsigned>(value);
 }
 
+unsigned parse_byte_count(std::string_view text, unsigned min, unsigned max) {
+    const unsigned value = parse_count(text, max);
+    if (value < min) fail(quoted(text) + " is too small (at least " + std::to_string(min) + ")");
+    return value;
+}
+
 bool parse_bool(std::string_view text) {
     if (text == "yes" || text == "true" || text == "on" || text == "1") return true;
     if (text == "no" || text == "false" || text == "off" || text == "0") return false;
@@ -235,6 +241,14 @@ std::string format_rlimit(std::uint64_t value) {
     return value == RLIM_INFINITY ? "unlimited" : std::to_string(value);
 }
 
+std::string_view mode_name(ServeMode mode) { return mode == ServeMode::event ? "event" : "fork"; }
+
+std::optional<ServeMode> parse_mode(std::string_view name) {
+    if (name == "fork") return ServeMode::fork;
+    if (name == "event") return ServeMode::event;
+    return std::nullopt;
+}
+
 } // namespace forkd::config_values
 
 // The names of the enumerations options choose from (declared in config.hpp).
@@ -247,6 +261,7 @@ std::string_view handler_name(HandlerKind kind) {
     case HandlerKind::daytime: return "daytime";
     case HandlerKind::chargen: return "chargen";
     case HandlerKind::exec: return "exec";
+    case HandlerKind::proxy: return "proxy";
     }
     return "echo";
 }
@@ -257,14 +272,28 @@ std::string_view overload_name(OverloadPolicy policy) {
 
 std::optional<HandlerKind> parse_handler(std::string_view name) {
     for (auto kind : {HandlerKind::echo, HandlerKind::discard, HandlerKind::daytime, HandlerKind::chargen,
-                      HandlerKind::exec})
+                      HandlerKind::exec, HandlerKind::proxy})
         if (handler_name(kind) == name) return kind;
     return std::nullopt;
+}
+
+ProxyTarget parse_proxy_to(std::string_view text) {
+    auto target = parse_proxy_target(text);
+    if (!target) throw std::invalid_argument(quoted(text) + ": " + target.error().context);
+    return std::move(*target);
 }
 
 std::optional<OverloadPolicy> parse_overload(std::string_view name) {
     if (name == "wait") return OverloadPolicy::wait;
     if (name == "reject") return OverloadPolicy::reject;
+    return std::nullopt;
+}
+
+std::string_view mode_name(ServeMode mode) { return mode == ServeMode::event ? "event" : "fork"; }
+
+std::optional<ServeMode> parse_mode(std::string_view name) {
+    if (name == "fork") return ServeMode::fork;
+    if (name == "event") return ServeMode::event;
     return std::nullopt;
 }
 

@@ -22,6 +22,8 @@ bool parse_bool(std::string_view text);
 mode_t parse_umask(std::string_view text);
 // A number or "unlimited" (returned as RLIM_INFINITY).
 std::uint64_t parse_rlimit(std::string_view text);
+// Decimal bytes, min..max (buffer-size).
+unsigned parse_byte_count(std::string_view text, unsigned min, unsigned max);
 // exec: shell words; argv[0] an absolute path to an executable regular file.
 std::vector<std::string> parse_exec(std::string_view text);
 

@@ -39,6 +39,10 @@ std::string checked(std::string_view value) {
 template <class T, unsigned Max>
 T count(std::string_view value) { return static_cast<T>(config_values::parse_count(value, Max)); }
 
+// Decimal Min..Max bytes.
+template <unsigned Min, unsigned Max>
+unsigned bytes(std::string_view value) { return config_values::parse_byte_count(value, Min, Max); }
+
 // One of a few names: Parse returns an optional, Choices lists them for the error.
 template <auto Parse, const char* Choices>
 auto one_of(std::string_view value) {

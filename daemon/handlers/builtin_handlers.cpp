@@ -158,13 +158,17 @@ int serve_chargen(Connection& conn, int fd) {
 
 } // namespace
 
-std::string chargen_line(std::uint64_t n) {
+void chargen_line_into(std::uint64_t n, char* out) {
     constexpr int printable = 95;  // ' ' .. '~'
     constexpr int width = 72;
-    std::string line(width + 2, ' ');
-    for (int i = 0; i < width; ++i) line[size_t(i)] = char(' ' + (n + std::uint64_t(i)) % printable);
-    line[width] = '\r';
-    line[width + 1] = '\n';
+    for (int i = 0; i < width; ++i) out[i] = char(' ' + (n + std::uint64_t(i)) % printable);
+    out[width] = '\r';
+    out[width + 1] = '\n';
+}
+
+std::string chargen_line(std::uint64_t n) {
+    std::string line(chargen_line_size, ' ');
+    chargen_line_into(n, line.data());
     return line;
 }
 
@@ -185,7 +189,8 @@ int serve(HandlerKind kind, Connection& conn, int fd) {
     case HandlerKind::discard: return serve_stream(conn, false);
     case HandlerKind::daytime: return serve_daytime(conn);
     case HandlerKind::chargen: return serve_chargen(conn, fd);
-    case HandlerKind::exec: break;
+    case HandlerKind::exec:
+    case HandlerKind::proxy: break;  // not built-in copies: exec'd, or daemon/proxy
     }
     return exit_io_error;
 }

@@ -6,6 +6,7 @@
 // connection-timeout is the master's job.
 #include "common/base/handler_kind.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -31,6 +32,9 @@ int run_builtin_handler(HandlerKind kind, const BuiltinContext& context);
 
 // RFC 864's pattern: line n (from 0) of 72 printable characters plus CRLF.
 std::string chargen_line(std::uint64_t n);
+// The same line into `out` (chargen_line_size bytes), allocating nothing (event workers).
+inline constexpr std::size_t chargen_line_size = 74;
+void chargen_line_into(std::uint64_t n, char* out);
 // RFC 867 leaves the format free; ours: "Sunday, November 22, 2026 05:30:00-UTC\r\n".
 std::string daytime_text(std::int64_t unix_time);
 

@@ -2,6 +2,7 @@
 #include "daemon/master/connection_totals.hpp"
 
 #include "daemon/handlers/builtin_handlers.hpp"
+#include "daemon/proxy/proxy_exit.hpp"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -17,7 +18,9 @@ std::string_view ending_name(Ending ending) {
     case Ending::killed: return "killed";
     case Ending::shutdown: return "shutdown";
     case Ending::spawner_exit: return "spawner-exit";
+    case Ending::worker_exit: return "worker-exit";
     case Ending::client_gone: return "client";
+    case Ending::backend: return "backend";
     }
     return "handler";
 }
@@ -25,9 +28,12 @@ std::string_view ending_name(Ending ending) {
 Ending ending_of_exit(ServedBy served_by, int wait_status) {
     if (WIFSIGNALED(wait_status))
         return WTERMSIG(wait_status) == SIGPIPE ? Ending::client_gone : Ending::crashed;
-    if (served_by == ServedBy::spawner && WIFEXITED(wait_status) &&
+    if (served_by != ServedBy::exec && WIFEXITED(wait_status) &&
         WEXITSTATUS(wait_status) == builtin_exit_idle)
         return Ending::idle;
+    if (served_by != ServedBy::exec && WIFEXITED(wait_status) &&
+        !proxy_failure_reason(WEXITSTATUS(wait_status)).empty())
+        return Ending::backend;
     return Ending::completed;
 }
 
@@ -56,7 +62,9 @@ void ConnectionTotals::ended(Ending ending) {
     case Ending::completed:
     case Ending::client_gone: ++completed_; break;
     case Ending::crashed:
-    case Ending::spawner_exit: ++failed_; break;
+    case Ending::spawner_exit:
+    case Ending::worker_exit:
+    case Ending::backend: ++failed_; break;
     case Ending::timeout:
     case Ending::idle:
     case Ending::killed:

@@ -15,9 +15,8 @@
 
 namespace forkd {
 
-// Who serves a connection: the master's exec'd handler, or forkd-spawner's built-in one (room
-// here for event-mode workers).
-enum class ServedBy { exec, spawner };
+// exec: the master's own child; spawner: forkd-spawner's child; worker: inside forkd-worker.
+enum class ServedBy { exec, spawner, worker };
 
 // How a started connection ended: by its handler, or because the master ended it (the
 // connection-end line's ended_by says which).
@@ -29,7 +28,9 @@ enum class Ending {
     killed,        // forkctl kill
     shutdown,      // the daemon stopped
     spawner_exit,  // it died with forkd-spawner (PDEATHSIG)
+    worker_exit,   // its forkd-worker died (event mode)
     client_gone,   // the handler died of SIGPIPE: its client went away while it wrote
+    backend,       // a proxy could not reach (or lost) its proxy-to: its exit code says why
 };
 
 // The ended_by text of the log: "handler" when the handler ended it by itself.
@@ -38,6 +39,7 @@ std::string_view ending_name(Ending ending);
 // How a connection the master did not end ended, from its handler's wait status: one rule for
 // built-in and exec'd handlers. A built-in handler that idle-timeout ended (its exit code says
 // so) ended by idle, as an exec'd one the master ends for idling; a SIGPIPE is the client's doing.
+// A proxy child's failure codes (daemon/proxy/proxy_exit.hpp) end it by its backend: failed.
 Ending ending_of_exit(ServedBy served_by, int wait_status);
 
 class ConnectionTotals {

@@ -4,12 +4,14 @@
 #include "common/base/monotonic_clock.hpp"
 #include "common/log.hpp"
 #include "daemon/core/exit_status.hpp"
+#include "daemon/proxy/proxy_exit.hpp"
 #include "daemon/core/tcp_activity.hpp"
 #include "daemon/event_loop/event_sources.hpp"
 #include "daemon/master/handler_stderr.hpp"
 
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -82,6 +84,8 @@ void Connections::finish(Connection& connection, pid_t pid, int wait_status) {
                                        {"exit", describe_wait_status(wait_status)}};
         if (traffic.known) fields.insert(fields.end(), {{"bytes_in", traffic.in}, {"bytes_out", traffic.out}});
         fields.emplace_back("ended_by", ending_name(ending));
+        if (ending == Ending::backend && WIFEXITED(wait_status))
+            fields.emplace_back("reason", std::string(proxy_failure_reason(WEXITSTATUS(wait_status))));
         log::write(log::Level::info, "connection-end", fields);
     }
     if (connection.stderr_log && !connection.stderr_log->finished())
@@ -102,7 +106,7 @@ void Connections::arm_deadline(Connection& connection, std::uint64_t after_usec)
 }
 
 void Connections::signal(const Connection& connection, int signo) {
-    if (connection.served_by == ServedBy::spawner) signal_spawner_served_(connection, signo);
+    if (connection.served_by != ServedBy::exec) signal_spawner_served_(connection, signo);
     else ::kill(connection.pid, signo);
 }
 
@@ -160,13 +164,33 @@ std::size_t Connections::lose_spawner_served() {
     return lost.size();
 }
 
-// Slots the spawner claimed for connections it had not reported yet when it died: their
-// handlers died with it (PDEATHSIG), and nobody else would ever free them.
-void Connections::reclaim_orphan_slots() {
+std::size_t Connections::lose_worker_served(pid_t pid) {
+    std::vector<std::uint64_t> lost;
+    for (const auto& [id, connection] : by_id_)
+        if (connection.served_by == ServedBy::worker && connection.pid == pid) lost.push_back(id);
+    for (std::uint64_t id : lost) {
+        Connection& connection = by_id_.at(id);
+        connection.ended_by = Ending::worker_exit;
+        finish(connection, connection.pid, W_EXITCODE(0, SIGKILL));
+    }
+    reclaim_orphan_slots(pid);
+    return lost.size();
+}
+
+std::size_t Connections::served_by_worker(pid_t pid) const {
+    return std::size_t(std::count_if(by_id_.begin(), by_id_.end(), [pid](const auto& entry) {
+        return entry.second.served_by == ServedBy::worker && entry.second.pid == pid;
+    }));
+}
+
+// Slots the spawner (or worker `pid`) claimed for connections it had not reported yet when it
+// died: their handlers died with it (PDEATHSIG), and nobody else would ever free them. A worker
+// writes its pid into a slot as it claims it; other workers' unreported slots are left alone.
+void Connections::reclaim_orphan_slots(pid_t pid) {
     std::vector<bool> owned(board_.capacity(), false);
     for (const auto& [id, connection] : by_id_) owned[connection.slot] = true;
     for (const SlotView& slot : board_.snapshot()) {
-        if (owned[slot.index]) continue;
+        if (owned[slot.index] || (pid && slot.pid != pid)) continue;
         board_.reap(slot.index);
         totals_.start_failed();
         log::warning("connection-lost", {{"id", slot.id}, {"ended_by", ending_name(Ending::spawner_exit)}});

@@ -47,7 +47,7 @@ struct Connection {
 
 class Connections {
 public:
-    // Signals the handler of a connection the spawner serves (the master may not: the pid is
+    // Signals the handler of a connection the spawner serves, or ends one a worker serves (the master may not: the pid is
     // the spawner's child, and may be reused once the spawner reaped it).
     using SpawnerSignal = std::function<void(const Connection&, int signo)>;
 
@@ -79,12 +79,18 @@ public:
     // forkd-spawner died: its handlers died with it (PDEATHSIG). Ends each one (failed) and
     // frees the slots it had claimed but not reported; returns how many connections it lost.
     std::size_t lose_spawner_served();
+    // forkd-worker `pid` died: its connections closed with it. Ends each one (failed) and frees
+    // the slots it had claimed but not reported; returns how many connections it lost.
+    std::size_t lose_worker_served(pid_t pid);
+    // Connections forkd-worker `pid` serves.
+    std::size_t served_by_worker(pid_t pid) const;
 
 private:
     void arm_deadline(Connection& connection, std::uint64_t after_usec);
     void on_deadline(Connection& connection);
     void signal(const Connection& connection, int signo);
-    void reclaim_orphan_slots();
+    // Slots no connection owns; with `pid`, only those whose pid is that worker's.
+    void reclaim_orphan_slots(pid_t pid = 0);
 
     sd_event* event_;
     Scoreboard& board_;

@@ -93,7 +93,11 @@ Manager::Manager(CommandLine command_line, Config config)
       listeners_(event_.get(), [this](Listener& ready) { accept_batch(ready); }),
       children_(event_.get(), scoreboard_, admission_, totals_,
                 [this](const Connection& c, int signo) {
-                    if (spawner_) spawner_->signal(c.id, c.slot, signo);
+                    if (c.served_by == ServedBy::worker) {
+                        if (workers_) workers_->signal(c.pid, c.id, c.slot, signo);
+                    } else if (spawner_) {
+                        spawner_->signal(c.id, c.slot, signo);
+                    }
                 }) {
     exec_plan_ = build_exec_plan(config_);
     policy_.update(config_);
@@ -124,11 +128,23 @@ void Manager::open() {
             },
             [this] { configure_spawner(); }});
     spawner_->start();
+    // Always too: a reload may switch to event mode.
+    workers_ = std::make_unique<WorkerPool>(
+        event_.get(), scoreboard_,
+        WorkerPool::Hooks{
+            [this](std::span<const spawner::Report> reports) { on_spawner_reports(reports, ServedBy::worker); },
+            [this](pid_t pid) {
+                worker_waits_.update(false, monotonic_ns(), wait_context("worker"));
+                return children_.lose_worker_served(pid);
+            },
+            [this](pid_t pid) { return children_.served_by_worker(pid); },
+            [this] { configure_workers(); }});
+    workers_->start(worker_count(config_));
     for (const auto& address : config_.listen) {
         listeners_.open(address, config_.backlog);
         update_accepting();
     }
-    if (spawner_accepts() && listeners_.size() > spawner::max_listeners)
+    if (!master_accepts() && listeners_.size() > spawner::max_listeners)
         throw ConfigError("listen: " + std::to_string(listeners_.size()) +
                           " listening sockets; a built-in handler serves at most " +
                           std::to_string(spawner::max_listeners));
@@ -200,7 +216,7 @@ void Manager::update_accepting() {
 // On the per-connection path (a slot freed, an accept pause): only what the master polls. With a
 // built-in handler the spawner accepts, and the master's own listener sources stay off.
 void Manager::update_master_accepting() {
-    const bool open = !spawner_accepts() && accepting() && rate_allows();
+    const bool open = master_accepts() && accepting() && rate_allows();
     const bool room = room_for_more();
     if (master_waits_.waiting() && (!open || room))
         master_waits_.update(false, monotonic_ns(), wait_context("master"));
@@ -384,6 +400,10 @@ void Manager::reap_children() {
             spawner_->exited(status, state_ == State::stopping);
             continue;
         }
+        if (workers_ && workers_->is(pid)) {
+            workers_->exited(pid, status, state_ == State::stopping);
+            continue;
+        }
         children_.exec_reaped(pid, status);
     }
     update_master_accepting();
@@ -399,6 +419,12 @@ void Manager::configure_spawner() {
     settings.has_policy = 1;
     settings.policy_generation = policy_.generation();
     spawner_->configure(settings, listeners_, policy_.block_fd());
+    configure_workers();
+}
+
+void Manager::configure_workers() {
+    if (!workers_) return;
+    workers_->configure(worker_settings(config_, state_ == State::running), listeners_);
 }
 
 void Manager::log_plan_warnings() const {
@@ -420,11 +446,11 @@ ConnectionInfo Manager::describe_spawner_peer(std::uint32_t tag, const spawner::
 // ---- the spawner: its reports ------------------------------------------------------------------
 
 // Accepting and stopping are looked at once per datagram, not once per report.
-void Manager::on_spawner_reports(std::span<const spawner::Report> reports) {
+void Manager::on_spawner_reports(std::span<const spawner::Report> reports, ServedBy by) {
     using spawner::ReportKind;
     for (const spawner::Report& report : reports) {
         switch (report.kind) {
-        case ReportKind::started: on_spawner_started(report); break;
+        case ReportKind::started: on_spawner_started(report, by); break;
         case ReportKind::exited:
             if (Connection* child = children_.find(report.id)) {
                 child->reported_traffic = {report.bytes_in, report.bytes_out, report.bytes_known != 0};
@@ -442,25 +468,29 @@ void Manager::on_spawner_reports(std::span<const spawner::Report> reports) {
         }
         case ReportKind::accept_error: on_spawner_accept_error(report); break;
         case ReportKind::limit_wait:
-            spawner_waits_.update(report.value != 0, report.start_ns, wait_context("spawner"));
+            if (by == ServedBy::worker)
+                worker_waits_.update(report.value != 0, report.start_ns, wait_context("worker"));
+            else
+                spawner_waits_.update(report.value != 0, report.start_ns, wait_context("spawner"));
             break;
         case ReportKind::configured:
-            if (!spawner_->settled()) break;
+            if (!changes_applied()) break;
             if (control_) control_->release_held();
             if (reload_pending_) announce_reload_when_applied();
             break;
         case ReportKind::hello: break;
         }
     }
+    if (workers_) workers_->retire_idle();
     update_master_accepting();
     maybe_finish_stop();
 }
 
-void Manager::on_spawner_started(const spawner::Report& report) {
+void Manager::on_spawner_started(const spawner::Report& report, ServedBy by) {
     ConnectionInfo info = describe_spawner_peer(report.tag, report.peer);
     info.id = report.id;
     info.slot = report.slot;
-    children_.add(info, report.start_ns, ServedBy::spawner, report.pid,
+    children_.add(info, report.start_ns, by, report.pid,
                   config_.limits.connection_timeout_s);
 }
 
@@ -497,6 +527,7 @@ void Manager::on_spawner_accept_error(const spawner::Report& report) {
 void Manager::on_housekeeping() {
     children_.housekeeping(config_.limits.idle_timeout_s);
     log_throttle_.flush(monotonic_ns());
+    if (workers_) workers_->retire_idle();
     // A spawner that died before confirming a configuration will never confirm it.
     if (changes_applied()) {
         if (control_) control_->release_held();
@@ -542,7 +573,7 @@ void Manager::begin_stop() {
 }
 
 void Manager::maybe_finish_stop() {
-    if (state_ == State::stopping && children_.empty() && (!spawner_ || spawner_->settled()))
+    if (state_ == State::stopping && children_.empty() && changes_applied())
         sd_event_exit(event_.get(), 0);
 }
 

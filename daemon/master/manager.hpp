@@ -15,6 +15,7 @@
 #include "daemon/master/connections.hpp"
 #include "daemon/master/listeners.hpp"
 #include "daemon/master/spawner_supervisor.hpp"
+#include "daemon/master/worker_pool.hpp"
 #include "daemon/master/limit_waits.hpp"
 #include "daemon/master/log_throttle.hpp"
 #include "daemon/core/scoreboard.hpp"
@@ -99,14 +100,23 @@ private:
     void reap_children();
 
     // The spawner (built-in handlers).
-    bool spawner_accepts() const { return config_.handler != HandlerKind::exec; }
+    bool spawner_accepts() const {
+        return config_.mode == ServeMode::fork && config_.handler != HandlerKind::exec;
+    }
+    // Fork mode with an exec'd handler: the master accepts itself.
+    bool master_accepts() const {
+        return config_.mode == ServeMode::fork && config_.handler == HandlerKind::exec;
+    }
+    // Event mode: forkd-worker processes accept and serve (worker_pool.hpp).
+    void configure_workers();
     // Tells the spawner what to accept on and how (SpawnerLink sends it only if it changed).
     void configure_spawner();
     // The plan's load-time warnings (settings that do nothing), at start and on each reload.
     void log_plan_warnings() const;
     ConnectionInfo describe_spawner_peer(std::uint32_t tag, const spawner::Peer& peer) const;
-    void on_spawner_reports(std::span<const spawner::Report> reports);
-    void on_spawner_started(const spawner::Report& report);
+    // The spawner's reports, and the workers' (the same protocol; `by` says whose).
+    void on_spawner_reports(std::span<const spawner::Report> reports, ServedBy by = ServedBy::spawner);
+    void on_spawner_started(const spawner::Report& report, ServedBy by);
     void on_spawner_refused(const spawner::Report& report);
     void send_busy_message(int fd, Refusal reason) const;
     bool rate_allows();
@@ -143,13 +153,14 @@ private:
     pid_t master_pid_;
     std::int64_t started_ns_;
     ConnectionTotals totals_;
-    LimitWaits master_waits_, spawner_waits_;  // each accepting process's waits at the limit
+    LimitWaits master_waits_, spawner_waits_, worker_waits_;  // each accepting process's waits at the limit
     LogThrottle log_throttle_;  // per-connection failures and refusals, thinned under a flood
     std::optional<gid_t> control_gid_;
     std::set<std::string> set_at_runtime_;  // options forkctl set changed since the last reload
 
     Listeners listeners_;
     std::unique_ptr<SpawnerSupervisor> spawner_;  // from open()
+    std::unique_ptr<WorkerPool> workers_;         // from open(); empty in fork mode
     Connections children_;
     std::vector<EventSourcePtr> signal_sources_;
     EventSourcePtr housekeeping_;

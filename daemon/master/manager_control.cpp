@@ -30,7 +30,9 @@ std::optional<gid_t> Manager::resolve_control_group(const std::optional<std::str
 
 // forkd-spawner applies a new configuration when it reads it: until it says so, a connection it
 // accepts may still get the old handler or limits.
-bool Manager::changes_applied() const { return !spawner_ || spawner_->settled(); }
+bool Manager::changes_applied() const {
+    return (!spawner_ || spawner_->settled()) && (!workers_ || workers_->settled());
+}
 
 uid_t Manager::daemon_uid() const { return getuid(); }
 std::optional<gid_t> Manager::control_gid() const { return control_gid_; }
@@ -42,7 +44,13 @@ nlohmann::json Manager::status() const {
     if (state_ == State::draining) facts.state = "draining";
     if (state_ == State::stopping) facts.state = "stopping";
     facts.accepting = accepting() && room_for_more() &&
-                      (!spawner_accepts() || (spawner_ && spawner_->running()));
+                      (!spawner_accepts() || (spawner_ && spawner_->running())) &&
+                      (config_.mode != ServeMode::event || (workers_ && !workers_->empty()));
+    facts.mode = config_.mode;
+    if (workers_) {
+        for (const auto& worker : workers_->view())
+            facts.workers.push_back({worker.pid, children_.served_by_worker(worker.pid), worker.accepted});
+    }
     facts.active = scoreboard_.active();
     facts.uptime_s = (monotonic_ns() - started_ns_) / 1000000000;
     facts.limits = config_.limits;
@@ -56,8 +64,9 @@ nlohmann::json Manager::status() const {
     if (spawner_ && spawner_->running()) facts.spawner_pid = spawner_->pid();
     facts.totals = totals_;
     const std::int64_t now = monotonic_ns();
-    facts.limit_waits = {master_waits_.episodes() + spawner_waits_.episodes(),
-                         master_waits_.waited_ms(now) + spawner_waits_.waited_ms(now)};
+    facts.limit_waits = {master_waits_.episodes() + spawner_waits_.episodes() + worker_waits_.episodes(),
+                         master_waits_.waited_ms(now) + spawner_waits_.waited_ms(now) +
+                             worker_waits_.waited_ms(now)};
     return render_status(facts);
 }
 
@@ -197,6 +206,8 @@ std::optional<std::string> Manager::apply_reload() {
     } catch (const std::exception& e) {  // the old rules stay, with the new limits
         log::err("admission-policy-failed", {{"error", e.what()}});
     }
+    // Fork <-> event: the old mode's connections finish where they run; new ones go the new way.
+    if (workers_) workers_->resize(worker_count(config_));
     log::set_level(config_.log_level);
     if (config_.watch_config && !config_watch_) watch_config_file();
     if (!config_.watch_config) config_watch_.reset();

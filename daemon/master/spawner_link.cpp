@@ -25,6 +25,9 @@
 #ifndef FORKD_SPAWNER_PATH
 #error "FORKD_SPAWNER_PATH must name the installed forkd-spawner"
 #endif
+#ifndef FORKD_WORKER_PATH
+#error "FORKD_WORKER_PATH must name the installed forkd-worker"
+#endif
 
 namespace forkd {
 namespace {
@@ -41,8 +44,8 @@ std::string errno_text(const std::string& what, int error) {
 
 } // namespace
 
-SpawnerLink::SpawnerLink(sd_event* event, const Scoreboard& board, ReportHandler on_report)
-    : event_(event), board_(board), on_report_(std::move(on_report)), path_(binary_path()) {}
+SpawnerLink::SpawnerLink(sd_event* event, const Scoreboard& board, ReportHandler on_report, std::string path)
+    : event_(event), board_(board), on_report_(std::move(on_report)), path_(std::move(path)) {}
 
 SpawnerLink::~SpawnerLink() {
     if (pid_ <= 0) return;
@@ -52,17 +55,22 @@ SpawnerLink::~SpawnerLink() {
     reap(pid);
 }
 
-std::string SpawnerLink::binary_path() {
+// NAME next to the running forkd (a build tree), else the installed one.
+static std::string sibling_or(const char* name, const char* installed) {
     char self[PATH_MAX];
     const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n > 0) {
         std::string sibling(self, std::size_t(n));
         sibling.erase(sibling.find_last_of('/') + 1);
-        sibling += "forkd-spawner";
+        sibling += name;
         if (access(sibling.c_str(), X_OK) == 0) return sibling;
     }
-    return FORKD_SPAWNER_PATH;
+    return installed;
 }
+
+std::string SpawnerLink::binary_path() { return sibling_or("forkd-spawner", FORKD_SPAWNER_PATH); }
+
+std::string SpawnerLink::worker_binary_path() { return sibling_or("forkd-worker", FORKD_WORKER_PATH); }
 
 // posix_spawn is glibc's vfork-style clone: cheap, and it reports a failed exec as an error.
 std::string SpawnerLink::launch() {
@@ -89,7 +97,8 @@ std::string SpawnerLink::launch() {
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
     const std::string master = std::to_string(getpid());
-    char* argv[] = {const_cast<char*>("forkd-spawner"), const_cast<char*>(master.c_str()), nullptr};
+    const std::string name = path_.substr(path_.find_last_of('/') + 1);
+    char* argv[] = {const_cast<char*>(name.c_str()), const_cast<char*>(master.c_str()), nullptr};
     char* envp[] = {nullptr};
     pid_t pid = 0;
     const int rc = posix_spawn(&pid, path_.c_str(), &actions, &attr, argv, envp);

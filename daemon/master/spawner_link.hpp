@@ -27,7 +27,10 @@ public:
     // Every report but hello, one datagram's worth at a time, in the order the spawner sent them.
     using ReportHandler = std::function<void(std::span<const spawner::Report>)>;
 
-    SpawnerLink(sd_event* event, const Scoreboard& board, ReportHandler on_report);
+    // `path`: the binary to run, forkd-spawner by default; forkd-worker (event mode) speaks the
+    // same protocol and is started the same way.
+    SpawnerLink(sd_event* event, const Scoreboard& board, ReportHandler on_report,
+                std::string path = binary_path());
     // Closes the socket and SIGKILLs and reaps the process: by then the master has nothing left
     // for it (a stop waits for every handler), and its handlers die with it regardless.
     ~SpawnerLink();
@@ -36,6 +39,8 @@ public:
 
     // forkd-spawner next to the running forkd (a build tree), else the installed one.
     static std::string binary_path();
+    // forkd-worker, found the same way.
+    static std::string worker_binary_path();
 
     // Start-up, before the loop runs: starts the spawner and waits (at most 5 s) for its hello.
     // Throws std::runtime_error naming the binary and the reason.

@@ -19,7 +19,12 @@ constexpr std::uint64_t spawner_retry_usec = 1000000;
 // Its per-source counts cover its own connections: after a reload from exec to a built-in
 // handler, the exec'd ones still running are not counted against their sources.
 spawner::Request spawner_settings(const Config& config, bool accepting) {
-    const bool built_in = config.handler != HandlerKind::exec;
+    const bool built_in = config.handler != HandlerKind::exec && config.mode == ServeMode::fork;
+    return serving_settings(config, built_in, accepting);
+}
+
+spawner::Request serving_settings(const Config& config, bool serves, bool accepting) {
+    const bool built_in = serves;
     spawner::Request settings;
     settings.kind = spawner::RequestKind::configure;
     settings.accepting = built_in && accepting;
@@ -34,6 +39,12 @@ spawner::Request spawner_settings(const Config& config, bool accepting) {
     settings.source_rate_seconds = config.limits.max_per_source_rate.seconds;
     settings.source_prefix_v4 = config.limits.source_prefix.v4;
     settings.source_prefix_v6 = config.limits.source_prefix.v6;
+    if (settings.handler == HandlerKind::proxy && config.proxy_to) {
+        const std::string target = proxy_target_text(*config.proxy_to);
+        target.copy(settings.proxy_to, sizeof settings.proxy_to - 1);  // the config bounds it
+        settings.proxy_connect_timeout_s = config.proxy_connect_timeout_s;
+    }
+    settings.buffer_size = config.buffer_size;
     return settings;
 }
 

@@ -24,6 +24,9 @@ class Scoreboard;
 // `accepting` (the daemon runs); otherwise it accepts nothing and so drops its copies of the
 // listening sockets (a stop must close them for good).
 spawner::Request spawner_settings(const Config& config, bool accepting);
+// The same for whichever process serves (`serves`: forkd-spawner in fork mode, the workers in
+// event mode); one that does not serve accepts nothing.
+spawner::Request serving_settings(const Config& config, bool serves, bool accepting);
 
 class SpawnerSupervisor {
 public:

@@ -71,6 +71,12 @@ nlohmann::json exec_json(const std::vector<std::string>& argv) {
     return words;
 }
 
+nlohmann::json workers_json(const std::vector<StatusFacts::Worker>& workers) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& w : workers) out.push_back({{"pid", w.pid}, {"active", w.active}, {"accepted", w.accepted}});
+    return out;
+}
+
 nlohmann::json optional_text(const std::optional<std::string>& text) {
     return text ? nlohmann::json(*text) : nlohmann::json(nullptr);
 }
@@ -97,6 +103,8 @@ nlohmann::json render_status(const StatusFacts& facts) {
         {"config_file", facts.config_file},
         {"capacity", facts.capacity},
         {"spawner_pid", facts.spawner_pid ? nlohmann::json(*facts.spawner_pid) : nlohmann::json(nullptr)},
+        {"mode", std::string(mode_name(facts.mode))},
+        {"workers", workers_json(facts.workers)},
         {"totals", totals_json(facts.totals)},
         {"refused", refused_json(facts.totals)},
         {"limit_waits", limit_waits_json(facts.limit_waits)},

@@ -34,6 +34,13 @@ struct StatusFacts {
     std::string config_file;
     std::size_t capacity = 0;
     std::optional<pid_t> spawner_pid;     // none while it is not running
+    ServeMode mode = ServeMode::fork;
+    struct Worker {
+        pid_t pid = 0;
+        std::size_t active = 0;
+        std::uint64_t accepted = 0;
+    };
+    std::vector<Worker> workers;          // event mode's forkd-worker processes
     ConnectionTotals totals;
     struct LimitWaits {
         std::uint64_t episodes = 0;   // times accepting waited at the limit

@@ -10,6 +10,8 @@
 #include "daemon/handlers/builtin_handlers.hpp"
 #include "daemon/core/child_setup.hpp"
 #include "daemon/core/not_inherited.hpp"
+#include "daemon/proxy/proxy_address.hpp"
+#include "daemon/proxy/proxy_child.hpp"
 #include "daemon/spawner/pid_table.hpp"
 #include "daemon/core/scoreboard.hpp"
 #include "daemon/admission/source_counts.hpp"
@@ -53,6 +55,7 @@ const char* process_name(HandlerKind kind) {
     case HandlerKind::discard: return "forkd-discard";
     case HandlerKind::daytime: return "forkd-daytime";
     case HandlerKind::chargen: return "forkd-chargen";
+    case HandlerKind::proxy: return "forkd-proxy";
     case HandlerKind::exec: break;
     }
     return "forkd-handler";
@@ -75,13 +78,43 @@ struct HandlerIdentity {
     std::array<gid_t, spawner::max_groups> groups{};
 };
 
+// handler = proxy: where to and how, as the master configured it. A literal address or a UNIX
+// path is resolved once, when configured; a host name by each child (the lookup blocks).
+struct ProxySettings {
+    char proxy_to[spawner::proxy_to_capacity] = {};
+    bool resolved = false;
+    ProxyEndpoint endpoint;
+    std::uint32_t buffer_size = 65536;
+    std::uint32_t connect_timeout_s = 10;
+};
+
 // What a handler child needs, copied onto the forking process's stack before the fork.
 struct HandlerStart {
     HandlerKind handler;
     std::uint32_t slot;
     std::uint32_t idle_timeout_s;
     HandlerIdentity identity;
+    const ProxySettings* proxy;  // the spawner's settings, in the stack frame the child inherits
 };
+
+int run_handler(const HandlerStart& start, Scoreboard& board) {
+    if (start.handler != HandlerKind::proxy) {
+        const BuiltinContext context{0, &board, start.slot, start.idle_timeout_s};
+        return run_builtin_handler(start.handler, context);
+    }
+    const ProxySettings& proxy = *start.proxy;
+    // Only fd 0 is the client's from here: the session owns it and closes it when done.
+    close(1);
+    const ProxyChildContext context{0,
+                                    proxy.proxy_to,
+                                    proxy.resolved ? &proxy.endpoint : nullptr,
+                                    proxy.buffer_size,
+                                    proxy.connect_timeout_s,
+                                    start.idle_timeout_s,
+                                    &board,
+                                    start.slot};
+    return run_proxy_child(context);
+}
 
 // Before the first byte is served, and before die_with_parent (a credential change clears the
 // death signal).
@@ -102,8 +135,7 @@ bool take_identity(const HandlerIdentity& identity) {
     // connection_to_stdio closes every fd above 2: the listeners and the master's socket too.
     if (!take_identity(start.identity) || !die_with_parent(spawner_pid) || !connection_to_stdio(connection))
         _exit(1);
-    const BuiltinContext context{0, &board, start.slot, start.idle_timeout_s};
-    const int code = run_builtin_handler(start.handler, context);
+    const int code = run_handler(start, board);
     // The client sees the close first; the counter drops before the process is gone, and the
     // master reconciles when the spawner reports the exit either way.
     close(0);
@@ -272,6 +304,7 @@ private:
         HandlerKind handler = HandlerKind::echo;
         RuntimeLimits limits;  // admission's and idle-timeout; not connection-timeout (the master's)
         HandlerIdentity identity;
+        ProxySettings proxy;
     };
     struct Listener {
         UniqueFd fd;
@@ -469,7 +502,8 @@ private:
 
     // The handler's pid, or -errno.
     pid_t fork_handler(std::uint32_t slot, int connection) {
-        const HandlerStart start{settings_.handler, slot, settings_.limits.idle_timeout_s, settings_.identity};
+        const HandlerStart start{settings_.handler, slot, settings_.limits.idle_timeout_s, settings_.identity,
+                                 &settings_.proxy};
         ProcessName name;
         std::strncpy(name.text, process_name(start.handler), sizeof name.text - 1);
         // _Fork: no atfork handlers and no re-initialisation of glibc's locks in the child,
@@ -559,11 +593,30 @@ private:
         settings_.limits.source_prefix = {request.source_prefix_v4, request.source_prefix_v6};
         gate_.set_limits(settings_.limits);
         settings_.identity = identity_of(request);
+        configure_proxy(request);
         for (std::size_t i = 0; i < listener_count_; ++i) listeners_[i].fd.reset();
         listener_count_ = 0;
         pause_until_ms_ = 0;
         return pending_.push(make_report(ReportKind::configured, request.generation)) ||
                overflowed();
+    }
+
+    // Literal addresses and UNIX paths need no lookup, so they are resolved here, once; a host
+    // name is left to each child, whose lookup may block.
+    void configure_proxy(const Request& request) {
+        ProxySettings& proxy = settings_.proxy;
+        proxy = ProxySettings{};
+        if (request.handler != HandlerKind::proxy) return;
+        std::memcpy(proxy.proxy_to, request.proxy_to, sizeof proxy.proxy_to);
+        proxy.proxy_to[sizeof proxy.proxy_to - 1] = 0;
+        proxy.buffer_size = request.buffer_size;
+        proxy.connect_timeout_s = request.proxy_connect_timeout_s;
+        const auto target = parse_proxy_target(proxy.proxy_to);
+        if (!target || !(target->is_unix() || is_address_literal(target->host))) return;
+        if (auto endpoint = resolve_proxy_target(*target)) {
+            proxy.endpoint = *endpoint;
+            proxy.resolved = true;
+        }
     }
 
     // The slot's pid (set_pid at the fork), if that handler is not reaped yet, so its pid cannot

@@ -56,7 +56,14 @@ bool decode(std::span<const std::byte> datagram, Records<Record>& out, Valid val
 
 bool valid_handler(HandlerKind h) {
     return h == HandlerKind::echo || h == HandlerKind::discard || h == HandlerKind::daytime ||
-           h == HandlerKind::chargen;
+           h == HandlerKind::chargen || h == HandlerKind::proxy;
+}
+
+// A proxy configure names its target (checked again where it is used) and a usable watermark.
+bool valid_proxy(const Request& r) {
+    if (r.handler != HandlerKind::proxy) return true;
+    const void* end = std::memchr(r.proxy_to, 0, sizeof r.proxy_to);
+    return end && end != r.proxy_to && r.buffer_size >= 2;
 }
 
 bool valid_request(const Request& r) {
@@ -65,7 +72,8 @@ bool valid_request(const Request& r) {
         return valid_handler(r.handler) && r.listeners <= max_listeners && r.accepting <= 1 &&
                r.reject_at_limit <= 1 && r.has_identity <= 1 && r.set_groups <= 1 &&
                r.group_count <= max_groups && r.has_policy <= 1 && r.source_prefix_v4 <= 32 &&
-               r.source_prefix_v6 <= 128 && r.rate_seconds > 0 && r.source_rate_seconds > 0;
+               r.source_prefix_v6 <= 128 && r.rate_seconds > 0 && r.source_rate_seconds > 0 &&
+               valid_proxy(r);
     case RequestKind::listener:
     case RequestKind::policy: return true;
     case RequestKind::signal: return r.signo > 0 && r.signo < 65;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-// The master ↔ spawner protocol: datagrams on a SOCK_SEQPACKET socketpair. Each datagram is a
+// The master ↔ spawner protocol, which forkd-worker (event mode) speaks too: datagrams on a SOCK_SEQPACKET socketpair. Each datagram is a
 // header and up to max_records fixed-size records of one direction:
 //   master → spawner: configure (what to serve and the limits), followed in the same datagram
 //                     by one listener record per listening socket, each socket riding along as
@@ -23,7 +23,7 @@
 
 namespace forkd::spawner {
 
-constexpr std::uint16_t protocol_version = 5;
+constexpr std::uint16_t protocol_version = 6;
 // Records per datagram, and so fds per datagram (the kernel allows 253).
 constexpr std::size_t max_records = 64;
 // A configure datagram holds the configure record, one record per listening socket and the
@@ -32,6 +32,9 @@ constexpr std::size_t max_listeners = max_records - 2;
 // Supplementary groups a configure carries for the handlers' identity (user/group); a user in
 // more is refused when the configuration loads.
 constexpr std::size_t max_groups = max_builtin_groups;
+// proxy-to's text in a configure, NUL-terminated: a 253-byte host name in brackets with a port
+// fits, and so does any UNIX path.
+constexpr std::size_t proxy_to_capacity = 264;
 // Where the master puts the socket and the scoreboard's memfd before it runs the spawner.
 constexpr int control_fd = 3;
 constexpr int scoreboard_fd = 4;
@@ -58,6 +61,8 @@ struct Request {
     std::uint32_t max_per_source = 0;         // configure: 0 = unlimited
     std::uint32_t uid = 0, gid = 0;           // configure, with has_identity: handlers run as
     std::uint32_t group_count = 0;            // configure: groups[0..group_count) are set
+    std::uint32_t buffer_size = 0;            // configure, handler proxy and forkd-worker: the watermark
+    std::uint32_t proxy_connect_timeout_s = 0;  // configure, handler proxy: 0 = the kernel's
     std::uint32_t groups[max_groups] = {};
     std::uint32_t rate_count = 0, rate_seconds = 1;                // configure: max-connection-rate
     std::uint32_t source_rate_count = 0, source_rate_seconds = 1;  // configure: max-per-source-rate
@@ -71,6 +76,7 @@ struct Request {
     std::uint8_t source_prefix_v4 = 32, source_prefix_v6 = 128;  // configure: source-prefix
     std::uint8_t has_policy = 0;              // configure: a policy record ends the datagram
     std::uint8_t reserved[6] = {};
+    char proxy_to[proxy_to_capacity] = {};    // configure, handler proxy: proxy-to as written
 };
 
 enum class ReportKind : std::uint8_t {

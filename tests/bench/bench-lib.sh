@@ -14,6 +14,7 @@ PAYLOAD=${PAYLOAD:-64}
 SERVERS=${SERVERS:-}          # comma-separated subset of the script's servers; empty = all
 KEEP=${KEEP:-}                # directory to copy raw results and server logs into
 COUNT=${COUNT:-200}           # run-ctl-bench.sh: control requests per measurement
+LOADGEN_ARGS=()               # a script's extra forkd_loadgen arguments for probe and measure
 
 bench_usage() {
     cat <<EOF
@@ -149,7 +150,8 @@ wanted() { [[ -z $SERVERS || ",$SERVERS," == *",$1,"* ]]; }
 # A quick correctness probe before measuring: one echo connection must come back intact.
 probe() {
     local name=$1
-    "$LOADGEN" --port "${SERVER_PORT[$name]}" --count 3 --duration 5 --payload "$PAYLOAD" --json >"$WORK/probe.json" ||
+    "$LOADGEN" --port "${SERVER_PORT[$name]}" --count 3 --duration 5 --payload "$PAYLOAD" --json \
+        ${LOADGEN_ARGS[@]+"${LOADGEN_ARGS[@]}"} >"$WORK/probe.json" ||
         { note "$name fails the echo probe: $(cat "$WORK/probe.json")"; return 1; }
 }
 
@@ -179,7 +181,7 @@ measure() {  # measure NAME CONCURRENCY
     local name=$1 conc=$2 pid=${SERVER_PID[$1]} before after line
     before=$(cpu_ticks "$pid")
     line=$("$LOADGEN" --mode "${LOADGEN_MODE:-echo}" --port "${SERVER_PORT[$name]}" --concurrency "$conc" --duration "$DURATION" \
-        --warmup "$WARMUP" --payload "$PAYLOAD" --label "$name" --json) ||
+        --warmup "$WARMUP" --payload "$PAYLOAD" --label "$name" --json ${LOADGEN_ARGS[@]+"${LOADGEN_ARGS[@]}"}) ||
         note "$name c=$conc: no successful connection"
     sleep 0.2  # the last handlers exit and are reaped
     after=$(cpu_ticks "$pid")

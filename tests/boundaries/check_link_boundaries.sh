@@ -40,10 +40,19 @@ if probe link cstdio not_libc_only; then fail "a libc-only target may link a non
 grep -q "is libc-only and may not link not_libc_only" "$scratch/link/log" || fail "no clear error for the link"
 
 needed() { readelf -d "$1" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | tr '\n' ' '; }
+# forkd-spawner runs the proxy handler's children on libevent, linked in (cmake/LibcOnly.cmake):
+# it needs no libevent shared object, but must contain the bufferevents.
+nm "$build_dir/daemon/forkd-spawner" | grep -q ' bufferevent_socket_new$' ||
+    fail "forkd-spawner has no libevent linked in (the proxy handler's engine)"
 spawner=$(needed "$build_dir/daemon/forkd-spawner")
 for lib in $spawner; do
     case $lib in libc.so.*|ld-linux*) ;; *) fail "forkd-spawner links $lib (only libc): $spawner" ;; esac
 done
+# forkd-worker: libc and libevent_core, nothing else.
+worker=$(needed "$build_dir/daemon/forkd-worker")
+for lib in $worker; do
+    case $lib in libc.so.*|ld-linux*|libevent_core*) ;; *) fail "forkd-worker links $lib (only libc, libevent_core): $worker" ;; esac
+done
 case $(needed "$build_dir/ctl/forkctl") in *libsystemd*) fail "forkctl links libsystemd" ;; esac
 case $(needed "$build_dir/daemon/forkd") in *libsystemd*) ;; *) fail "forkd does not link libsystemd" ;; esac
-echo "link boundaries hold: forkd-spawner needs $spawner"
+echo "link boundaries hold: forkd-spawner needs $spawner; forkd-worker needs $worker"

@@ -154,7 +154,7 @@ for unit in forkd.service forkd@.service; do
     fi
     say "$unit: $(grep -o 'Overall exposure level.*' "$WORK/security.txt")"
 done
-for path in usr/sbin/forkd usr/libexec/forkd/forkd-spawner usr/bin/forkctl etc/forkd/forkd.conf \
+for path in usr/sbin/forkd usr/libexec/forkd/forkd-spawner usr/libexec/forkd/forkd-worker usr/bin/forkctl etc/forkd/forkd.conf \
             lib/systemd/system/forkd.socket \
             usr/lib/sysusers.d/forkd.conf usr/share/bash-completion/completions/forkctl \
             usr/share/man/man8/forkd.8.gz usr/share/man/man8/forkctl.8.gz \

@@ -186,6 +186,9 @@ TEST_F(ConfigTest, ContractDefaults) {
     EXPECT_EQ(config.chdir, "/");
     EXPECT_FALSE(config.rlimits.cpu);
     EXPECT_FALSE(config.watch_config);
+    EXPECT_FALSE(config.proxy_to);
+    EXPECT_EQ(config.proxy_connect_timeout_s, 10u);
+    EXPECT_EQ(config.buffer_size, 65536u);
 }
 
 TEST_F(ConfigTest, InstanceNamesDefaultPaths) {
@@ -449,7 +452,12 @@ TEST_F(ConfigTest, EveryRuleRejectsBadValuesInTheFileAndOnTheCommandLine) {
         {"listen", "unix:rel", "UNIX socket path must be absolute"},
         {"backlog", "-5", "'-5' is not a non-negative integer"},
         {"backlog", "99999999999", "'99999999999' is out of range (at most 2147483647)"},
-        {"handler", "telnet", "'telnet' is not one of echo, discard, daytime, chargen, exec"},
+        {"handler", "telnet", "'telnet' is not one of echo, discard, daytime, chargen, exec, proxy"},
+        {"proxy-to", "[::1]", "'[::1]': missing port"},
+        {"proxy-to", "unix:sock", "'unix:sock': UNIX socket path must be absolute"},
+        {"proxy-connect-timeout", "-1", "'-1' is not a non-negative integer"},
+        {"buffer-size", "2147483648", "'2147483648' is out of range (at most 1073741824)"},
+        {"buffer-size", "64k", "'64k' is not a non-negative integer"},
         {"exec", "cat", "program 'cat' is not an absolute path"},
         {"exec", "/nonexistent/prog", "program '/nonexistent/prog': No such file or directory"},
         {"exec", "/tmp", "program '/tmp' is not a regular file"},
@@ -556,6 +564,37 @@ TEST_F(ConfigTest, CommandLineHandlerBeatsFileExecAndViceVersa) {
     EXPECT_EQ(config.exec_argv, std::vector<std::string>{"/bin/cat"});
 }
 
+TEST_F(ConfigTest, HandlerProxyNeedsProxyToAndTheErrorNamesIt) {
+    EXPECT_EQ(load_error("listen = 127.0.0.1:0\nhandler = proxy\n"),
+              at(2) + "option 'proxy-to': required with handler = proxy (proxy-to = HOST:PORT, [V6]:PORT or "
+                      "unix:PATH)");
+}
+
+TEST_F(ConfigTest, ProxyOptions) {
+    Config config = load("listen = 127.0.0.1:0\nhandler = proxy\nproxy-to = [::1]:8080\n"
+                         "proxy-connect-timeout = 3\nbuffer-size = 4096\n");
+    EXPECT_EQ(config.handler, HandlerKind::proxy);
+    ASSERT_TRUE(config.proxy_to);
+    EXPECT_EQ(config.proxy_to->host, "::1");
+    EXPECT_EQ(config.proxy_to->port, 8080);
+    EXPECT_EQ(config.proxy_connect_timeout_s, 3u);
+    EXPECT_EQ(config.buffer_size, 4096u);
+    const std::string text = render_config(config);
+    EXPECT_NE(text.find("\nproxy-to = [::1]:8080\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("\nbuffer-size = 4096\n"), std::string::npos) << text;
+    config = load("listen = 127.0.0.1:0\n", {"--handler", "proxy", "--proxy-to", "unix:/run/backend.sock"});
+    EXPECT_EQ(config.proxy_to->path, "/run/backend.sock");
+}
+
+TEST_F(ConfigTest, BadProxyValuesNameTheOptionAndLine) {
+    EXPECT_EQ(load_error("listen = 127.0.0.1:0\nhandler = proxy\nproxy-to = localhost\n"),
+              at(3) + "option 'proxy-to': 'localhost': missing port");
+    EXPECT_EQ(load_error("listen = 127.0.0.1:0\nbuffer-size = 10\n"),
+              at(2) + "option 'buffer-size': '10' is too small (at least 1024)");
+    EXPECT_EQ(load_error("listen = 127.0.0.1:0\nproxy-connect-timeout = soon\n"),
+              at(2) + "option 'proxy-connect-timeout': 'soon' is not a non-negative integer");
+}
+
 // ---------------------------------------------------------------- forkd -t output
 
 TEST_F(ConfigTest, RenderListsEveryKeyInAStableOrder) {
@@ -567,7 +606,8 @@ TEST_F(ConfigTest, RenderListsEveryKeyInAStableOrder) {
     }
     const std::vector<std::string> expected = {
         "config", "instance", "foreground", "pidfile", "control-socket", "control-group", "listen",
-        "backlog", "handler", "exec", "user", "group", "env", "pass-env", "max-connections",
+        "backlog", "handler", "mode", "workers", "exec", "proxy-to", "proxy-connect-timeout",
+        "buffer-size", "user", "group", "env", "pass-env", "max-connections",
         "max-per-source", "overload", "allow", "deny", "source-prefix", "max-connection-rate",
         "max-per-source-rate", "busy-message", "connection-timeout", "idle-timeout", "shutdown-timeout",
         "log-level", "log-target", "umask", "chdir", "rlimit-cpu", "rlimit-as", "rlimit-nofile", "rlimit-nproc",
@@ -650,6 +690,26 @@ TEST(ConfigFileReader, QuoteValueRoundTrips) {
         ASSERT_EQ(content.entries.size(), 1u) << value;
         EXPECT_EQ(content.entries[0].value, value);
     }
+}
+
+// ---------------------------------------------------------------- event mode
+
+TEST_F(ConfigTest, ModeAndWorkers) {
+    const Config fork = load("listen = 127.0.0.1:0\n");
+    EXPECT_EQ(fork.mode, ServeMode::fork);
+    EXPECT_EQ(fork.workers, 0u);
+    const Config event = load("listen = 127.0.0.1:0\nmode = event\nworkers = 3\nhandler = chargen\n");
+    EXPECT_EQ(event.mode, ServeMode::event);
+    EXPECT_EQ(event.workers, 3u);
+    EXPECT_EQ(load_error("listen = 127.0.0.1:0\nmode = threads\n"),
+              at(2) + "option 'mode': 'threads' is not one of fork, event");
+    EXPECT_NE(load_error("listen = 127.0.0.1:0\nworkers = 1000\n").find(at(2) + "option 'workers'"), std::string::npos);
+}
+
+TEST_F(ConfigTest, EventModeRefusesAnExecHandlerNamingBothOptions) {
+    const std::string error = load_error("listen = 127.0.0.1:0\nmode = event\nhandler = exec\nexec = /bin/cat\n");
+    EXPECT_EQ(error, at(2) + "option 'mode': event cannot serve handler = exec (set at " + conf_ +
+                         ":3): use mode = fork, or a built-in handler");
 }
 
 } // namespace

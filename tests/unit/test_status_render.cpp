@@ -60,7 +60,19 @@ TEST(StatusRender, StatusHasEveryContractField) {
                                                  {"denied", 0}, {"rate", 0}, {"per_source_rate", 0},
                                                  {"proxy", 0}}));
     EXPECT_EQ(status["limit_waits"], nlohmann::json({{"episodes", 3}, {"waited_ms", 1500}}));
-    EXPECT_EQ(status.size(), 19u);
+    EXPECT_EQ(status["mode"], "fork");
+    EXPECT_EQ(status["workers"], nlohmann::json::array());
+    EXPECT_EQ(status.size(), 21u);
+}
+
+TEST(StatusRender, EventModeShowsEachWorker) {
+    StatusFacts facts;
+    facts.mode = forkd::ServeMode::event;
+    facts.workers = {{101, 3, 40}, {102, 0, 7}};
+    const auto status = render_status(facts);
+    EXPECT_EQ(status["mode"], "event");
+    EXPECT_EQ(status["workers"], nlohmann::json::parse(
+                                     R"([{"pid":101,"active":3,"accepted":40},{"pid":102,"active":0,"accepted":7}])"));
 }
 
 TEST(StatusRender, InstanceAndSpawnerPidWhenKnownAndAnEmptyListenArray) {

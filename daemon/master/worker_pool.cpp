@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: MIT
+#include "daemon/master/worker_pool.hpp"
+
+#include "common/log.hpp"
+#include "daemon/core/exit_status.hpp"
+#include "daemon/event_loop/event_sources.hpp"
+#include "daemon/master/spawner_supervisor.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+namespace forkd {
+namespace {
+
+// A worker that died before it said hello is broken (a missing or mismatched binary).
+constexpr std::uint64_t worker_retry_usec = 1000000;
+
+} // namespace
+
+spawner::Request worker_settings(const Config& config, bool accepting) {
+    const bool event = config.mode == ServeMode::event && config.handler != HandlerKind::exec;
+    return serving_settings(config, event, accepting);
+}
+
+std::size_t worker_count(const Config& config) {
+    if (config.mode != ServeMode::event) return 0;
+    if (config.workers) return config.workers;
+    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return cpus > 0 ? std::size_t(cpus) : 1;
+}
+
+WorkerPool::WorkerPool(sd_event* event, const Scoreboard& board, Hooks hooks)
+    : event_(event), board_(board), hooks_(std::move(hooks)), path_(SpawnerLink::worker_binary_path()) {}
+
+WorkerPool::~WorkerPool() { workers_.clear(); }  // each link SIGKILLs and reaps its process
+
+WorkerPool::Worker& WorkerPool::add() {
+    auto worker = std::make_unique<Worker>();
+    Worker* raw = worker.get();
+    worker->link = std::make_unique<SpawnerLink>(
+        event_, board_, [this, raw](std::span<const spawner::Report> reports) { forward_reports(*raw, reports); },
+        path_);
+    workers_.push_back(std::move(worker));
+    return *raw;
+}
+
+void WorkerPool::forward_reports(Worker& worker, std::span<const spawner::Report> reports) {
+    for (const auto& report : reports)
+        if (report.kind == spawner::ReportKind::started) ++worker.accepted;
+    hooks_.on_reports(reports);
+}
+
+void WorkerPool::start(std::size_t count) {
+    wanted_ = count;
+    for (std::size_t i = 0; i < count; ++i) {
+        Worker& worker = add();
+        worker.link->start_and_wait();
+        log::info("worker-started", {{"pid", long(worker.link->pid())}});
+    }
+}
+
+void WorkerPool::resize(std::size_t count) {
+    wanted_ = count;
+    std::size_t working = 0;
+    for (auto& worker : workers_) {
+        if (worker->retiring) continue;
+        if (working < count) ++working;
+        else worker->retiring = true;
+    }
+    while (working++ < count) launch(add());
+}
+
+void WorkerPool::launch(Worker& worker) {
+    worker.retry.reset();
+    if (auto error = worker.link->restart(); !error.empty()) {
+        log::err("worker-start-failed", {{"error", error}});
+        return retry_later(worker);
+    }
+    log::notice("worker-started", {{"pid", long(worker.link->pid())}});
+    hooks_.configure();
+}
+
+void WorkerPool::retry_later(Worker& worker) {
+    if (auto timer = event_loop::add_timer(event_, worker_retry_usec, "worker-retry",
+                                           [this, &worker] { launch(worker); }))
+        worker.retry = std::move(*timer);
+}
+
+WorkerPool::Worker* WorkerPool::find(pid_t pid) {
+    for (auto& worker : workers_)
+        if (worker->link->running() && worker->link->pid() == pid) return worker.get();
+    return nullptr;
+}
+
+bool WorkerPool::is(pid_t pid) const {
+    return std::any_of(workers_.begin(), workers_.end(),
+                       [pid](const auto& w) { return w->link->running() && w->link->pid() == pid; });
+}
+
+// Its connections ended with it (their sockets closed with the process): counted failed, and a
+// new worker takes its place unless it was retiring or the daemon stops.
+void WorkerPool::exited(pid_t pid, int wait_status, bool stopping) {
+    Worker* worker = find(pid);
+    if (!worker) return;
+    const bool was_working = worker->link->greeted();
+    worker->link->exited();
+    const std::size_t lost = hooks_.lose_connections(pid);
+    if (worker->retiring) {
+        log::info("worker-retired", {{"pid", long(pid)}});
+        std::erase_if(workers_, [worker](const auto& w) { return w.get() == worker; });
+        return;
+    }
+    log::err("worker-exited", {{"pid", long(pid)}, {"exit", describe_wait_status(wait_status)},
+                               {"connections_lost", lost}});
+    if (stopping) return;
+    if (was_working) launch(*worker);
+    else retry_later(*worker);
+}
+
+void WorkerPool::configure(const spawner::Request& settings, const Listeners& listeners) {
+    std::vector<SpawnerLink::ListenerRef> refs;
+    for (const auto& listener : listeners.all())
+        refs.push_back({listener->socket.fd.get(), listener->tag, listener->socket.bound});
+    for (auto& worker : workers_) {
+        if (!worker->link->running()) continue;
+        spawner::Request mine = settings;
+        if (worker->retiring) mine.accepting = 0;
+        worker->link->configure(mine, mine.accepting ? std::span<const SpawnerLink::ListenerRef>(refs)
+                                                     : std::span<const SpawnerLink::ListenerRef>());
+    }
+}
+
+void WorkerPool::signal(pid_t pid, std::uint64_t id, std::uint32_t slot, int signo) {
+    if (Worker* worker = find(pid)) worker->link->signal(id, slot, signo);
+}
+
+// A retiring worker that accepts nothing any more (it applied that) and serves nobody: its
+// socket closes and it exits; its SIGCHLD removes it (exited()).
+void WorkerPool::retire_idle() {
+    for (auto& worker : workers_) {
+        SpawnerLink& link = *worker->link;
+        if (!worker->retiring || !link.running()) continue;
+        if (link.applied_generation() < link.sent_generation()) continue;
+        if (hooks_.active_of(link.pid()) == 0) ::kill(link.pid(), SIGKILL);
+    }
+    // Retiring workers that are not running (a failed start) have nothing to wait for.
+    std::erase_if(workers_, [](const auto& w) { return w->retiring && !w->link->running(); });
+}
+
+bool WorkerPool::settled() const {
+    return std::all_of(workers_.begin(), workers_.end(), [](const auto& w) {
+        return !w->link->running() || w->link->applied_generation() >= w->link->sent_generation();
+    });
+}
+
+std::vector<WorkerPool::WorkerView> WorkerPool::view() const {
+    std::vector<WorkerView> out;
+    for (const auto& worker : workers_)
+        if (worker->link->running()) out.push_back({worker->link->pid(), worker->accepted, worker->retiring});
+    return out;
+}
+
+} // namespace forkd

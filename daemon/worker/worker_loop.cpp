@@ -1,0 +1,483 @@
+// SPDX-License-Identifier: MIT
+#include "daemon/worker/worker_loop.hpp"
+
+#include "common/base/monotonic_clock.hpp"
+#include "common/base/peer_text.hpp"
+#include "common/base/proxy_target.hpp"
+#include "common/base/runtime_limits.hpp"
+#include "daemon/admission/admission.hpp"
+#include "daemon/admission/source_counts.hpp"
+#include "daemon/core/accept.hpp"
+#include "daemon/core/scoreboard.hpp"
+#include "daemon/handlers/builtin_handlers.hpp"
+#include "daemon/proxy/proxy_address.hpp"
+#include "daemon/proxy/proxy_child.hpp"
+#include "daemon/proxy/proxy_exit.hpp"
+#include "daemon/proxy/proxy_session.hpp"
+#include "daemon/spawner/spawner_protocol.hpp"
+#include "daemon/worker/event_connection.hpp"
+#include "daemon/worker/libevent_guard.hpp"
+
+#include <event2/event.h>
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+namespace forkd {
+namespace {
+
+using spawner::RefusalKind;
+using spawner::Report;
+using spawner::ReportKind;
+using spawner::Request;
+using spawner::RequestKind;
+using spawner::make_report;
+using worker::EventConnection;
+using worker::EventPtr;
+using worker::guarded;
+
+// While accepting is held at the limit, how often room is looked for again: another worker's
+// connection may have ended, which this one hears nothing of.
+constexpr timeval room_recheck{0, 10000};
+constexpr timeval idle_sweep{0, 250000};
+// Reports waiting for a stalled master beyond which the worker stops accepting.
+constexpr std::size_t max_pending_reports = 8192;
+constexpr std::uint32_t default_buffer_size = 65536;
+
+std::int64_t now_ms() { return monotonic_ns() / 1000000; }
+
+class WorkerLoop final : public worker::ConnectionOwner {
+public:
+    WorkerLoop(UniqueFd control, Scoreboard& board)
+        : base_(event_base_new()), control_(std::move(control)), board_(board), self_(getpid()),
+          source_entries_(SourceCounts::entries_for(board.capacity())), sources_(source_entries_) {
+        if (!base_) throw std::runtime_error("event_base_new failed");
+        control_in_.reset(event_new(base_.get(), control_.get(), EV_READ | EV_PERSIST, on_control, this));
+        control_out_.reset(event_new(base_.get(), control_.get(), EV_WRITE, on_control_writable, this));
+        flush_.reset(event_new(base_.get(), -1, 0, on_flush, this));
+        recheck_.reset(evtimer_new(base_.get(), on_recheck, this));
+        idle_.reset(event_new(base_.get(), -1, EV_PERSIST, on_idle_sweep, this));
+        if (!control_in_ || !control_out_ || !flush_ || !recheck_ || !idle_)
+            throw std::runtime_error("event_new failed");
+    }
+
+    int run() {
+        event_add(control_in_.get(), nullptr);
+        push(make_report(ReportKind::hello, 0, self_, spawner::protocol_version));
+        event_base_dispatch(base_.get());
+        return 0;
+    }
+
+    // ConnectionOwner
+    void connection_traffic(EventConnection& c, std::uint64_t in, std::uint64_t out) override {
+        if (in || out) board_.add_bytes(c.slot(), in, out);
+    }
+
+    void connection_done(EventConnection& c, int wait_status) override {
+        end_served(c.id(), wait_status, c.bytes_in(), c.bytes_out());
+    }
+
+private:
+    // A connection being served: a built-in service, or a proxy session (handler = proxy).
+    struct Served {
+        std::uint32_t slot = 0;
+        SourceKey source;
+        std::unique_ptr<EventConnection> builtin;
+        std::unique_ptr<ProxySession> proxy;
+        int closed_by = 0;  // the master's signal that ended it (kill, timeout, stop)
+    };
+
+    // Its slot and source freed, its end reported with exact bytes, and it is gone.
+    void end_served(std::uint64_t id, int wait_status, std::uint64_t in, std::uint64_t out) {
+        auto it = connections_.find(id);
+        if (it == connections_.end()) return;
+        Report exited = make_report(ReportKind::exited, id, self_, wait_status);
+        exited.slot = it->second.slot;
+        exited.bytes_in = in;
+        exited.bytes_out = out;
+        exited.bytes_known = 1;
+        board_.reap(it->second.slot, id);
+        sources_.remove(it->second.source);
+        push(exited);
+        connections_.erase(it);  // closes its sockets
+        update_listening();
+    }
+
+    struct Settings {
+        bool accepting = false;
+        HandlerKind handler = HandlerKind::echo;
+        RuntimeLimits limits;
+        std::uint32_t buffer_size = default_buffer_size;
+        unsigned proxy_connect_timeout_s = 10;
+        // handler = proxy: proxy-to resolved when the configuration came (getaddrinfo may
+        // block the worker then, not per connection); nullopt if it could not be.
+        std::optional<ProxyEndpoint> proxy_target;
+    };
+    struct Listener {
+        UniqueFd fd;
+        std::uint32_t tag = 0;
+        char name[peer_text_size] = {};
+        std::size_t name_length = 0;
+        EventPtr event;
+        bool polled = false;
+        WorkerLoop* loop = nullptr;
+    };
+
+    // ---- the master's socket ------------------------------------------------------------------
+
+    static void on_control(evutil_socket_t, short, void* self) {
+        guarded("control", [self] { static_cast<WorkerLoop*>(self)->read_requests(); });
+    }
+    static void on_control_writable(evutil_socket_t, short, void* self) {
+        guarded("control", [self] { static_cast<WorkerLoop*>(self)->flush(); });
+    }
+    static void on_flush(evutil_socket_t, short, void* self) {
+        guarded("flush", [self] { static_cast<WorkerLoop*>(self)->flush(); });
+    }
+
+    void read_requests() {
+        for (;;) {
+            switch (spawner::receive_datagram(control_.get(), *inbox_)) {
+            case spawner::ReceiveStatus::would_block: return;
+            case spawner::ReceiveStatus::closed:
+            case spawner::ReceiveStatus::error:
+                // The master is gone or retires this worker: its connections end with it.
+                event_base_loopbreak(base_.get());
+                return;
+            case spawner::ReceiveStatus::ok: handle_datagram(); break;
+            }
+        }
+    }
+
+    void handle_datagram() {
+        spawner::Records<Request>& requests = *requests_;
+        if (!spawner::decode_requests(inbox_->view(), requests) || inbox_->fds_truncated) {
+            std::fprintf(stderr, "forkd-worker: malformed request from the master; ignored\n");
+            return;
+        }
+        std::size_t next_fd = 0;
+        for (std::size_t i = 0; i < requests.count; ++i) {
+            const Request& request = requests.items[i];
+            switch (request.kind) {
+            case RequestKind::configure: configure(request); break;
+            case RequestKind::listener:
+                if (next_fd < inbox_->fd_count) add_listener(std::move(inbox_->fds[next_fd++]), request.tag);
+                break;
+            case RequestKind::signal: end_connection(request); break;
+            }
+        }
+        update_listening();
+    }
+
+    void configure(const Request& request) {
+        settings_.accepting = request.accepting != 0;
+        settings_.handler = request.handler;
+        settings_.limits.max_connections = request.max_connections;
+        settings_.limits.max_per_source = request.max_per_source;
+        settings_.limits.overload = request.reject_at_limit ? OverloadPolicy::reject : OverloadPolicy::wait;
+        settings_.limits.idle_timeout_s = request.idle_timeout_s;
+        settings_.buffer_size = request.buffer_size ? request.buffer_size : default_buffer_size;
+        settings_.proxy_connect_timeout_s = request.proxy_connect_timeout_s;
+        settings_.proxy_target.reset();
+        if (settings_.handler == HandlerKind::proxy) resolve_proxy(request.proxy_to);
+        listeners_.clear();
+        pause_until_ms_ = 0;
+        if (settings_.limits.idle_timeout_s) {
+            event_add(idle_.get(), &idle_sweep);
+        } else {
+            event_del(idle_.get());
+        }
+        push(make_report(ReportKind::configured, request.generation));
+    }
+
+    void resolve_proxy(const char* text) {
+        auto target = parse_proxy_target(text);
+        auto endpoint = target ? resolve_proxy_target(*target) : Result<ProxyEndpoint>(target.error());
+        if (!endpoint) {
+            std::fprintf(stderr, "forkd-worker: proxy-to %s: %s\n", text, endpoint.error().message().c_str());
+            return;
+        }
+        settings_.proxy_target = *endpoint;
+    }
+
+    void add_listener(UniqueFd fd, std::uint32_t tag) {
+        auto listener = std::make_unique<Listener>();
+        sockaddr_storage address{};
+        socklen_t length = sizeof address;
+        if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0) length = 0;
+        listener->name_length = format_sockaddr_to(listener->name, sizeof listener->name,
+                                                   reinterpret_cast<const sockaddr*>(&address), length);
+        listener->fd = std::move(fd);
+        listener->tag = tag;
+        listener->loop = this;
+        // Non-blocking: several workers wake for one client, and all but one find nothing.
+        fcntl(listener->fd.get(), F_SETFL, fcntl(listener->fd.get(), F_GETFL) | O_NONBLOCK);
+        listener->event.reset(event_new(base_.get(), listener->fd.get(), EV_READ | EV_PERSIST,
+                                        on_listener, listener.get()));
+        if (!listener->event) throw std::runtime_error("event_new failed");
+        listeners_.push_back(std::move(listener));
+    }
+
+    // A signal request: the master ends this connection (kill, connection-timeout, stop).
+    void end_connection(const Request& request) {
+        auto it = connections_.find(request.id);
+        if (it == connections_.end() || it->second.slot != request.slot) return;
+        Served& served = it->second;
+        served.closed_by = request.signo;
+        if (served.builtin) served.builtin->close_now(request.signo);
+        else if (served.proxy) served.proxy->close();  // its done reports the end
+    }
+
+    // Reports go out once per loop turn (the flush event), max_records per datagram.
+    void push(const Report& report) {
+        pending_.push_back(report);
+        if (!flush_scheduled_) {
+            flush_scheduled_ = true;
+            event_active(flush_.get(), 0, 0);
+        }
+    }
+
+    void flush() {
+        flush_scheduled_ = false;
+        std::size_t sent = 0;
+        while (sent < pending_.size()) {
+            const std::size_t n = std::min(spawner::max_records, pending_.size() - sent);
+            spawner::encode_reports(std::span<const Report>(pending_).subspan(sent, n), *outgoing_);
+            const int rc = spawner::send_datagram(control_.get(), outgoing_->view());
+            if (rc == -EAGAIN) {
+                event_add(control_out_.get(), nullptr);
+                break;
+            }
+            if (rc < 0) {
+                event_base_loopbreak(base_.get());
+                break;
+            }
+            sent += n;
+        }
+        pending_.erase(pending_.begin(), pending_.begin() + std::ptrdiff_t(sent));
+        update_listening();
+    }
+
+    // ---- accepting ----------------------------------------------------------------------------
+
+    bool room_for_more() const {
+        return board_.has_free_slot() && admits_more(settings_.limits, board_.active()) &&
+               pending_.size() < max_pending_reports;
+    }
+
+    bool paused() {
+        if (pause_until_ms_ && now_ms() >= pause_until_ms_) pause_until_ms_ = 0;
+        return pause_until_ms_ != 0;
+    }
+
+    // Listeners polled while told to accept, not paused, and with room; held at the limit they
+    // rest, and room is looked for again shortly (room_recheck).
+    void update_listening() {
+        const bool told = settings_.accepting && !listeners_.empty();
+        const bool held = told && (paused() || !room_for_more());
+        const bool open = told && !held;
+        for (auto& listener : listeners_) {
+            if (listener->polled == open) continue;
+            if (open) event_add(listener->event.get(), nullptr);
+            else event_del(listener->event.get());
+            listener->polled = open;
+        }
+        set_waiting(told && !paused() && !room_for_more());
+        if (held && !evtimer_pending(recheck_.get(), nullptr)) evtimer_add(recheck_.get(), &room_recheck);
+    }
+
+    void set_waiting(bool waiting) {
+        if (waiting == waiting_) return;
+        waiting_ = waiting;
+        Report change = make_report(ReportKind::limit_wait, 0, 0, waiting ? 1 : 0);
+        change.start_ns = monotonic_ns();
+        push(change);
+    }
+
+    static void on_recheck(evutil_socket_t, short, void* self) {
+        guarded("recheck", [self] { static_cast<WorkerLoop*>(self)->update_listening(); });
+    }
+
+    static void on_listener(evutil_socket_t, short, void* arg) {
+        auto* listener = static_cast<Listener*>(arg);
+        guarded("accept", [listener] { listener->loop->accept_batch(*listener); });
+    }
+
+    void accept_batch(Listener& listener) {
+        const AcceptOutcome outcome = forkd::accept_batch(
+            listener.fd.get(), ConnectionMode::nonblocking, [this] { return room_for_more(); },
+            [&](AcceptedConnection c) {
+                serve(listener, std::move(c.fd), c.peer, c.peer_len);
+                return true;
+            });
+        if (outcome.end == AcceptEnd::exhausted) pause_until_ms_ = now_ms() + accept_pause.count();
+        if (outcome.end == AcceptEnd::exhausted || outcome.end == AcceptEnd::failed) {
+            Report error = make_report(ReportKind::accept_error, 0, 0, outcome.error);
+            error.tag = listener.tag;
+            push(error);
+        }
+        update_listening();
+    }
+
+    static spawner::Peer describe(int fd, const sockaddr_storage& address, socklen_t length) {
+        spawner::Peer peer;
+        if (address.ss_family == AF_INET || address.ss_family == AF_INET6) {
+            peer.address_len = std::min<std::uint32_t>(length, sizeof peer.address);
+            std::memcpy(peer.address, &address, peer.address_len);
+            return peer;
+        }
+        ucred cred{};
+        socklen_t len = sizeof cred;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+            peer.has_cred = 1;
+            peer.cred_pid = cred.pid;
+            peer.cred_uid = cred.uid;
+        }
+        return peer;
+    }
+
+    static SourceKey source_of(const spawner::Peer& peer) {
+        if (peer.has_cred) return SourceKey::of_uid(peer.cred_uid);
+        return SourceKey::of_address(reinterpret_cast<const sockaddr*>(peer.address), peer.address_len);
+    }
+
+    void refuse(const Listener& listener, std::uint64_t id, const spawner::Peer& peer, RefusalKind why) {
+        Report refused = make_report(ReportKind::refused, id);
+        refused.tag = listener.tag;
+        refused.peer = peer;
+        refused.refusal = why;
+        push(refused);
+    }
+
+    // Admission, a slot, the connection and its report.
+    void serve(const Listener& listener, UniqueFd fd, const sockaddr_storage& address, socklen_t length) {
+        const std::uint64_t id = board_.next_id();
+        const spawner::Peer peer = describe(fd.get(), address, length);
+        const SourceKey source = source_of(peer);
+        const Refusal refusal = admission_refusal(settings_.limits, board_.active(), sources_.count(source));
+        if (refusal == Refusal::limit) return refuse(listener, id, peer, RefusalKind::limit);
+        if (refusal == Refusal::per_source) return refuse(listener, id, peer, RefusalKind::per_source);
+        char text[peer_text_size];
+        const sockaddr_storage* named = &address;
+        sockaddr_storage none{};
+        if (!peer.address_len) named = &none;
+        const ucred cred{peer.cred_pid, peer.cred_uid, 0};
+        const std::size_t text_length =
+            format_peer_to(text, sizeof text, reinterpret_cast<const sockaddr*>(named), socklen_t(peer.address_len),
+                           std::string_view(listener.name, listener.name_length), peer.has_cred ? &cred : nullptr);
+        const auto slot = board_.claim(id, std::string_view(text, text_length));
+        if (!slot) return refuse(listener, id, peer, RefusalKind::limit);
+        board_.set_pid(*slot, self_);
+        sources_.add(source);
+        Report started = make_report(ReportKind::started, id, self_);
+        started.slot = *slot;
+        started.tag = listener.tag;
+        started.peer = peer;
+        started.start_ns = board_.start_ns(*slot);
+        push(started);
+        Served& served = connections_[id];
+        served.slot = *slot;
+        served.source = source;
+        if (settings_.handler == HandlerKind::proxy) return start_proxy(id, served, std::move(fd));
+        try {
+            worker::ConnectionParams params{id, *slot, source, settings_.handler, settings_.buffer_size};
+            served.builtin = std::make_unique<EventConnection>(base_.get(), fd.get(), params, *this);
+        } catch (const std::bad_alloc&) {
+            return end_served(id, W_EXITCODE(builtin_exit_io_error, 0), 0, 0);
+        }
+        (void)fd.release();  // the bufferevent owns it now
+        served.builtin->start();
+    }
+
+    // handler = proxy: the session copies both ways; its end is the connection's end, with a
+    // failure's reason as a fork-mode proxy child's exit code says it (proxy_exit.hpp).
+    void start_proxy(std::uint64_t id, Served& served, UniqueFd fd) {
+        if (!settings_.proxy_target) return end_served(id, W_EXITCODE(proxy_exit_resolve_failed, 0), 0, 0);
+        ProxySessionOptions options;
+        options.buffer_size = settings_.buffer_size;
+        options.connect_timeout_s = settings_.proxy_connect_timeout_s;
+        options.idle_timeout_s = settings_.limits.idle_timeout_s;
+        const std::uint32_t slot = served.slot;
+        options.on_traffic = [this, slot](std::uint64_t in, std::uint64_t out) { board_.add_bytes(slot, in, out); };
+        auto session = ProxySession::start(
+            base_.get(), std::move(fd), *settings_.proxy_target, std::move(options),
+            [this, id](const ProxySessionResult& result) {
+                auto it = connections_.find(id);
+                const int signo = it == connections_.end() ? 0 : it->second.closed_by;
+                const int status = result.outcome == ProxyOutcome::killed && signo
+                                       ? signo
+                                       : W_EXITCODE(proxy_exit_code(result), 0);
+                end_served(id, status, result.bytes_in, result.bytes_out);
+            });
+        if (!session) return end_served(id, W_EXITCODE(proxy_exit_transfer_error, 0), 0, 0);
+        served.proxy = std::move(*session);
+    }
+
+    // ---- idle-timeout -------------------------------------------------------------------------
+
+    static void on_idle_sweep(evutil_socket_t, short, void* self) {
+        guarded("idle", [self] { static_cast<WorkerLoop*>(self)->sweep_idle(); });
+    }
+
+    void sweep_idle() {
+        const std::int64_t limit_ms = std::int64_t(settings_.limits.idle_timeout_s) * 1000;
+        if (!limit_ms) return;
+        const std::int64_t now = now_ms();
+        std::vector<std::uint64_t> idle;
+        // Proxy sessions judge their own idle-timeout.
+        for (const auto& [id, served] : connections_)
+            if (served.builtin && now - served.builtin->last_activity_ms() >= limit_ms) idle.push_back(id);
+        for (std::uint64_t id : idle)
+            if (auto it = connections_.find(id); it != connections_.end() && it->second.builtin)
+                it->second.builtin->close_idle();
+    }
+
+    worker::EventBasePtr base_;
+    UniqueFd control_;
+    Scoreboard& board_;
+    const pid_t self_;
+    Settings settings_;
+    EventPtr control_in_, control_out_, flush_, recheck_, idle_;
+    bool flush_scheduled_ = false;
+    bool waiting_ = false;
+    std::int64_t pause_until_ms_ = 0;
+    std::vector<std::unique_ptr<Listener>> listeners_;
+    std::unordered_map<std::uint64_t, Served> connections_;
+    std::vector<SourceCounts::Entry> source_entries_;
+    SourceCounts sources_;
+    std::vector<Report> pending_;
+    std::unique_ptr<spawner::Datagram> inbox_ = std::make_unique<spawner::Datagram>();
+    std::unique_ptr<spawner::Records<Request>> requests_ = std::make_unique<spawner::Records<Request>>();
+    std::unique_ptr<spawner::Encoded> outgoing_ = std::make_unique<spawner::Encoded>();
+};
+
+} // namespace
+
+int run_worker(UniqueFd control, UniqueFd scoreboard_memfd) {
+    const int flags = fcntl(control.get(), F_GETFL);
+    if (flags < 0 || fcntl(control.get(), F_SETFL, flags | O_NONBLOCK) < 0) {
+        std::fprintf(stderr, "forkd-worker: control socket: %s\n", std::strerror(errno));
+        return 1;
+    }
+    try {
+        Scoreboard board(std::move(scoreboard_memfd));
+        return WorkerLoop(std::move(control), board).run();
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "forkd-worker: %s\n", e.what());
+        return 1;
+    }
+}
+
+} // namespace forkd
