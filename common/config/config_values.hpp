@@ -2,6 +2,8 @@
 #pragma once
 // One parser per kind of config value. Each throws std::invalid_argument with the reason only
 // ("must be a non-negative integer"); the caller adds "FILE:LINE: option 'NAME': ".
+#include "common/address.hpp"
+
 #include <sys/types.h>
 #include <cstdint>
 #include <optional>
@@ -21,6 +23,8 @@ mode_t parse_umask(std::string_view text);
 std::uint64_t parse_rlimit(std::string_view text);
 // exec: shell words; argv[0] an absolute path to an executable regular file.
 std::vector<std::string> parse_exec(std::string_view text);
+// metrics-listen: HOST:PORT, [V6]:PORT, *:PORT or unix:PATH (not systemd).
+ListenAddress parse_metrics_address(std::string_view text);
 
 void check_variable_name(std::string_view name);   // [A-Za-z_][A-Za-z0-9_]*
 void check_env_assignment(std::string_view text);  // NAME=VALUE

@@ -32,9 +32,9 @@ nlohmann::json totals_json(const ConnectionTotals& totals) {
 }
 
 nlohmann::json refused_json(const ConnectionTotals& totals) {
-    return {{"limit", totals.refused_limit()},
-            {"per_source", totals.refused_per_source()},
-            {"fork_failed", totals.refused_fork()}};
+    nlohmann::json refused = nlohmann::json::object();
+    for (const RefusalCount& row : totals.refusals()) refused[std::string(row.reason)] = row.count;
+    return refused;
 }
 
 nlohmann::json list_row(const SlotView& slot, std::int64_t now_ns) {

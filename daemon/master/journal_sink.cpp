@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: MIT
+#include "daemon/master/journal_sink.hpp"
+
+#include "daemon/master/journal_fields.hpp"
+
+#include <systemd/sd-journal.h>
+#include <sys/uio.h>
+
+#include <vector>
+
+namespace forkd {
+
+bool send_to_journal(log::Level level, std::string_view event, std::span<const log::Field> fields,
+                     std::string_view line) {
+    const std::vector<std::string> entries = journal_fields(level, event, fields, line);
+    std::vector<iovec> vector;
+    vector.reserve(entries.size());
+    for (const std::string& entry : entries)
+        vector.push_back({const_cast<char*>(entry.data()), entry.size()});
+    return sd_journal_sendv(vector.data(), static_cast<int>(vector.size())) >= 0;
+}
+
+} // namespace forkd
