@@ -2,6 +2,7 @@
 #include "daemon/master/metrics_render.hpp"
 
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <initializer_list>
@@ -37,6 +38,10 @@ std::string number(std::uint64_t value) { return std::to_string(value); }
 // The shortest text that reads back as VALUE ("0.005", not "0.0050000000000000001").
 std::string number(double value) {
     char buffer[40];
+    if (value == std::floor(value) && std::fabs(value) < 1e15) {  // "10", not "1e+01"
+        std::snprintf(buffer, sizeof buffer, "%.0f", value);
+        return buffer;
+    }
     for (int precision = 1; precision <= 17; ++precision) {
         std::snprintf(buffer, sizeof buffer, "%.*g", precision, value);
         if (std::strtod(buffer, nullptr) == value) break;
