@@ -96,7 +96,7 @@ TopFrameInput frame_input(const Sample& s, TopState& state, TopRates rates, bool
     TopFrameInput input;
     input.status = s.status;
     input.rows = top_rows(s.list);
-    state.idle.update(input.rows, monotonic_s());
+    if (interactive) state.idle.update(input.rows, monotonic_s());  // one frame: no idle time to tell
     sort_rows(input.rows, state.sort);
     if (state.selected_id) {
         auto it = std::find_if(input.rows.begin(), input.rows.end(),
