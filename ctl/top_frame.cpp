@@ -14,10 +14,15 @@ using nlohmann::json;
 constexpr int header_lines = 4;  // two of state and load, a blank, the column titles
 constexpr int footer_lines = 1;
 
+// A count: non-negative, whether the JSON holds it as signed or unsigned.
+bool is_count(const json& value) {
+    return value.is_number_unsigned() || (value.is_number_integer() && value.get<std::int64_t>() >= 0);
+}
+
 std::uint64_t unsigned_at(const json& object, const char* key) {
     if (!object.is_object()) return 0;
     auto it = object.find(key);
-    return it != object.end() && it->is_number_unsigned() ? it->get<std::uint64_t>() : 0;
+    return it != object.end() && is_count(*it) ? it->get<std::uint64_t>() : 0;
 }
 
 std::string text_at(const json& object, const char* key) {
@@ -33,7 +38,7 @@ std::uint64_t refused_sum(const json& status) {
     auto it = status.find("refused");
     if (it == status.end() || !it->is_object()) return 0;
     for (const auto& [reason, count] : it->items())
-        if (count.is_number_unsigned()) sum += count.get<std::uint64_t>();
+        if (is_count(count)) sum += count.get<std::uint64_t>();
     return sum;
 }
 
@@ -111,8 +116,8 @@ std::vector<TopRow> top_rows(const json& list) {
         if (auto it = item.find("pid"); it != item.end() && it->is_number_integer()) row.pid = it->get<std::int64_t>();
         row.peer = text_at(item, "peer");
         if (auto it = item.find("age_s"); it != item.end() && it->is_number_integer()) row.age_s = it->get<std::int64_t>();
-        if (auto it = item.find("bytes_in"); it != item.end() && it->is_number_unsigned()) row.bytes_in = it->get<std::uint64_t>();
-        if (auto it = item.find("bytes_out"); it != item.end() && it->is_number_unsigned()) row.bytes_out = it->get<std::uint64_t>();
+        if (auto it = item.find("bytes_in"); it != item.end() && is_count(*it)) row.bytes_in = it->get<std::uint64_t>();
+        if (auto it = item.find("bytes_out"); it != item.end() && is_count(*it)) row.bytes_out = it->get<std::uint64_t>();
         row.state = text_at(item, "state");
         rows.push_back(std::move(row));
     }
