@@ -28,6 +28,7 @@ Level g_level = Level::info;
 std::string g_syslog_ident;  // openlog() keeps the pointer: it must outlive the log
 std::string g_file_path;
 UniqueFd g_file;
+StructuredSink g_structured = nullptr;
 
 Result<UniqueFd> open_log_file(const std::string& path) {
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640));
@@ -127,6 +128,8 @@ void use_stderr() {
     g_sink = stderr_is_journal() ? Sink::stderr_journal : Sink::stderr_plain;
 }
 
+void set_structured_sink(StructuredSink sink) { g_structured = sink; }
+
 void use_syslog(const char* ident) {
     g_syslog_ident = ident ? ident : "forkd";
     openlog(g_syslog_ident.c_str(), LOG_PID | LOG_NDELAY, LOG_DAEMON);
@@ -212,6 +215,7 @@ void write(Level level, std::string_view event, std::span<const Field> fields) {
         (void)write_all(g_file.get(), line);
         break;
     case Sink::stderr_journal:
+        if (g_structured && g_structured(level, event, fields, line)) break;
         // "<N>" built in place: GCC 12 warns falsely (-Wrestrict) on "<" + std::string&&.
         line.insert(0, 1, '>');
         line.insert(0, std::to_string(static_cast<int>(level)));

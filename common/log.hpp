@@ -44,6 +44,13 @@ enum class Sink { stderr_plain, stderr_journal, syslog, file };
 bool stderr_is_journal();
 // Chooses stderr with "<N>" prefixes when stderr_is_journal(), without otherwise.
 void use_stderr();
+// A writer of structured entries for the journal (the master's, daemon/master/journal_sink.hpp:
+// common links no libsystemd, so it is handed in). While stderr is the journal's stream and one is
+// set, each line goes to it, with its event and fields, instead of as a "<N>" line; when it
+// returns false (the journal refused) the "<N>" line is written after all.
+using StructuredSink = bool (*)(Level level, std::string_view event, std::span<const Field> fields,
+                                std::string_view line);
+void set_structured_sink(StructuredSink sink);
 void use_syslog(const char* ident);
 // Appends to PATH (created 0640; O_NOFOLLOW, O_CLOEXEC), refused unless it is a regular file of
 // ours with one link. On failure the sink is unchanged.

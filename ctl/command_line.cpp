@@ -110,14 +110,17 @@ void parse_command_words(const std::vector<std::string>& words, Invocation& invo
     if (words.empty())
         throw UsageError("missing command (valid: " + join(names) + ")", UsageError::Lists::valid_choices);
     auto name = match_word(words[0], names, "command");
-    const CommandSpec& spec = command_spec(*control::parse_command(name));
+    const CommandSpec& spec = *find_command_spec(name);
     invocation.request = control::Request{};
     invocation.request.command = spec.command;
+    invocation.local_command = std::string(spec.local_name);
 
     po::options_description options;
     options.add_options()("json", po::bool_switch())("arg", po::value<std::vector<std::string>>());
     if (spec.options.wait) options.add_options()("wait,w", po::bool_switch());
     if (spec.options.timeout) options.add_options()("timeout", po::value<std::string>());
+    if (spec.options.delay) options.add_options()("delay,d", po::value<std::string>());
+    if (spec.options.once) options.add_options()("once", po::bool_switch());
     po::positional_options_description positional;
     positional.add("arg", -1);
     std::vector<std::string> rest(words.begin() + 1, words.end());
@@ -127,6 +130,8 @@ void parse_command_words(const std::vector<std::string>& words, Invocation& invo
     if (vm["json"].as<bool>()) invocation.json = true;
     if (spec.options.wait) invocation.wait = vm["wait"].as<bool>();
     if (spec.options.timeout) invocation.wait_timeout = seconds_option(vm, "timeout");
+    if (spec.options.delay) invocation.delay = seconds_option(vm, "delay").value_or(invocation.delay);
+    if (spec.options.once) invocation.once = vm["once"].as<bool>();
     if (spec.options.wait && invocation.wait_timeout && !invocation.wait)
         throw UsageError(std::string(spec.name()) + ": --timeout needs --wait");
 

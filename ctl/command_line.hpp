@@ -45,6 +45,9 @@ struct Invocation {
     control::Request request;
     bool wait = false;                                      // drain --wait
     std::optional<std::chrono::milliseconds> wait_timeout;  // drain/stop --timeout
+    std::string local_command;                              // top: forkctl's own command, else ""
+    std::chrono::milliseconds delay{1000};                  // top -d
+    bool once = false;                                      // top --once
     std::vector<std::string> complete_words;  // complete: the words before the one completed
 };
 

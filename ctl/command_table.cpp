@@ -5,6 +5,7 @@
 #include "ctl/commands.hpp"
 #include "ctl/completion.hpp"
 #include "ctl/human_format.hpp"
+#include "ctl/top_command.hpp"
 
 #include <algorithm>
 #include <array>
@@ -21,6 +22,7 @@ using nlohmann::json;
 constexpr CommandOptions no_options{};
 constexpr CommandOptions timeout_option{.timeout = true};
 constexpr CommandOptions wait_options{.wait = true, .timeout = true};
+constexpr CommandOptions top_options{.delay = true, .once = true};
 
 const auto table = std::to_array<CommandSpec>({
     {Command::status, "", "state, limits, counters and listeners", no_options, nullptr, true,
@@ -45,6 +47,11 @@ const auto table = std::to_array<CommandSpec>({
      false,
      [](const Request& request, const json&) { return "connection " + std::to_string(request.id) + " killed\n"; },
      complete_connection_ids},
+    {Command::metrics, "", "the Prometheus metrics, as the metrics-listen endpoint serves them", no_options,
+     nullptr, true, [](const Request&, const json& result) { return result.is_string() ? result.get<std::string>() : result.dump() + "\n"; }},
+    // forkctl's own commands (local_name): made of the requests above.
+    {Command::list, "[-d S] [--once]", "live view of the state, rates and connections (q quits)", top_options,
+     nullptr, false, [](const Request&, const json&) { return std::string(); }, nullptr, run_top, "top"},
 });
 
 } // namespace
@@ -52,9 +59,16 @@ const auto table = std::to_array<CommandSpec>({
 std::span<const CommandSpec> command_table() { return table; }
 
 const CommandSpec& command_spec(control::Command command) {
-    auto it = std::find_if(table.begin(), table.end(), [command](const CommandSpec& spec) { return spec.command == command; });
+    auto it = std::find_if(table.begin(), table.end(), [command](const CommandSpec& spec) {
+        return spec.command == command && spec.local_name.empty();
+    });
     if (it == table.end()) throw std::logic_error("control command without a row in forkctl's table");
     return *it;
+}
+
+const CommandSpec* find_command_spec(std::string_view name) {
+    auto it = std::find_if(table.begin(), table.end(), [name](const CommandSpec& spec) { return spec.name() == name; });
+    return it == table.end() ? nullptr : &*it;
 }
 
 } // namespace forkd::ctl

@@ -23,6 +23,8 @@ struct Output;      // commands.hpp
 struct CommandOptions {
     bool wait = false;     // --wait, -w (and then --timeout bounds the wait)
     bool timeout = false;  // --timeout S
+    bool delay = false;    // -d S, --delay S (top: seconds between frames)
+    bool once = false;     // --once (top: one frame, no terminal handling)
 };
 
 struct CommandSpec {
@@ -43,12 +45,18 @@ struct CommandSpec {
     // Carries the invocation out and returns the exit code; null: one request, one reply.
     int (*run)(const Invocation& invocation, Output& output) = nullptr;
 
-    std::string_view name() const { return control::command_name(command); }
+    // A command of forkctl's own, made of other requests (top): its name; `command` is then the
+    // request it starts with. Empty for the rows of the control commands.
+    std::string_view local_name = {};
+
+    std::string_view name() const { return local_name.empty() ? control::command_name(command) : local_name; }
 };
 
-// In the order of common/control's command table.
+// In the order of common/control's command table, then forkctl's own commands.
 std::span<const CommandSpec> command_table();
-// The row of COMMAND; every control command has one.
+// The row of control command COMMAND; every control command has one.
 const CommandSpec& command_spec(control::Command command);
+// The row named NAME (exactly), control command or forkctl's own; null if none.
+const CommandSpec* find_command_spec(std::string_view name);
 
 } // namespace forkd::ctl

@@ -175,7 +175,8 @@ std::string socket_path(const Invocation& invocation) {
 }
 
 int execute(const Invocation& invocation, Output& output) {
-    const CommandSpec& spec = command_spec(invocation.request.command);
+    const CommandSpec& spec = invocation.local_command.empty() ? command_spec(invocation.request.command)
+                                                               : *find_command_spec(invocation.local_command);
     return spec.run ? spec.run(invocation, output) : run_once(invocation, output);
 }
 

@@ -33,6 +33,8 @@ std::vector<std::string> option_words(const CommandSpec& spec) {
     std::vector<std::string> words;
     if (spec.options.wait) words.emplace_back("--wait");
     if (spec.options.timeout) words.emplace_back("--timeout");
+    if (spec.options.delay) words.emplace_back("-d");
+    if (spec.options.once) words.emplace_back("--once");
     words.emplace_back("--json");
     return words;
 }
@@ -46,9 +48,9 @@ std::vector<std::string> completion_words(const Invocation& invocation) {
         for (const CommandSpec& spec : command_table()) names.emplace_back(spec.name());
         return names;
     }
-    auto command = control::parse_command(words[0]);
-    if (!command) return {};
-    const CommandSpec& spec = command_spec(*command);
+    const CommandSpec* found = find_command_spec(words[0]);
+    if (!found) return {};
+    const CommandSpec& spec = *found;
     if (!spec.complete) return option_words(spec);
     return spec.complete(invocation, std::vector<std::string>(words.begin() + 1, words.end()));
 }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "daemon/startup.hpp"
 
+#include "daemon/master/journal_sink.hpp"
+
 #include "common/log.hpp"
 #include "daemon/core/child_setup.hpp"
 #include "daemon/daemonize.hpp"
@@ -95,6 +97,7 @@ int run_daemon(const CommandLine& command_line, Config config) {
         }
         readiness = std::move(*detached);
     }
+    log::set_structured_sink(send_to_journal);  // in effect only when stderr is the journal
     const Status logging = use_log_target(config);
     block_loop_signals();
     record_signal_dispositions();

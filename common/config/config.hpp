@@ -68,6 +68,7 @@ struct Config {
     log::Level log_level = log::Level::info;
     std::optional<std::string> log_target;  // syslog, stderr or a file; nullopt: by -f
     bool watch_config = false;
+    std::optional<ListenAddress> metrics_listen;  // the HTTP /metrics endpoint; none by default
     // Where each option given was written ("FILE:LINE" or "command line"), so that checks made
     // after the load (user, group, chdir: see daemon/exec/exec_plan) point at the line too.
     std::map<std::string, std::string, std::less<>> origins;

@@ -159,6 +159,9 @@ constexpr std::array kOptions{
                "exec'd handlers: RLIMIT_CORE in bytes, or unlimited"},
     OptionSpec{"watch-config", 0, "yes|no", A::single, kAlsoInFile, kFixed, yes_no<&Config::watch_config>,
                "reload by itself when the config file changes (default: no)"},
+    OptionSpec{"metrics-listen", 0, "ADDR", A::single, kAlsoInFile, kFixed,
+               optional<cv::parse_metrics_address, to_string, &Config::metrics_listen>,
+               "HTTP endpoint for Prometheus (GET /metrics): HOST:PORT or unix:PATH (default: none)"},
 };
 
 std::string option_column(const OptionSpec& spec) {

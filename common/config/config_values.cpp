@@ -113,6 +113,13 @@ void check_unix_socket_path(std::string_view path) {
     if (path.size() > max) fail("UNIX socket path too long (at most " + std::to_string(max) + " bytes)");
 }
 
+ListenAddress parse_metrics_address(std::string_view text) {
+    ListenAddress address = parse_listen_address(text);
+    if (std::holds_alternative<SystemdSockets>(address))
+        fail("systemd sockets are for listen; metrics-listen binds its own (HOST:PORT or unix:PATH)");
+    return address;
+}
+
 void check_log_target(std::string_view target) {
     if (target == "syslog" || target == "stderr") return;
     if (target.empty() || target.front() != '/')

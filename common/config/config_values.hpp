@@ -4,6 +4,7 @@
 // ("must be a non-negative integer"); the caller adds "FILE:LINE: option 'NAME': ".
 #include "common/base/runtime_limits.hpp"
 #include "daemon/admission/cidr.hpp"
+#include "common/address.hpp"
 
 #include <sys/types.h>
 #include <cstdint>
@@ -26,6 +27,8 @@ std::uint64_t parse_rlimit(std::string_view text);
 unsigned parse_byte_count(std::string_view text, unsigned min, unsigned max);
 // exec: shell words; argv[0] an absolute path to an executable regular file.
 std::vector<std::string> parse_exec(std::string_view text);
+// metrics-listen: HOST:PORT, [V6]:PORT, *:PORT or unix:PATH (not systemd).
+ListenAddress parse_metrics_address(std::string_view text);
 
 void check_variable_name(std::string_view name);   // [A-Za-z_][A-Za-z0-9_]*
 void check_env_assignment(std::string_view text);  // NAME=VALUE

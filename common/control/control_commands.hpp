@@ -14,7 +14,7 @@
 
 namespace forkd::control {
 
-enum class Command { status, list, set, drain, resume, reload, stop, kill };
+enum class Command { status, list, set, drain, resume, reload, stop, kill, metrics };
 
 struct Request {
     Command command = Command::status;
@@ -53,7 +53,7 @@ const CommandRow& command_row(Command command);
 std::span<const Command> all_commands();
 std::string_view command_name(Command command);
 std::optional<Command> parse_command(std::string_view name);
-// The row's privileged column: status and list only read, every other command needs privilege.
+// The row's privileged column: status, list and metrics only read, every other command needs privilege.
 bool changes_state(Command command);
 
 } // namespace forkd::control

@@ -40,6 +40,7 @@ const auto handlers = std::to_array<CommandHandler>({
     {Command::stop, [](ControlTarget&, const Request&) { return done({}); }, nullptr, true},
     {Command::kill, [](ControlTarget& target, const Request& request) { return done(target.kill(request.id)); },
      kill_detail},
+    {Command::metrics, [](ControlTarget& target, const Request&) -> Result<json> { return json(target.metrics()); }},
 });
 
 void audit(const PeerCredentials& peer, const Request& request, std::string_view result,
@@ -111,7 +112,7 @@ ControlOutcome dispatch_control_request(ControlTarget& target, const PeerCredent
     if (control::command_row(request.command).privileged && door == ControlDoor::read_only) {
         audit(peer, request, "denied", "read-only control socket");
         return {control::encode_error(ErrorCode::denied,
-                                      "permission denied: the read-only control socket serves only status and list")};
+                                      "permission denied: the read-only control socket serves only status, list and metrics")};
     }
     if (control::command_row(request.command).privileged &&
         !may_change_state(peer, target.daemon_uid(), target.control_gid())) {

@@ -19,6 +19,8 @@ public:
     // The objects of the interface contract: status (at least the documented fields) and list.
     virtual nlohmann::json status() const = 0;
     virtual nlohmann::json list() const = 0;
+    // The Prometheus text exposition (daemon/master/metrics_render.hpp).
+    virtual std::string metrics() const = 0;
     // A failure's message() is the reply's error text.
     virtual Status set(std::string_view key, std::string_view value) = 0;
     virtual void drain() = 0;

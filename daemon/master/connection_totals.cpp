@@ -7,7 +7,18 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
+
 namespace forkd {
+namespace {
+
+constexpr auto bucket_bounds_s =
+    std::to_array<double>({0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600});
+
+} // namespace
+
+std::span<const Refusal> counted_refusals() { return refusal_reasons; }
+std::span<const double> duration_buckets_s() { return bucket_bounds_s; }
 
 std::string_view ending_name(Ending ending) {
     switch (ending) {
@@ -50,7 +61,7 @@ void ConnectionTotals::refused(Refusal reason, std::uint64_t count) {
 
 std::uint64_t ConnectionTotals::rejected() const {
     std::uint64_t sum = 0;
-    for (Refusal reason : refusal_reasons)
+    for (Refusal reason : counted_refusals())
         if (reason != Refusal::fork_failed) sum += refused(reason);
     return sum;
 }
@@ -70,6 +81,42 @@ void ConnectionTotals::ended(Ending ending) {
     case Ending::killed:
     case Ending::shutdown: ++killed_; break;
     }
+}
+
+} // namespace forkd
+
+namespace forkd {
+
+static_assert(bucket_bounds_s.size() + 1 <= 16, "duration_counts_ holds the buckets and +Inf");
+
+std::vector<RefusalCount> ConnectionTotals::refusals() const {
+    std::vector<RefusalCount> out;
+    for (Refusal reason : counted_refusals()) out.push_back({refusal_name(reason), refused(reason)});
+    return out;
+}
+
+void ConnectionTotals::observe_end(std::int64_t duration_ns, bool bytes_known, std::uint64_t bytes_in,
+                                   std::uint64_t bytes_out) {
+    const double seconds = static_cast<double>(std::max<std::int64_t>(duration_ns, 0)) / 1e9;
+    const auto bound = std::lower_bound(bucket_bounds_s.begin(), bucket_bounds_s.end(), seconds);
+    ++duration_counts_[static_cast<std::size_t>(bound - bucket_bounds_s.begin())];
+    ++durations_;
+    duration_sum_s_ += seconds;
+    if (!bytes_known) return;
+    bytes_in_ += bytes_in;
+    bytes_out_ += bytes_out;
+}
+
+DurationHistogram ConnectionTotals::durations() const {
+    DurationHistogram histogram;
+    std::uint64_t running = 0;
+    for (std::size_t i = 0; i <= bucket_bounds_s.size(); ++i) {
+        running += duration_counts_[i];
+        histogram.cumulative.push_back(running);
+    }
+    histogram.count = durations_;
+    histogram.sum_s = duration_sum_s_;
+    return histogram;
 }
 
 } // namespace forkd

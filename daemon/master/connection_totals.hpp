@@ -11,7 +11,9 @@
 #include <array>
 #include <cstdint>
 #include <iterator>
+#include <span>
 #include <string_view>
+#include <vector>
 
 namespace forkd {
 
@@ -42,6 +44,26 @@ std::string_view ending_name(Ending ending);
 // A proxy child's failure codes (daemon/proxy/proxy_exit.hpp) end it by its backend: failed.
 Ending ending_of_exit(ServedBy served_by, int wait_status);
 
+// The refusal reasons forkd counts, in the order status.refused and forkd_refused_total show
+// them: a reason added here appears in both (status_render.cpp, metrics_render.cpp read this).
+std::span<const Refusal> counted_refusals();
+
+// The upper bounds (seconds) of forkd_connection_duration_seconds' buckets, +Inf aside: from a
+// millisecond (a refused-late or echo connection) to an hour (an interactive session).
+std::span<const double> duration_buckets_s();
+
+struct RefusalCount {
+    std::string_view reason;  // refusal_name(): the key of status.refused, the label of the metric
+    std::uint64_t count;
+};
+
+// Ended connections by duration: the cumulative counts of a Prometheus histogram.
+struct DurationHistogram {
+    std::vector<std::uint64_t> cumulative;  // one per duration_buckets_s() bound, then +Inf
+    std::uint64_t count = 0;
+    double sum_s = 0;
+};
+
 class ConnectionTotals {
 public:
     // Started: it passed admission, has a slot and a handler.
@@ -52,6 +74,9 @@ public:
     // Refused at admission (limit, per_source), or its handler could not be forked (fork_failed).
     void refused(Refusal reason, std::uint64_t count = 1);
     void ended(Ending ending);
+    // How long an ended connection lasted and, where known, its traffic (metrics only).
+    void observe_end(std::int64_t duration_ns, bool bytes_known, std::uint64_t bytes_in,
+                     std::uint64_t bytes_out);
 
     std::uint64_t accepted() const { return accepted_; }
     std::uint64_t completed() const { return completed_; }
@@ -63,10 +88,19 @@ public:
     std::uint64_t refused_fork() const { return refused(Refusal::fork_failed); }
     // Refused by the admission rules, every reason but fork_failed (status' "rejected").
     std::uint64_t rejected() const;
+    // Every counted_refusals() reason with its count.
+    std::vector<RefusalCount> refusals() const;
+    DurationHistogram durations() const;
+    std::uint64_t bytes_in() const { return bytes_in_; }
+    std::uint64_t bytes_out() const { return bytes_out_; }
 
 private:
     std::uint64_t accepted_ = 0, completed_ = 0, killed_ = 0, failed_ = 0;
     std::array<std::uint64_t, std::size(refusal_reasons) + 1> refused_{};  // by Refusal
+    std::array<std::uint64_t, 16> duration_counts_{};  // per bucket (not cumulative), +Inf last
+    std::uint64_t durations_ = 0;
+    double duration_sum_s_ = 0;
+    std::uint64_t bytes_in_ = 0, bytes_out_ = 0;
 };
 
 } // namespace forkd

@@ -76,7 +76,9 @@ void Connections::finish(Connection& connection, pid_t pid, int wait_status) {
     admission_.ended(connection.source);
     const Ending ending = connection.ended_by.value_or(ending_of_exit(connection.served_by, wait_status));
     totals_.ended(ending);
-    const auto duration_ms = (monotonic_ns() - connection.started_ns) / 1000000;
+    const auto duration_ns = monotonic_ns() - connection.started_ns;
+    totals_.observe_end(duration_ns, traffic.known, traffic.in, traffic.out);
+    const auto duration_ms = duration_ns / 1000000;
     if (log::enabled(log::Level::info)) {
         // Bytes nobody counted (an exec'd handler on a UNIX socket) are left out, never a false 0.
         std::vector<log::Field> fields{{"id", connection.id}, {"peer", connection.peer}, {"pid", long(pid)},

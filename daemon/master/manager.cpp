@@ -19,6 +19,8 @@
 #include "daemon/core/exit_status.hpp"
 #include "daemon/event_loop/event_sources.hpp"
 #include "daemon/master/handler_stderr.hpp"
+#include "daemon/master/listen_sockets.hpp"
+#include "daemon/master/metrics_server.hpp"
 #include "daemon/master/notify.hpp"
 
 #include <fcntl.h>
@@ -46,6 +48,12 @@ constexpr int spare_descriptors = 4;
 
 void check(int rc, const char* what) {
     if (rc < 0) throw std::system_error(-rc, std::generic_category(), what);
+}
+
+double wall_clock_s() {
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
 }
 
 EventPtr new_event() {
@@ -90,6 +98,7 @@ Manager::Manager(CommandLine command_line, Config config)
       event_(new_event()),
       master_pid_(getpid()),
       started_ns_(monotonic_ns()),
+      started_unix_s_(wall_clock_s()),
       listeners_(event_.get(), [this](Listener& ready) { accept_batch(ready); }),
       children_(event_.get(), scoreboard_, admission_, totals_,
                 [this](const Connection& c, int signo) {
@@ -107,6 +116,7 @@ Manager::Manager(CommandLine command_line, Config config)
 
 // Sources reference the loop: the members holding them go before it (declared after it).
 Manager::~Manager() {
+    metrics_server_.reset();
     control_read_only_.reset();
     control_.reset();
     config_watch_.reset();
@@ -159,6 +169,7 @@ void Manager::open() {
         event_.get(), read_only_control_socket(config_.control_socket), *this, ControlServerLimits{},
         ControlDoor::read_only);
     if (config_.watch_config) watch_config_file();
+    if (auto error = serve_metrics(config_.metrics_listen)) throw BindError(*error);
 }
 
 int Manager::run() {

@@ -18,6 +18,7 @@
 #include "daemon/master/worker_pool.hpp"
 #include "daemon/master/limit_waits.hpp"
 #include "daemon/master/log_throttle.hpp"
+#include "daemon/master/status_render.hpp"
 #include "daemon/core/scoreboard.hpp"
 #include "daemon/spawner/spawner_protocol.hpp"
 
@@ -34,6 +35,7 @@ namespace forkd {
 class ControlServer;
 class Notifier;
 class ConfigWatch;
+class MetricsServer;
 
 class Manager final : public ControlTarget {
 public:
@@ -55,6 +57,7 @@ public:
     // ControlTarget
     nlohmann::json status() const override;
     nlohmann::json list() const override;
+    std::string metrics() const override;
     Status set(std::string_view key, std::string_view value) override;
     void drain() override;
     void resume() override;
@@ -139,7 +142,10 @@ private:
     nlohmann::json report_reload(const Config& before);
     std::optional<std::string> capacity_error(unsigned max_connections) const;
     void publish_status();
+    StatusFacts status_facts() const;
     void watch_config_file();
+    // metrics-listen: (re)binds the endpoint when the address changed; the error of a failed bind.
+    std::optional<std::string> serve_metrics(const std::optional<ListenAddress>& address);
     static std::optional<gid_t> resolve_control_group(const std::optional<std::string>& name);
 
     CommandLine command_line_;
@@ -153,6 +159,8 @@ private:
     pid_t master_pid_;
     std::int64_t started_ns_;
     ConnectionTotals totals_;
+    std::uint64_t reloads_ok_ = 0, reloads_failed_ = 0;  // forkd_reloads_total
+    double started_unix_s_;                              // forkd_start_time_seconds
     LimitWaits master_waits_, spawner_waits_, worker_waits_;  // each accepting process's waits at the limit
     LogThrottle log_throttle_;  // per-connection failures and refusals, thinned under a flood
     std::optional<gid_t> control_gid_;
@@ -170,6 +178,7 @@ private:
     std::unique_ptr<ControlServer> control_;
     std::unique_ptr<ControlServer> control_read_only_;  // forkd.ro.sock: status and list for anyone
     std::unique_ptr<ConfigWatch> config_watch_;
+    std::unique_ptr<MetricsServer> metrics_server_;  // metrics-listen
     std::unique_ptr<Notifier> notifier_;
 };
 

@@ -9,6 +9,8 @@
 #include "daemon/master/manager.hpp"
 #include "daemon/master/notify.hpp"
 #include "daemon/master/spawner_link.hpp"
+#include "daemon/master/metrics_render.hpp"
+#include "daemon/master/metrics_server.hpp"
 #include "daemon/master/status_render.hpp"
 
 #include <grp.h>
@@ -37,7 +39,7 @@ bool Manager::changes_applied() const {
 uid_t Manager::daemon_uid() const { return getuid(); }
 std::optional<gid_t> Manager::control_gid() const { return control_gid_; }
 
-nlohmann::json Manager::status() const {
+StatusFacts Manager::status_facts() const {
     StatusFacts facts;
     facts.pid = master_pid_;
     facts.instance = config_.instance;
@@ -67,7 +69,19 @@ nlohmann::json Manager::status() const {
     facts.limit_waits = {master_waits_.episodes() + spawner_waits_.episodes() + worker_waits_.episodes(),
                          master_waits_.waited_ms(now) + spawner_waits_.waited_ms(now) +
                              worker_waits_.waited_ms(now)};
-    return render_status(facts);
+    return facts;
+}
+
+nlohmann::json Manager::status() const { return render_status(status_facts()); }
+
+// Counters are the daemon's own, never reset by a reload: they only grow until a restart.
+std::string Manager::metrics() const {
+    MetricsFacts facts;
+    facts.status = status_facts();
+    facts.reloads_ok = reloads_ok_;
+    facts.reloads_failed = reloads_failed_;
+    facts.start_time_s = started_unix_s_;
+    return render_metrics(facts);
 }
 
 nlohmann::json Manager::list() const { return render_list(scoreboard_.snapshot(), monotonic_ns()); }
@@ -138,8 +152,10 @@ Result<nlohmann::json> Manager::reload() {
     Result<nlohmann::json> outcome = failure("reload");
     if (auto error = apply_reload()) {
         log::err("reload", {{"result", "failed"}, {"error", *error}});
+        ++reloads_failed_;
         outcome = failure(*error);
     } else {
+        ++reloads_ok_;
         outcome = report_reload(before);
     }
     announce_reload_when_applied();
@@ -191,6 +207,7 @@ std::optional<std::string> Manager::apply_reload() {
     }
     if (auto error = capacity_error(next.limits.max_connections)) return error;
     if (auto error = rebind_listeners(next)) return error;
+    if (auto error = serve_metrics(next.metrics_listen)) return error;
     if (next.pidfile != config_.pidfile || next.control_socket != config_.control_socket)
         log::warning("reload-needs-restart", {{"keys", "pidfile, control-socket"}});
     // Run-time paths stay as they are until a restart.
@@ -219,6 +236,22 @@ std::optional<std::string> Manager::rebind_listeners(const Config& next) {
     auto error = listeners_.rebind(next.listen, next.backlog);
     if (!error) update_accepting();
     return error;
+}
+
+std::optional<std::string> Manager::serve_metrics(const std::optional<ListenAddress>& address) {
+    const auto text = [](const std::optional<ListenAddress>& a) { return a ? to_string(*a) : std::string(); };
+    if (metrics_server_ && text(address) == text(config_.metrics_listen)) return std::nullopt;
+    if (!address) {
+        metrics_server_.reset();
+        return std::nullopt;
+    }
+    // The new endpoint is bound before the old one closes: a failed reload keeps the old.
+    try {
+        metrics_server_ = std::make_unique<MetricsServer>(event_.get(), *address, [this] { return metrics(); });
+    } catch (const std::exception& e) {
+        return "metrics-listen: " + std::string(e.what());
+    }
+    return std::nullopt;
 }
 
 void Manager::watch_config_file() {

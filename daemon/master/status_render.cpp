@@ -38,7 +38,7 @@ nlohmann::json totals_json(const ConnectionTotals& totals) {
 
 nlohmann::json refused_json(const ConnectionTotals& totals) {
     nlohmann::json refused = nlohmann::json::object();
-    for (Refusal reason : refusal_reasons) refused[std::string(refusal_name(reason))] = totals.refused(reason);
+    for (const RefusalCount& row : totals.refusals()) refused[std::string(row.reason)] = row.count;
     return refused;
 }
 

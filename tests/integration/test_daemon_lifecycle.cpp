@@ -453,7 +453,8 @@ TEST(Notify, StatusFollowsTheLoad) {
 
 TEST(Logs, JournalStreamAddsPriorityPrefixes) {
     DaemonOptions o;
-    // JOURNAL_STREAM naming the file stderr really is (the harness's log), as systemd sets it.
+    // JOURNAL_STREAM naming the file stderr really is (the harness's log), as systemd sets it;
+    // with no journald socket here to take structured entries, the lines carry <N> prefixes.
     o.launch_prefix = {"/bin/sh", "-c", "JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2) exec \"$@\"", "sh"};
     Daemon d(o);
     const auto lines = d.log_lines("event=listening");

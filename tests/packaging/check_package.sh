@@ -21,7 +21,7 @@ readonly SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 readonly CACHE=${FORKD_PACKAGING_CACHE:-/var/cache/forkd-packaging}
 # Packages baked into the cached root: systemd to boot it, forkd's run-time libraries so that
 # installing the .deb needs no network once the cache exists.
-readonly ROOT_PACKAGES=systemd,systemd-sysv,libboost-program-options1.74.0
+readonly ROOT_PACKAGES=systemd,systemd-sysv,libboost-program-options1.74.0,libncurses6
 readonly SECURITY_THRESHOLD=25   # systemd-analyze's scale: 25 = an exposure of 2.5
 readonly SYS_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
@@ -334,11 +334,31 @@ systemctl is-active forkd.service
 forkctl status
 echo_roundtrip 7007
 in_journal forkd.service 'event=connection-end'
+# Structured entries (stderr is the journal's stream): one connection's fields in -o json.
+entry=$(journalctl -u forkd.service --no-pager -o json FORKD_EVENT=connection-end | tail -n 1)
+for field in '"FORKD_CONN_ID":"' '"REMOTE_ADDR":"127.0.0.1"' '"REMOTE_PORT":"' '"FORKD_DURATION_USEC":"' \
+             '"FORKD_EXIT":"' '"FORKD_BYTES_IN":"10"' '"FORKD_BYTES_OUT":"10"' '"PRIORITY":"6"' \
+             '"MESSAGE":"event=connection-end '; do
+    case $entry in *"$field"*) ;; *) echo "connection-end entry without $field: $entry" >&2; exit 1 ;; esac
+done
+forkctl metrics | grep -q '^forkd_connections_accepted_total [1-9]'
 systemctl reload forkd.service
 systemctl is-active forkd.service
 in_journal forkd.service 'event=reload result=ok'
 forkctl --json status | grep -q '"state": *"running"'
 echo_roundtrip 7007
+
+# A handler's stderr line carries its connection's FORKD_CONN_ID: one connection's whole story.
+printf '%s\n' 'listen = 127.0.0.1:7011' 'exec = /bin/sh -c "echo from-the-handler >&2; echo served"' \
+    >/etc/forkd/stderr.conf
+systemctl start forkd@stderr.service
+[ "$(first_line 7011)" = served ]
+in_journal forkd@stderr.service 'event=connection-end'
+stderr_entry=$(journalctl -u forkd@stderr.service --no-pager -o json FORKD_EVENT=handler-stderr | tail -n 1)
+case $stderr_entry in *'"FORKD_CONN_ID":"1"'*) ;; *) echo "handler-stderr without FORKD_CONN_ID: $stderr_entry" >&2; exit 1 ;; esac
+journalctl -u forkd@stderr.service --no-pager -o cat FORKD_CONN_ID=1 | grep -q 'event=handler-stderr id=1 line=from-the-handler'
+journalctl -u forkd@stderr.service --no-pager -o cat FORKD_CONN_ID=1 | grep -q 'event=connection-end id=1'
+systemctl stop forkd@stderr.service
 
 # Inside the sandbox an exec'd handler still switches to its configured user.
 printf 'listen = 127.0.0.1:7009\nexec = /usr/bin/id -un\nuser = forkd\n' >/etc/forkd/whoami.conf

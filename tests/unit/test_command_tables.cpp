@@ -42,9 +42,9 @@ Words complete(Words words) {
 }
 
 TEST(CommandTable, PrivilegeIsTheContracts) {
-    // interface.md: status and list are open to any peer, everything else needs privilege.
+    // interface.md: status, list and metrics are open to any peer, everything else needs privilege.
     for (const control::CommandRow& row : control::command_rows()) {
-        bool open = row.name == "status" || row.name == "list";
+        bool open = row.name == "status" || row.name == "list" || row.name == "metrics";
         EXPECT_EQ(row.privileged, !open) << row.name;
         EXPECT_EQ(control::changes_state(row.command), row.privileged) << row.name;
     }
@@ -99,8 +99,15 @@ TEST(CommandTable, EveryCommandHasADaemonHandler) {
 TEST(CommandTable, EveryCommandHasAForkctlRowInTheSameOrder) {
     auto rows = control::command_rows();
     auto specs = ctl::command_table();
-    ASSERT_EQ(specs.size(), rows.size());
+    ASSERT_GE(specs.size(), rows.size());
     const std::string usage = ctl::usage_text();
+    // forkctl's own commands (top) come after the control commands, each named.
+    for (std::size_t i = rows.size(); i < specs.size(); ++i) {
+        EXPECT_FALSE(specs[i].local_name.empty());
+        EXPECT_NE(specs[i].run, nullptr) << specs[i].name();
+        EXPECT_EQ(ctl::find_command_spec(specs[i].name()), &specs[i]);
+        EXPECT_EQ(control::parse_command(specs[i].name()), std::nullopt) << "not a control command";
+    }
     for (std::size_t i = 0; i < rows.size(); ++i) {
         const ctl::CommandSpec& spec = specs[i];
         EXPECT_EQ(spec.command, rows[i].command) << rows[i].name;
@@ -108,6 +115,7 @@ TEST(CommandTable, EveryCommandHasAForkctlRowInTheSameOrder) {
         EXPECT_NE(spec.print, nullptr) << spec.name();
         EXPECT_EQ(spec.parse_args != nullptr, !rows[i].args.empty()) << spec.name();
         EXPECT_EQ(&ctl::command_spec(spec.command), &spec);
+        EXPECT_TRUE(spec.local_name.empty()) << spec.name();
         EXPECT_NE(usage.find("  " + std::string(spec.name()) + " " + std::string(spec.arguments)),
                   std::string::npos) << spec.name();
         EXPECT_NE(usage.find(spec.summary), std::string::npos) << spec.name();
@@ -131,7 +139,9 @@ TEST(CommandTable, PrintersSayWhatWasDone) {
 }
 
 TEST(Completion, CommandsThenTheirOptionsOrArguments) {
-    EXPECT_EQ(complete({}), (Words{"status", "list", "set", "drain", "resume", "reload", "stop", "kill"}));
+    EXPECT_EQ(complete({}), (Words{"status", "list", "set", "drain", "resume", "reload", "stop", "kill",
+                                   "metrics", "top"}));
+    EXPECT_EQ(complete({"top"}), (Words{"-d", "--once", "--json"}));
     EXPECT_EQ(complete({"status"}), (Words{"--json"}));
     EXPECT_EQ(complete({"reload", "--json"}), (Words{"--json"}));
     EXPECT_EQ(complete({"drain"}), (Words{"--wait", "--timeout", "--json"}));

@@ -611,7 +611,7 @@ TEST_F(ConfigTest, RenderListsEveryKeyInAStableOrder) {
         "max-per-source", "overload", "allow", "deny", "source-prefix", "max-connection-rate",
         "max-per-source-rate", "busy-message", "connection-timeout", "idle-timeout", "shutdown-timeout",
         "log-level", "log-target", "umask", "chdir", "rlimit-cpu", "rlimit-as", "rlimit-nofile", "rlimit-nproc",
-        "rlimit-fsize", "rlimit-core", "watch-config"};
+        "rlimit-fsize", "rlimit-core", "watch-config", "metrics-listen"};
     EXPECT_EQ(keys, expected);
     EXPECT_NE(text.find("\nmax-connections = 256\n"), std::string::npos);
     EXPECT_NE(text.find("\numask = 0022\n"), std::string::npos);

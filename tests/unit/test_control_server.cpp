@@ -34,6 +34,7 @@ class FakeTarget : public ControlTarget {
 public:
     json status() const override { return {{"active", 3}, {"state", "running"}}; }
     json list() const override { return list_result; }
+    std::string metrics() const override { return "forkd_connections_active 3\n"; }
     Status set(std::string_view key, std::string_view value) override {
         calls.push_back("set " + std::string(key) + " " + std::string(value));
         if (value == "bad") return failure("invalid value 'bad' for " + std::string(key));
@@ -86,6 +87,9 @@ TEST(ControlDispatch, StatusAndListAreOpenToAnyone) {
     auto list = reply_of(dispatch_control_request(target, peer(65534), R"({"version":1,"command":"list"})"));
     ASSERT_TRUE(list.ok);
     EXPECT_TRUE(list.result.is_array());
+    auto metrics = reply_of(dispatch_control_request(target, peer(65534), R"({"version":1,"command":"metrics"})"));
+    ASSERT_TRUE(metrics.ok);
+    EXPECT_EQ(metrics.result, "forkd_connections_active 3\n");
 }
 
 TEST(ControlDispatch, StateChangesAreDeniedToStrangers) {
@@ -109,6 +113,8 @@ TEST(ControlDispatch, TheReadOnlyDoorServesStatusAndListAndDeniesTheRestEvenToRo
     EXPECT_TRUE(reply_of(dispatch_control_request(target, peer(65534), R"({"version":1,"command":"status"})",
                                                   read_only)).ok);
     EXPECT_TRUE(reply_of(dispatch_control_request(target, peer(65534), R"({"version":1,"command":"list"})",
+                                                  read_only)).ok);
+    EXPECT_TRUE(reply_of(dispatch_control_request(target, peer(65534), R"({"version":1,"command":"metrics"})",
                                                   read_only)).ok);
     for (uid_t uid : {uid_t{0}, uid_t{1234}, uid_t{65534}}) {
         auto outcome = dispatch_control_request(target, peer(uid), R"({"version":1,"command":"stop"})", read_only);

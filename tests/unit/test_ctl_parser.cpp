@@ -75,8 +75,12 @@ TEST(CtlParser, EveryCommandByItsName) {
         if (spec.command == Command::set) args = {"set", "overload", "reject"};
         if (spec.command == Command::kill) args = {"kill", "5"};
         EXPECT_EQ(parse(args).request.command, spec.command) << spec.name();
+        EXPECT_EQ(parse(args).local_command, spec.local_name) << spec.name();
     }
-    EXPECT_EQ(command_table().size(), control::all_commands().size());
+    // Every control command, and forkctl's own (top).
+    EXPECT_EQ(command_table().size(), control::all_commands().size() + 1);
+    EXPECT_TRUE(parse({"top", "--once"}).once);
+    EXPECT_EQ(parse({"top", "-d", "0.5"}).delay, std::chrono::milliseconds(500));
 }
 
 TEST(CtlParser, GlobalOptions) {
@@ -106,8 +110,8 @@ TEST(CtlParser, HelpAndVersion) {
 }
 
 TEST(CtlParser, UsageMistakesSayWhatIsWrong) {
-    EXPECT_EQ(usage_error({}), "missing command (valid: status, list, set, drain, resume, reload, stop, kill)");
-    EXPECT_EQ(usage_error({"bogus"}), "unknown command 'bogus' (valid: status, list, set, drain, resume, reload, stop, kill)");
+    EXPECT_EQ(usage_error({}), "missing command (valid: status, list, set, drain, resume, reload, stop, kill, metrics, top)");
+    EXPECT_EQ(usage_error({"bogus"}), "unknown command 'bogus' (valid: status, list, set, drain, resume, reload, stop, kill, metrics, top)");
     EXPECT_EQ(usage_error({"s"}), "ambiguous command 's' (could be: status, set, stop)");
     EXPECT_EQ(usage_error({"-s", "/a", "-i", "b", "status"}), "-s and -i cannot be used together");
     EXPECT_NE(usage_error({"--bogus", "status"}).find("--bogus"), std::string::npos);
