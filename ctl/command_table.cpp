@@ -45,6 +45,9 @@ const auto table = std::to_array<CommandSpec>({
      false,
      [](const Request& request, const json&) { return "connection " + std::to_string(request.id) + " killed\n"; },
      complete_connection_ids},
+    {Command::upgrade, "[--timeout S]", "re-execute the installed forkd in place, keeping every connection",
+     timeout_option, nullptr, false, [](const Request&, const json& result) { return format_upgrade(result); },
+     nullptr, run_upgrade},
 });
 
 } // namespace

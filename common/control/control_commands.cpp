@@ -29,6 +29,7 @@ constexpr auto rows = std::to_array<CommandRow>({
     {Command::reload, "reload", true, {}},
     {Command::stop, "stop", true, {}},
     {Command::kill, "kill", true, kill_args},
+    {Command::upgrade, "upgrade", true, {}},
 });
 
 const CommandRow* find_row(Command command) {

@@ -63,4 +63,23 @@ void ConnectionTotals::ended(Ending ending) {
     }
 }
 
+// Every counter by its name, so that a newer image can add counters without a new record version.
+std::vector<std::pair<std::string, std::uint64_t>> ConnectionTotals::save() const {
+    return {{"accepted", accepted_}, {"completed", completed_}, {"killed", killed_}, {"failed", failed_},
+            {"refused_limit", refused_limit_}, {"refused_per_source", refused_per_source_},
+            {"refused_fork", refused_fork_}};
+}
+
+void ConnectionTotals::restore(const std::vector<std::pair<std::string, std::uint64_t>>& values) {
+    for (const auto& [name, value] : values) {
+        if (name == "accepted") accepted_ = value;
+        else if (name == "completed") completed_ = value;
+        else if (name == "killed") killed_ = value;
+        else if (name == "failed") failed_ = value;
+        else if (name == "refused_limit") refused_limit_ = value;
+        else if (name == "refused_per_source") refused_per_source_ = value;
+        else if (name == "refused_fork") refused_fork_ = value;
+    }
+}
+
 } // namespace forkd

@@ -9,7 +9,10 @@
 #include "daemon/admission/admission.hpp"
 
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace forkd {
 
@@ -48,6 +51,10 @@ public:
     // Refused at admission (limit, per_source), or its handler could not be forked (fork_failed).
     void refused(Refusal reason, std::uint64_t count = 1);
     void ended(Ending ending);
+
+    // By name, for a live upgrade's state record; restore() ignores names it does not know.
+    std::vector<std::pair<std::string, std::uint64_t>> save() const;
+    void restore(const std::vector<std::pair<std::string, std::uint64_t>>& values);
 
     std::uint64_t accepted() const { return accepted_; }
     std::uint64_t completed() const { return completed_; }

@@ -35,6 +35,8 @@ struct StatusFacts {
     std::size_t capacity = 0;
     std::optional<pid_t> spawner_pid;     // none while it is not running
     ConnectionTotals totals;
+    std::uint32_t generation = 0;              // live upgrades so far
+    std::optional<std::string> upgrade_error;  // why the last upgrade's execve failed
     struct LimitWaits {
         std::uint64_t episodes = 0;   // times accepting waited at the limit
         std::uint64_t waited_ms = 0;  // in all, the current wait included
