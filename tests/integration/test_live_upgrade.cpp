@@ -55,7 +55,8 @@ private:
 };
 
 DaemonOptions options_for(const BinaryCopy& copy, std::vector<std::string> lines) {
-    DaemonOptions o = config(std::move(lines));
+    DaemonOptions o;
+    o.config_lines = std::move(lines);  // the tests' own listen line, not the default's beside it
     o.launch_prefix = copy.launch_prefix();
     return o;
 }
@@ -74,7 +75,10 @@ std::vector<UniqueFd> open_served(const Daemon& d, std::size_t n, const std::str
     std::vector<UniqueFd> clients;
     for (std::size_t i = 0; i < n; ++i) {
         UniqueFd fd = served_client(d, tag + std::to_string(i) + "\n");
-        EXPECT_TRUE(fd) << "client " << i << " not served";
+        if (!fd) {
+            ADD_FAILURE() << "client " << i << " not served; the log:\n" << d.log();
+            break;
+        }
         clients.push_back(std::move(fd));
     }
     return clients;
