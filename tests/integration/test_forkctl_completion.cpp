@@ -34,7 +34,7 @@ Words completions(const Words& words) {
 }
 
 TEST(ForkctlCompletion, CommandsAndGlobalOptions) {
-    EXPECT_EQ(completions({""}), (Words{"status", "list", "set", "drain", "resume", "reload", "stop", "kill"}));
+    EXPECT_EQ(completions({""}), (Words{"status", "list", "set", "drain", "resume", "reload", "stop", "kill", "upgrade"}));
     EXPECT_EQ(completions({"s"}), (Words{"status", "set", "stop"}));
     EXPECT_EQ(completions({"--j"}), (Words{"--json"}));
     EXPECT_EQ(completions({"--timeout", "3", "re"}), (Words{"resume", "reload"}));

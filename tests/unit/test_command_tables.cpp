@@ -131,7 +131,7 @@ TEST(CommandTable, PrintersSayWhatWasDone) {
 }
 
 TEST(Completion, CommandsThenTheirOptionsOrArguments) {
-    EXPECT_EQ(complete({}), (Words{"status", "list", "set", "drain", "resume", "reload", "stop", "kill"}));
+    EXPECT_EQ(complete({}), (Words{"status", "list", "set", "drain", "resume", "reload", "stop", "kill", "upgrade"}));
     EXPECT_EQ(complete({"status"}), (Words{"--json"}));
     EXPECT_EQ(complete({"reload", "--json"}), (Words{"--json"}));
     EXPECT_EQ(complete({"drain"}), (Words{"--wait", "--timeout", "--json"}));

@@ -58,7 +58,18 @@ TEST(StatusRender, StatusHasEveryContractField) {
                                                 {"killed", 1}, {"failed", 1}}));
     EXPECT_EQ(status["refused"], nlohmann::json({{"limit", 2}, {"per_source", 1}, {"fork_failed", 1}}));
     EXPECT_EQ(status["limit_waits"], nlohmann::json({{"episodes", 3}, {"waited_ms", 1500}}));
-    EXPECT_EQ(status.size(), 19u);
+    EXPECT_EQ(status["generation"], 0);
+    EXPECT_FALSE(status.contains("upgrade_error")) << "only after an execve failed";
+    EXPECT_EQ(status.size(), 20u);
+}
+
+TEST(StatusRender, GenerationAndAFailedUpgradesReason) {
+    StatusFacts facts;
+    facts.generation = 2;
+    facts.upgrade_error = "execve /usr/sbin/forkd: Exec format error";
+    const auto status = render_status(facts);
+    EXPECT_EQ(status["generation"], 2);
+    EXPECT_EQ(status["upgrade_error"], "execve /usr/sbin/forkd: Exec format error");
 }
 
 TEST(StatusRender, InstanceAndSpawnerPidWhenKnownAndAnEmptyListenArray) {
