@@ -49,6 +49,9 @@ const auto table = std::to_array<CommandSpec>({
      complete_connection_ids},
     {Command::metrics, "", "the Prometheus metrics, as the metrics-listen endpoint serves them", no_options,
      nullptr, true, [](const Request&, const json& result) { return result.is_string() ? result.get<std::string>() : result.dump() + "\n"; }},
+    {Command::upgrade, "[--timeout S]", "re-execute the installed forkd in place, keeping every connection",
+     timeout_option, nullptr, false, [](const Request&, const json& result) { return format_upgrade(result); },
+     nullptr, run_upgrade},
     // forkctl's own commands (local_name): made of the requests above.
     {Command::list, "[-d S] [--once]", "live view of the state, rates and connections (q quits)", top_options,
      nullptr, false, [](const Request&, const json&) { return std::string(); }, nullptr, run_top, "top"},

@@ -162,6 +162,62 @@ int run_stop(const Invocation& invocation, Output& output) {
     return succeeded(invocation, reply, output);
 }
 
+namespace {
+
+constexpr milliseconds upgrade_poll_interval{10};
+constexpr milliseconds default_upgrade_timeout{30000};
+
+std::int64_t integer_of(const json& object, const char* key, std::int64_t otherwise) {
+    auto it = object.find(key);
+    return it != object.end() && it->is_number_integer() ? it->get<std::int64_t>() : otherwise;
+}
+
+} // namespace
+
+// The reply says the new binary passed its check; the upgrade is done when the new image answers
+// status with the generation the reply announced (the control socket is inherited, so requests
+// queue meanwhile). An old image that answers with upgrade_error could not execve.
+int run_upgrade(const Invocation& invocation, Output& output) {
+    const std::string path = socket_path(invocation);
+    auto reply = request_once(path, invocation.request, reply_deadline(invocation));
+    if (!reply.ok) return refused(invocation, reply, output);
+    const std::int64_t pid = integer_of(reply.result, "pid", -1);
+    const std::int64_t generation = integer_of(reply.result, "generation", 0);
+    const auto bound = wait_bound(invocation).value_or(default_upgrade_timeout);
+    const Deadline deadline = deadline_after(bound);
+    std::string last_problem = "no answer";
+    for (;;) {
+        control::Request status;
+        status.command = Command::status;
+        try {
+            auto answer = request_once(path, status, deadline);
+            if (answer.ok) {
+                const json& facts = answer.result;
+                if (integer_of(facts, "generation", -1) >= generation && integer_of(facts, "pid", -2) == pid) {
+                    control::Reply done = reply;
+                    done.result["to_version"] = facts.value("version", "");
+                    done.result["connections"] = integer_of(facts, "active", 0);
+                    return succeeded(invocation, done, output);
+                }
+                if (auto it = facts.find("upgrade_error"); it != facts.end() && it->is_string()) {
+                    control::Reply failed;
+                    failed.error = "the old forkd carries on: " + it->get<std::string>();
+                    return refused(invocation, failed, output);
+                }
+                last_problem = "still generation " + std::to_string(integer_of(facts, "generation", 0));
+            }
+        } catch (const ClientError& e) {
+            last_problem = e.what();  // the exec closed our connection: ask again
+        }
+        if (deadline && Clock::now() >= *deadline) {
+            control::Reply late;
+            late.error = "no new image answered within " + seconds_text(bound) + " (" + last_problem + ")";
+            return refused(invocation, late, output);
+        }
+        std::this_thread::sleep_for(upgrade_poll_interval);
+    }
+}
+
 int run_drain(const Invocation& invocation, Output& output) {
     auto reply = request_once(socket_path(invocation), invocation.request, reply_deadline(invocation));
     if (!reply.ok) return refused(invocation, reply, output);

@@ -25,6 +25,8 @@ int execute(const Invocation& invocation, Output& output);
 int run_drain(const Invocation& invocation, Output& output);
 // stop, then wait until forkd has exited.
 int run_stop(const Invocation& invocation, Output& output);
+// upgrade, then poll status until the new image answers (same pid, the next generation).
+int run_upgrade(const Invocation& invocation, Output& output);
 
 // The whole of forkctl: parse, execute, print one-line errors. Returns the exit code.
 int run_forkctl(int argc, const char* const* argv);

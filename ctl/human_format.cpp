@@ -190,6 +190,12 @@ std::string format_reload(const json& result) {
     return out;
 }
 
+std::string format_upgrade(const json& result) {
+    return "upgraded in place: forkd " + text(result, "from_version") + " -> " + text(result, "to_version") +
+           " (pid " + text(result, "pid") + ", generation " + text(result, "generation") + "), " +
+           text(result, "connections") + " connections carried over\n";
+}
+
 std::string format_list(const json& connections) {
     if (!connections.is_array() || connections.empty()) return "no active connections\n";
     static constexpr std::array<const char*, 7> headers = {"ID", "PID", "PEER", "AGE", "STATE", "IN", "OUT"};

@@ -111,6 +111,12 @@ Pidfile Pidfile::acquire(const std::string& path) {
     }
 }
 
+// The lock is held by the open file description, which the execve kept: nothing to take again.
+Pidfile Pidfile::adopt(const std::string& path, UniqueFd fd) {
+    RunPath run = or_throw(open_run_path(path, CreateMissing::no));
+    return Pidfile(std::move(run), std::move(fd));
+}
+
 void Pidfile::remove() {
     if (!fd_) return;
     // Best effort at stop (a missing file is already the goal), in the directory we checked.

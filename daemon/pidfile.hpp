@@ -31,6 +31,10 @@ public:
     // Clean stop: unlink while still holding the lock.
     void remove();
     const std::string& path() const { return run_.path; }
+    // The locked descriptor (a live upgrade hands it, and so the lock, to the new image).
+    int fd() const { return fd_.get(); }
+    // The new image of a live upgrade: the pidfile the old one held, lock and all.
+    static Pidfile adopt(const std::string& path, UniqueFd fd);
 
 private:
     Pidfile(RunPath run, UniqueFd fd) : run_(std::move(run)), fd_(std::move(fd)) {}

@@ -30,6 +30,7 @@ constexpr auto rows = std::to_array<CommandRow>({
     {Command::stop, "stop", true, {}},
     {Command::kill, "kill", true, kill_args},
     {Command::metrics, "metrics", false, {}},
+    {Command::upgrade, "upgrade", true, {}},
 });
 
 const CommandRow* find_row(Command command) {

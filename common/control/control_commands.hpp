@@ -14,7 +14,7 @@
 
 namespace forkd::control {
 
-enum class Command { status, list, set, drain, resume, reload, stop, kill, metrics };
+enum class Command { status, list, set, drain, resume, reload, stop, kill, metrics, upgrade };
 
 struct Request {
     Command command = Command::status;

@@ -41,6 +41,8 @@ const auto handlers = std::to_array<CommandHandler>({
     {Command::kill, [](ControlTarget& target, const Request& request) { return done(target.kill(request.id)); },
      kill_detail},
     {Command::metrics, [](ControlTarget& target, const Request&) -> Result<json> { return json(target.metrics()); }},
+    // The reply says the new binary passed its check; the execve follows from the loop.
+    {Command::upgrade, [](ControlTarget& target, const Request&) { return target.upgrade(); }},
 });
 
 void audit(const PeerCredentials& peer, const Request& request, std::string_view result,

@@ -203,6 +203,18 @@ ControlServer::ControlServer(sd_event* event, const std::string& path, ControlTa
     : event_(event), path_(path), target_(target), limits_(limits), door_(door),
       admission_({limits.max_clients, limits.max_clients_per_uid, limits.admin_reserve}, target.daemon_uid()) {
     bind_socket();
+    watch_listener();
+}
+
+ControlServer::ControlServer(sd_event* event, UniqueFd listener, UnixSocketFile file,
+                             ControlTarget& target, ControlServerLimits limits, ControlDoor door)
+    : event_(event), path_(file.run.path), target_(target), limits_(limits), door_(door),
+      admission_({limits.max_clients, limits.max_clients_per_uid, limits.admin_reserve}, target.daemon_uid()),
+      listener_(std::move(listener)), socket_file_(std::move(file)) {
+    watch_listener();
+}
+
+void ControlServer::watch_listener() {
     auto source = event_loop::add_io(event_, listener_.get(), EPOLLIN, "control-listener",
                                      [this] { accept_clients(); });
     if (!source) {

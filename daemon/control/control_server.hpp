@@ -43,6 +43,9 @@ public:
     // commands (status, list) to anyone, whatever their credentials.
     ControlServer(sd_event* event, const std::string& path, ControlTarget& target,
                   ControlServerLimits limits = {}, ControlDoor door = ControlDoor::full);
+    // A live upgrade's new image: the listening socket the old one had bound (and its file).
+    ControlServer(sd_event* event, UniqueFd listener, UnixSocketFile file, ControlTarget& target,
+                  ControlServerLimits limits = {}, ControlDoor door = ControlDoor::full);
     // Closes the listener and ordinary clients and unlinks the path (if it is still ours).
     // Clients that asked to stop are NOT closed: their descriptors are released on purpose and
     // left for the kernel to close when the process exits, which is the EOF that tells
@@ -54,6 +57,9 @@ public:
     ControlServer& operator=(const ControlServer&) = delete;
 
     const std::string& path() const { return path_; }
+    // What a live upgrade hands over: the listening socket and the file it is bound to.
+    int listener_fd() const { return listener_.get(); }
+    const UnixSocketFile& socket_file() const { return socket_file_; }
     std::size_t client_count() const { return clients_.size(); }
     // Sends the replies held until the target's changes applied (ControlTarget::changes_applied).
     void release_held();
@@ -62,6 +68,7 @@ public:
 
 private:
     void bind_socket();
+    void watch_listener();
     void accept_clients();
     void pause_accepting(int error);
     void resume_accepting();

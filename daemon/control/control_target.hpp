@@ -29,6 +29,10 @@ public:
     virtual Result<nlohmann::json> reload() = 0;
     virtual void stop() = 0;      // begins the graceful stop
     virtual Status kill(std::uint64_t id) = 0;
+    // Live upgrade: checks the new binary and, if it can take over, replies and re-executes it
+    // from the loop; the reply names the versions and the generation to come. Refused with the
+    // reason otherwise.
+    virtual Result<nlohmann::json> upgrade() { return failure("live upgrade is not supported"); }
     // Whether what the requests so far changed has taken effect everywhere: forkd-spawner
     // confirms a new configuration asynchronously. While it has not, the reply to a request
     // that changed something is held (ControlServer::release_held), so that a client that has

@@ -83,6 +83,38 @@ void ConnectionTotals::ended(Ending ending) {
     }
 }
 
+// Every counter by its name, so that a newer image can add counters without a new record version.
+// Every counter by name, the metrics' histogram and bytes too, so that no counter goes backwards
+// across a live upgrade; a name the other image does not know is ignored.
+std::vector<std::pair<std::string, std::uint64_t>> ConnectionTotals::save() const {
+    std::vector<std::pair<std::string, std::uint64_t>> values = {
+        {"accepted", accepted_}, {"completed", completed_}, {"killed", killed_}, {"failed", failed_},
+        {"bytes_in", bytes_in_}, {"bytes_out", bytes_out_}, {"durations", durations_},
+        {"duration_sum_us", static_cast<std::uint64_t>(duration_sum_s_ * 1e6)}};
+    for (Refusal reason : counted_refusals())
+        values.emplace_back("refused_" + std::string(refusal_name(reason)), refused(reason));
+    for (std::size_t i = 0; i < duration_counts_.size(); ++i)
+        values.emplace_back("duration_bucket_" + std::to_string(i), duration_counts_[i]);
+    return values;
+}
+
+void ConnectionTotals::restore(const std::vector<std::pair<std::string, std::uint64_t>>& values) {
+    for (const auto& [name, value] : values) {
+        if (name == "accepted") accepted_ = value;
+        else if (name == "completed") completed_ = value;
+        else if (name == "killed") killed_ = value;
+        else if (name == "failed") failed_ = value;
+        else if (name == "bytes_in") bytes_in_ = value;
+        else if (name == "bytes_out") bytes_out_ = value;
+        else if (name == "durations") durations_ = value;
+        else if (name == "duration_sum_us") duration_sum_s_ = static_cast<double>(value) / 1e6;
+        for (Refusal reason : counted_refusals())
+            if (name == "refused_" + std::string(refusal_name(reason))) refused_[std::size_t(reason)] = value;
+        for (std::size_t i = 0; i < duration_counts_.size(); ++i)
+            if (name == "duration_bucket_" + std::to_string(i)) duration_counts_[i] = value;
+    }
+}
+
 } // namespace forkd
 
 namespace forkd {

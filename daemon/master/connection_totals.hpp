@@ -12,7 +12,9 @@
 #include <cstdint>
 #include <iterator>
 #include <span>
+#include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace forkd {
@@ -77,6 +79,10 @@ public:
     // How long an ended connection lasted and, where known, its traffic (metrics only).
     void observe_end(std::int64_t duration_ns, bool bytes_known, std::uint64_t bytes_in,
                      std::uint64_t bytes_out);
+
+    // By name, for a live upgrade's state record; restore() ignores names it does not know.
+    std::vector<std::pair<std::string, std::uint64_t>> save() const;
+    void restore(const std::vector<std::pair<std::string, std::uint64_t>>& values);
 
     std::uint64_t accepted() const { return accepted_; }
     std::uint64_t completed() const { return completed_; }

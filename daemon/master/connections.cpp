@@ -105,6 +105,7 @@ void Connections::arm_deadline(Connection& connection, std::uint64_t after_usec)
         return;
     }
     connection.deadline = std::move(*timer);
+    connection.deadline_ns = monotonic_ns() + std::int64_t(after_usec) * 1000;
 }
 
 void Connections::signal(const Connection& connection, int signo) {
@@ -149,6 +150,60 @@ void Connections::housekeeping(unsigned idle_timeout_s) {
             end(connection, Ending::idle, SIGTERM);
     }
     std::erase_if(lingering_stderr_, [](const auto& s) { return s->finished(); });
+}
+
+// ---- live upgrade --------------------------------------------------------------------------
+
+std::vector<upgrade::ConnectionState> Connections::save() const {
+    std::vector<upgrade::ConnectionState> out;
+    out.reserve(by_id_.size());
+    for (const auto& [id, c] : by_id_) {
+        upgrade::ConnectionState s;
+        s.id = c.id;
+        s.slot = c.slot;
+        s.pid = c.pid;
+        s.served_by = std::uint8_t(c.served_by);
+        s.peer = c.peer;
+        s.source = c.source;
+        s.started_ns = c.started_ns;
+        s.deadline_ns = c.deadline ? c.deadline_ns : 0;
+        s.term_sent = c.term_sent;
+        s.ended_by = c.ended_by ? std::int8_t(*c.ended_by) : std::int8_t(-1);
+        s.stderr_fd = c.stderr_log && !c.stderr_log->finished() ? c.stderr_log->fd() : -1;
+        s.tcp_view_fd = c.tcp_view.get();
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+void Connections::restore(const upgrade::ConnectionState& s) {
+    Connection connection;
+    connection.served_by = s.served_by == std::uint8_t(ServedBy::spawner) ? ServedBy::spawner : ServedBy::exec;
+    connection.pid = s.pid;
+    connection.id = s.id;
+    connection.slot = s.slot;
+    connection.peer = s.peer;
+    connection.source = s.source;
+    connection.started_ns = s.started_ns;
+    connection.term_sent = s.term_sent;
+    if (s.ended_by >= 0) connection.ended_by = Ending(s.ended_by);
+    if (s.tcp_view_fd >= 0) connection.tcp_view = UniqueFd(s.tcp_view_fd);
+    admission_.started(connection.source);
+    auto [it, inserted] = by_id_.emplace(connection.id, std::move(connection));
+    Connection& restored = it->second;
+    if (restored.served_by == ServedBy::exec) exec_pids_.emplace(restored.pid, restored.id);
+    if (s.stderr_fd >= 0) {
+        try {
+            restored.stderr_log = std::make_unique<HandlerStderr>(event_, UniqueFd(s.stderr_fd), restored.id);
+        } catch (const std::exception& e) {
+            log::warning("handler-stderr-lost", {{"id", restored.id}, {"error", e.what()}});
+        }
+    }
+    // A deadline that passed during the exec fires at once.
+    if (s.deadline_ns) {
+        const std::int64_t left_ns = std::max<std::int64_t>(s.deadline_ns - monotonic_ns(), 1000);
+        arm_deadline(restored, std::uint64_t(left_ns / 1000));
+    }
 }
 
 // ---- forkd-spawner died ----------------------------------------------------------------------

@@ -10,6 +10,7 @@
 #include "daemon/core/scoreboard.hpp"
 #include "daemon/event_loop/sd_event_ptr.hpp"
 #include "daemon/master/connection_totals.hpp"
+#include "daemon/upgrade/upgrade_state.hpp"
 
 #include <sys/types.h>
 
@@ -38,6 +39,7 @@ struct Connection {
     std::optional<Ending> ended_by;   // set when the master ends it: timeout, idle, killed...
     bool term_sent = false;
     EventSourcePtr deadline;          // connection-timeout, then the SIGKILL grace
+    std::int64_t deadline_ns = 0;     // when it fires (monotonic), for a live upgrade
     UniqueFd tcp_view;                // exec'd handler on TCP: the master's dup for TCP_INFO
     // Built-in handler: its traffic as the spawner's exit report gives it (the spawner freed the
     // slot when it reaped the handler).
@@ -75,6 +77,13 @@ public:
     void end_all(int signo, Ending reason);
     // Once a second: exec'd handlers' traffic into the scoreboard, idle ones ended.
     void housekeeping(unsigned idle_timeout_s);
+
+    // A live upgrade: every connection as the state record holds it (descriptors stay open and
+    // owned here until the execve), and, in the new image, each one back with its remaining
+    // deadline, its stderr pipe and its per-source count, without counting it accepted again.
+    std::vector<upgrade::ConnectionState> save() const;
+    void restore(const upgrade::ConnectionState& state);
+    std::size_t size() const { return by_id_.size(); }
 
     // forkd-spawner died: its handlers died with it (PDEATHSIG). Ends each one (failed) and
     // frees the slots it had claimed but not reported; returns how many connections it lost.

@@ -101,5 +101,6 @@ HandlerStderr::~HandlerStderr() {
 }
 
 bool HandlerStderr::finished() const { return state_->finished; }
+int HandlerStderr::fd() const { return state_->fd.get(); }
 
 } // namespace forkd

@@ -19,6 +19,8 @@ public:
     HandlerStderr(const HandlerStderr&) = delete;
     HandlerStderr& operator=(const HandlerStderr&) = delete;
     bool finished() const;  // EOF seen
+    // The pipe, for a live upgrade to hand to the new image (a partial line is not carried).
+    int fd() const;
 
 private:
     struct State;

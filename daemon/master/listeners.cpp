@@ -19,16 +19,22 @@ void Listeners::open(const ListenAddress& address, int backlog) {
     add(open_listeners(address, backlog));
 }
 
-void Listeners::add(std::vector<ListenSocket> sockets) {
+void Listeners::adopt(ListenSocket socket, std::uint32_t tag) {
+    std::vector<ListenSocket> one;
+    one.push_back(std::move(socket));
+    add(std::move(one), tag);
+}
+
+void Listeners::add(std::vector<ListenSocket> sockets, std::uint32_t tag) {
     for (auto& socket : sockets) {
         auto listener = std::make_unique<Listener>();
-        listener->tag = next_tag_++;
+        listener->tag = tag ? tag : next_tag_++;
         listener->socket = std::move(socket);
         listener->source = event_loop::value_or_throw(event_loop::add_io(
             event_, listener->socket.fd.get(), EPOLLIN, "listener",
             [this, &ready = *listener] { on_ready_(ready); }));
         sd_event_source_set_enabled(listener->source.get(), polling_ ? SD_EVENT_ON : SD_EVENT_OFF);
-        log::notice("listening", {{"address", listener->socket.bound}});
+        if (!tag) log::notice("listening", {{"address", listener->socket.bound}});
         listeners_.push_back(std::move(listener));
     }
 }

@@ -7,6 +7,7 @@
 #include "daemon/event_loop/sd_event_ptr.hpp"
 #include "daemon/master/listen_sockets.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -35,6 +36,10 @@ public:
     // Binds the addresses `wanted` names that are not open yet; only when all succeeded are the
     // ones it no longer names closed, so a failed rebind changes nothing. Returns the error.
     std::optional<std::string> rebind(const std::vector<ListenAddress>& wanted, int backlog);
+    // A live upgrade's new image: a socket the old one had open, under the same tag.
+    void adopt(ListenSocket socket, std::uint32_t tag);
+    std::uint32_t next_tag() const { return next_tag_; }
+    void set_next_tag(std::uint32_t tag) { next_tag_ = std::max(next_tag_, tag); }
     // Closes every listener for good (a stop): a UNIX socket's file goes with it.
     void close_all();
     // Whether the master's sources wake for connections.
@@ -49,7 +54,7 @@ public:
     auto end() const { return listeners_.end(); }
 
 private:
-    void add(std::vector<ListenSocket> sockets);
+    void add(std::vector<ListenSocket> sockets, std::uint32_t tag = 0);  // 0: the next tag
     static void close(Listener& listener);
 
     sd_event* event_;

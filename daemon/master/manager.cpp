@@ -88,13 +88,20 @@ void set_identity(spawner::Request& settings, const ExecIdentity& identity) {
 
 } // namespace
 
-std::vector<int> Manager::handled_signals() { return {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1}; }
+std::vector<int> Manager::handled_signals() { return {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2}; }
 
-Manager::Manager(CommandLine command_line, Config config)
+namespace {
+Scoreboard make_scoreboard(UniqueFd inherited, unsigned max_connections) {
+    if (inherited) return Scoreboard(std::move(inherited));
+    return Scoreboard(std::max<std::size_t>(max_connections, minimum_capacity));
+}
+} // namespace
+
+Manager::Manager(CommandLine command_line, Config config, UniqueFd inherited_scoreboard)
     : command_line_(std::move(command_line)),
       config_(std::move(config)),
       admission_(config_.limits),
-      scoreboard_(std::max<std::size_t>(config_.limits.max_connections, minimum_capacity)),
+      scoreboard_(make_scoreboard(std::move(inherited_scoreboard), config_.limits.max_connections)),
       event_(new_event()),
       master_pid_(getpid()),
       started_ns_(monotonic_ns()),
@@ -122,12 +129,14 @@ Manager::~Manager() {
     config_watch_.reset();
 }
 
-void Manager::open() {
+void Manager::add_signal_sources() {
     for (int signo : handled_signals())
         signal_sources_.push_back(event_loop::value_or_throw(event_loop::add_signal(
             event_.get(), signo, "signal",
             [this](const signalfd_siginfo& info) { on_signal(int(info.ssi_signo)); })));
-    // Always, whatever the handler: a reload may switch to a built-in one.
+}
+
+void Manager::make_spawner() {
     spawner_ = std::make_unique<SpawnerSupervisor>(
         event_.get(), scoreboard_,
         SpawnerSupervisor::Hooks{
@@ -137,6 +146,12 @@ void Manager::open() {
                 return children_.lose_spawner_served();
             },
             [this] { configure_spawner(); }});
+}
+
+void Manager::open() {
+    add_signal_sources();
+    // Always, whatever the handler: a reload may switch to a built-in one.
+    make_spawner();
     spawner_->start();
     // Always too: a reload may switch to event mode.
     workers_ = std::make_unique<WorkerPool>(
@@ -175,9 +190,14 @@ void Manager::open() {
 int Manager::run() {
     publish_status();
     notifier_->ready();
-    log::notice("started", {{"pid", long(master_pid_)},
-                            {"handler", std::string(handler_name(config_.handler))},
-                            {"max_connections", config_.limits.max_connections}});
+    if (upgraded_from_)
+        log::notice("upgraded", {{"pid", long(master_pid_)}, {"from_version", *upgraded_from_},
+                                 {"to_version", FORKD_VERSION}, {"generation", generation_},
+                                 {"connections", children_.size()}});
+    else
+        log::notice("started", {{"pid", long(master_pid_)},
+                                {"handler", std::string(handler_name(config_.handler))},
+                                {"max_connections", config_.limits.max_connections}});
     const int rc = sd_event_loop(event_.get());
     listeners_.close_all();
     log::notice("stopped", {{"accepted", totals_.accepted()}, {"completed", totals_.completed()},
@@ -392,6 +412,9 @@ void Manager::on_signal(int signo) {
     case SIGHUP: (void)reload(); break;  // a failure is logged by reload()
     case SIGUSR1:  // logrotate moved log-target's file away
         if (Status s = log::reopen_file(); !s) log::err("log-reopen-failed", {{"error", s.error().message()}});
+        break;
+    case SIGUSR2:  // as forkctl upgrade; a refusal is logged by upgrade()
+        (void)upgrade();
         break;
     case SIGTERM:
     case SIGINT: begin_stop(); break;

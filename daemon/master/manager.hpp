@@ -21,6 +21,7 @@
 #include "daemon/master/status_render.hpp"
 #include "daemon/core/scoreboard.hpp"
 #include "daemon/spawner/spawner_protocol.hpp"
+#include "daemon/upgrade/upgrade_state.hpp"
 
 #include <sys/socket.h>
 #include <cstdint>
@@ -39,9 +40,9 @@ class MetricsServer;
 
 class Manager final : public ControlTarget {
 public:
-    // Creates the loop and the scoreboard; binds nothing yet. The caller has blocked the
-    // signals the loop handles (see handled_signals()).
-    Manager(CommandLine command_line, Config config);
+    // Creates the loop and the scoreboard (or maps a live upgrade's inherited one); binds nothing
+    // yet. The caller has blocked the signals the loop handles (see handled_signals()).
+    Manager(CommandLine command_line, Config config, UniqueFd inherited_scoreboard = UniqueFd());
     ~Manager() override;
     Manager(const Manager&) = delete;
     Manager& operator=(const Manager&) = delete;
@@ -54,6 +55,22 @@ public:
     // Runs until the daemon stops; returns the exit code.
     int run();
 
+    // Live upgrade (manager_upgrade.cpp). What to re-execute: the binary the daemon was started
+    // from (resolved at start, so that a package update's new file is the one run) and its
+    // command line; and the pidfile whose lock the new image keeps.
+    struct Origin {
+        std::string binary;
+        std::vector<std::string> argv;
+    };
+    void set_origin(Origin origin) { origin_ = std::move(origin); }
+    void set_pidfile(int fd, std::string path) {
+        pidfile_fd_ = fd;
+        pidfile_path_ = std::move(path);
+    }
+    // The new image, instead of open(): takes over the old image's listeners, control sockets,
+    // spawner and connections from its state record. Throws like open().
+    void restore(upgrade::UpgradeState state);
+
     // ControlTarget
     nlohmann::json status() const override;
     nlohmann::json list() const override;
@@ -64,6 +81,7 @@ public:
     Result<nlohmann::json> reload() override;
     void stop() override;
     Status kill(std::uint64_t id) override;
+    Result<nlohmann::json> upgrade() override;
     bool changes_applied() const override;
     uid_t daemon_uid() const override;
     std::optional<gid_t> control_gid() const override;
@@ -147,6 +165,22 @@ private:
     // metrics-listen: (re)binds the endpoint when the address changed; the error of a failed bind.
     std::optional<std::string> serve_metrics(const std::optional<ListenAddress>& address);
     static std::optional<gid_t> resolve_control_group(const std::optional<std::string>& name);
+
+    void add_signal_sources();
+    void make_spawner();
+
+    // Live upgrade.
+    void exec_upgrade();
+    upgrade::UpgradeState capture_state() const;
+    std::vector<std::pair<std::string, std::string>> runtime_settings() const;
+    Origin origin_;
+    int pidfile_fd_ = -1;
+    std::string pidfile_path_;
+    std::uint32_t generation_ = 0;            // 0 at start, +1 per upgrade
+    std::optional<std::string> upgrade_error_;  // why the last execve failed (status shows it)
+    std::string upgrade_to_version_;          // the checked binary's version, for the log
+    std::optional<std::string> upgraded_from_;  // the new image: the version it took over from
+    EventSourcePtr upgrade_exec_;             // the execve, from the loop once the reply is out
 
     CommandLine command_line_;
     Config config_;

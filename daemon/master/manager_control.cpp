@@ -65,6 +65,8 @@ StatusFacts Manager::status_facts() const {
     facts.capacity = scoreboard_.capacity();
     if (spawner_ && spawner_->running()) facts.spawner_pid = spawner_->pid();
     facts.totals = totals_;
+    facts.generation = generation_;
+    facts.upgrade_error = upgrade_error_;
     const std::int64_t now = monotonic_ns();
     facts.limit_waits = {master_waits_.episodes() + spawner_waits_.episodes() + worker_waits_.episodes(),
                          master_waits_.waited_ms(now) + spawner_waits_.waited_ms(now) +

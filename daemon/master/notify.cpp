@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -55,8 +56,15 @@ std::unique_ptr<Notifier> Notifier::from_environment(sd_event* event) {
     std::uint64_t watchdog_usec = 0;
     // Also unsets WATCHDOG_USEC and WATCHDOG_PID; a watchdog meant for another pid is not ours.
     if (sd_watchdog_enabled(1, &watchdog_usec) <= 0) watchdog_usec = 0;
+    std::vector<std::string> handover;
+    if (const char* socket = ::getenv("NOTIFY_SOCKET")) handover.push_back(std::string("NOTIFY_SOCKET=") + socket);
+    if (watchdog_usec)
+        handover.insert(handover.end(), {"WATCHDOG_USEC=" + std::to_string(watchdog_usec),
+                                         "WATCHDOG_PID=" + std::to_string(::getpid())});
     ::unsetenv("NOTIFY_SOCKET");
-    return std::make_unique<Notifier>(event, address, watchdog_usec);
+    auto notifier = std::make_unique<Notifier>(event, address, watchdog_usec);
+    notifier->handover_environment_ = std::move(handover);
+    return notifier;
 }
 
 Notifier::Notifier(sd_event* event, std::optional<NotifyAddress> address,

@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace forkd {
 
@@ -45,6 +46,10 @@ public:
     Notifier(const Notifier&) = delete;  // its timers call back into it
     Notifier& operator=(const Notifier&) = delete;
     ~Notifier();
+
+    // What from_environment() took out of the environment (NOTIFY_SOCKET, WATCHDOG_USEC and
+    // WATCHDOG_PID), as NAME=VALUE, for a live upgrade's new image to find it again.
+    const std::vector<std::string>& handover_environment() const { return handover_environment_; }
 
     void ready();      // READY=1, with the current STATUS= text
     void reloading();  // RELOADING=1 with MONOTONIC_USEC
@@ -81,6 +86,7 @@ private:
     bool failure_logged_ = false;
     EventSourcePtr flush_timer_;
     EventSourcePtr watchdog_;
+    std::vector<std::string> handover_environment_;
 };
 
 } // namespace forkd

@@ -146,6 +146,18 @@ void SpawnerLink::start_and_wait() {
 
 std::string SpawnerLink::restart() { return launch(); }
 
+void SpawnerLink::adopt(pid_t pid, UniqueFd socket, std::uint64_t generation) {
+    auto source = event_loop::add_io(event_, socket.get(), EPOLLIN, "spawner-socket",
+                                     [this](std::uint32_t events) { socket_ready(events); });
+    if (!source) throw std::runtime_error(errno_text("sd_event_add_io", source.error().code));
+    source_ = std::move(*source);
+    socket_ = std::move(socket);
+    pid_ = pid;
+    greeted_ = true;
+    watching_output_ = false;
+    generation_ = applied_generation_ = generation;
+}
+
 void SpawnerLink::socket_ready(std::uint32_t events) {
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) read_reports();
     if ((events & EPOLLOUT) && socket_) flush();

@@ -48,6 +48,13 @@ public:
     // In the loop, after the spawner died: starts a new one without waiting for it. Returns the
     // error, or "" on success.
     std::string restart();
+    // A live upgrade's new image: the spawner the old image ran (still our child, same pid),
+    // its socket, and the generation of the last configuration sent to it, so that its
+    // "configured" reports keep their meaning. What the old image had not sent yet is lost;
+    // the new image configures it afresh.
+    void adopt(pid_t pid, UniqueFd socket, std::uint64_t generation);
+    // The socket, for the state record (-1 when none runs).
+    int socket_fd() const { return socket_.get(); }
 
     pid_t pid() const { return pid_; }
     bool running() const { return pid_ > 0; }

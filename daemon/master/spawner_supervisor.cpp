@@ -62,6 +62,11 @@ void SpawnerSupervisor::start() {
     log::info("spawner-started", {{"pid", long(process_->pid())}});
 }
 
+void SpawnerSupervisor::adopt(pid_t pid, UniqueFd socket, std::uint64_t generation) {
+    process_->adopt(pid, std::move(socket), generation);
+    log::info("spawner-adopted", {{"pid", long(pid)}});
+}
+
 bool SpawnerSupervisor::settled() const {
     return !running() || process_->applied_generation() >= process_->sent_generation();
 }

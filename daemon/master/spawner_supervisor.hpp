@@ -45,6 +45,11 @@ public:
 
     // Start-up, before the loop runs (throws as SpawnerLink::start_and_wait).
     void start();
+    // A live upgrade's new image: the running spawner (SpawnerLink::adopt).
+    void adopt(pid_t pid, UniqueFd socket, std::uint64_t generation);
+    // For the state record: its socket and the last generation sent.
+    int socket_fd() const { return process_->socket_fd(); }
+    std::uint64_t generation() const { return process_->sent_generation(); }
     // The master reaped pid(); `stopping`: the daemon stops, no new one is started.
     void exited(int wait_status, bool stopping);
 

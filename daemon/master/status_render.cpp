@@ -86,9 +86,10 @@ nlohmann::json optional_text(const std::optional<std::string>& text) {
 nlohmann::json render_status(const StatusFacts& facts) {
     nlohmann::json listen = nlohmann::json::array();
     for (const auto& address : facts.listen) listen.push_back(address);
-    return {
+    nlohmann::json status = {
         {"pid", facts.pid},
         {"version", FORKD_VERSION},
+        {"generation", facts.generation},
         {"instance", optional_text(facts.instance)},
         {"state", std::string(facts.state)},
         {"accepting", facts.accepting},
@@ -109,6 +110,8 @@ nlohmann::json render_status(const StatusFacts& facts) {
         {"refused", refused_json(facts.totals)},
         {"limit_waits", limit_waits_json(facts.limit_waits)},
     };
+    if (facts.upgrade_error) status["upgrade_error"] = *facts.upgrade_error;
+    return status;
 }
 
 nlohmann::json render_list(std::span<const SlotView> slots, std::int64_t now_ns) {

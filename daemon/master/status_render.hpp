@@ -42,6 +42,8 @@ struct StatusFacts {
     };
     std::vector<Worker> workers;          // event mode's forkd-worker processes
     ConnectionTotals totals;
+    std::uint32_t generation = 0;              // live upgrades so far
+    std::optional<std::string> upgrade_error;  // why the last upgrade's execve failed
     struct LimitWaits {
         std::uint64_t episodes = 0;   // times accepting waited at the limit
         std::uint64_t waited_ms = 0;  // in all, the current wait included

@@ -35,7 +35,7 @@ Words completions(const Words& words) {
 
 TEST(ForkctlCompletion, CommandsAndGlobalOptions) {
     EXPECT_EQ(completions({""}), (Words{"status", "list", "set", "drain", "resume", "reload", "stop", "kill",
-                                        "metrics", "top"}));
+                                        "metrics", "upgrade", "top"}));
     EXPECT_EQ(completions({"top", "--"}), (Words{"--once", "--json"}));
     EXPECT_EQ(completions({"s"}), (Words{"status", "set", "stop"}));
     EXPECT_EQ(completions({"--j"}), (Words{"--json"}));

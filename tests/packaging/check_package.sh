@@ -133,6 +133,30 @@ else
     say "built $(basename "$DEB")"
 fi
 
+# A newer build of the same tree (version bumped in a copy), for the live-upgrade check: it is
+# installed over the running package and must take over without dropping a connection.
+BUMPED_VERSION=""
+if [[ -z ${FORKD_PACKAGING_DEB:-} ]]; then
+    version=$(sed -n '1s/^forkd (\([^)]*\)).*/\1/p' "$WORK/src/debian/changelog")
+    BUMPED_VERSION="${version%.*}.$((${version##*.} + 1))"
+    say "building a bumped $BUMPED_VERSION package for the live-upgrade check"
+    mkdir -p "$WORK/next"
+    cp -a "$WORK/src" "$WORK/next/src"
+    sed -i "s/^project(forkd VERSION [0-9.]*/project(forkd VERSION $BUMPED_VERSION/" "$WORK/next/src/CMakeLists.txt"
+    { printf 'forkd (%s) unstable; urgency=medium\n\n  * Packaging check: a newer build for the live-upgrade test.\n\n' "$BUMPED_VERSION"
+      printf ' -- forkd developers <forkd@example.org>  %s\n\n' "$(date -R)"
+      cat "$WORK/src/debian/changelog"; } >"$WORK/next/src/debian/changelog.new"
+    mv "$WORK/next/src/debian/changelog.new" "$WORK/next/src/debian/changelog"
+    if ! (cd "$WORK/next/src" && DEB_BUILD_OPTIONS="nocheck parallel=2" \
+            dpkg-buildpackage -us -uc -b -Pnocheck) >"$WORK/build-next.log" 2>&1; then
+        tail -n 60 "$WORK/build-next.log" >&2
+        fail "dpkg-buildpackage of the bumped version failed (log: $WORK/build-next.log)"
+    fi
+    next_debs=("$WORK"/next/forkd_"$BUMPED_VERSION"_*.deb)
+    [[ -f ${next_debs[0]} ]] || fail "the bumped build produced no forkd_${BUMPED_VERSION}_*.deb"
+    cp "${next_debs[0]}" "$WORK/forkd-next.deb"
+fi
+
 # --- 2. lint -------------------------------------------------------------------------------
 
 say "lintian --fail-on error,warning"
@@ -302,6 +326,42 @@ for _ in $(seq 1 240); do
 done
 say "container booted: ${state:-no answer from systemd}"
 [[ $state == running || $state == degraded ]] || machine_fail "the container did not finish booting ($state)"
+
+# Live upgrade by the package: a connection held open through forkd.service and one through a
+# forkd@ instance survive installing the bumped build over the running one; the same MainPIDs
+# now report the new version and generation 1.
+if [[ -n $BUMPED_VERSION ]]; then
+    cp "$WORK/forkd-next.deb" "$ROOT/root/forkd-next.deb"
+    cat >"$ROOT/root/upgrade-check.sh" <<'EOF'
+set -eu
+next=$1
+systemctl is-active forkd.service
+printf 'listen = 127.0.0.1:7011\nhandler = echo\n' >/etc/forkd/held.conf
+systemctl start forkd@held.service
+main_pid=$(systemctl show -p MainPID --value forkd.service)
+held_pid=$(systemctl show -p MainPID --value forkd@held.service)
+exec 4<>/dev/tcp/127.0.0.1/7007 5<>/dev/tcp/127.0.0.1/7011
+printf 'before\n' >&4; IFS= read -r -t 10 reply <&4; [ "$reply" = before ]
+printf 'before\n' >&5; IFS= read -r -t 10 reply <&5; [ "$reply" = before ]
+DEBIAN_FRONTEND=noninteractive dpkg -i /root/forkd-next.deb
+[ "$(systemctl show -p MainPID --value forkd.service)" = "$main_pid" ]
+[ "$(systemctl show -p MainPID --value forkd@held.service)" = "$held_pid" ]
+forkctl --json status | grep -q "\"version\": *\"$next\""
+forkctl --json status | grep -q '"generation": *1'
+forkctl -i held --json status | grep -q "\"version\": *\"$next\""
+printf 'after\n' >&4; IFS= read -r -t 10 reply <&4; [ "$reply" = after ]
+printf 'after\n' >&5; IFS= read -r -t 10 reply <&5; [ "$reply" = after ]
+exec 4>&- 5>&-
+journalctl -u forkd.service --no-pager -o cat | grep -q 'event=upgraded'
+systemctl stop forkd@held.service
+systemctl is-active forkd.service
+EOF
+    say "live upgrade: dpkg -i forkd $BUMPED_VERSION over the running one, connections held"
+    if ! in_machine /bin/bash -x /root/upgrade-check.sh "$BUMPED_VERSION" >"$WORK/upgrade.log" 2>&1; then
+        cat "$WORK/upgrade.log" >&2
+        machine_fail "live upgrade by the package"
+    fi
+fi
 
 cat >"$ROOT/root/systemd-check.sh" <<'EOF'
 set -eu

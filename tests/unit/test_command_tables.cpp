@@ -140,7 +140,7 @@ TEST(CommandTable, PrintersSayWhatWasDone) {
 
 TEST(Completion, CommandsThenTheirOptionsOrArguments) {
     EXPECT_EQ(complete({}), (Words{"status", "list", "set", "drain", "resume", "reload", "stop", "kill",
-                                   "metrics", "top"}));
+                                   "metrics", "upgrade", "top"}));
     EXPECT_EQ(complete({"top"}), (Words{"-d", "--once", "--json"}));
     EXPECT_EQ(complete({"status"}), (Words{"--json"}));
     EXPECT_EQ(complete({"reload", "--json"}), (Words{"--json"}));

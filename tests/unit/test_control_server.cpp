@@ -49,6 +49,10 @@ public:
         return json{{"changes", json::array()}, {"reverted_set", json::array()}};
     }
     void stop() override { calls.push_back("stop"); }
+    Result<json> upgrade() override {
+        calls.push_back("upgrade");
+        return json{{"generation", 1}};
+    }
     Status kill(std::uint64_t id) override {
         calls.push_back("kill " + std::to_string(id));
         return Status::success();
@@ -171,7 +175,7 @@ TEST(ControlDispatch, EveryCommandOfTheTableReachesTheTarget) {
         auto outcome = dispatch_control_request(target, peer(0), control::encode_request(request));
         EXPECT_TRUE(reply_of(outcome).ok) << control::command_name(command) << ": " << outcome.reply;
     }
-    EXPECT_EQ(target.calls, (std::vector<std::string>{"set overload reject", "drain", "resume", "reload", "kill 0"}));
+    EXPECT_EQ(target.calls, (std::vector<std::string>{"set overload reject", "drain", "resume", "reload", "kill 0", "upgrade"}));
 }
 
 TEST(ControlDispatch, BadRequestsGetTheirCode) {

@@ -110,8 +110,8 @@ TEST(CtlParser, HelpAndVersion) {
 }
 
 TEST(CtlParser, UsageMistakesSayWhatIsWrong) {
-    EXPECT_EQ(usage_error({}), "missing command (valid: status, list, set, drain, resume, reload, stop, kill, metrics, top)");
-    EXPECT_EQ(usage_error({"bogus"}), "unknown command 'bogus' (valid: status, list, set, drain, resume, reload, stop, kill, metrics, top)");
+    EXPECT_EQ(usage_error({}), "missing command (valid: status, list, set, drain, resume, reload, stop, kill, metrics, upgrade, top)");
+    EXPECT_EQ(usage_error({"bogus"}), "unknown command 'bogus' (valid: status, list, set, drain, resume, reload, stop, kill, metrics, upgrade, top)");
     EXPECT_EQ(usage_error({"s"}), "ambiguous command 's' (could be: status, set, stop)");
     EXPECT_EQ(usage_error({"-s", "/a", "-i", "b", "status"}), "-s and -i cannot be used together");
     EXPECT_NE(usage_error({"--bogus", "status"}).find("--bogus"), std::string::npos);

@@ -62,7 +62,9 @@ TEST(StatusRender, StatusHasEveryContractField) {
     EXPECT_EQ(status["limit_waits"], nlohmann::json({{"episodes", 3}, {"waited_ms", 1500}}));
     EXPECT_EQ(status["mode"], "fork");
     EXPECT_EQ(status["workers"], nlohmann::json::array());
-    EXPECT_EQ(status.size(), 21u);
+    EXPECT_EQ(status["generation"], 0);
+    EXPECT_FALSE(status.contains("upgrade_error")) << "only after an execve failed";
+    EXPECT_EQ(status.size(), 22u);
 }
 
 TEST(StatusRender, EventModeShowsEachWorker) {
@@ -73,6 +75,15 @@ TEST(StatusRender, EventModeShowsEachWorker) {
     EXPECT_EQ(status["mode"], "event");
     EXPECT_EQ(status["workers"], nlohmann::json::parse(
                                      R"([{"pid":101,"active":3,"accepted":40},{"pid":102,"active":0,"accepted":7}])"));
+}
+
+TEST(StatusRender, GenerationAndAFailedUpgradesReason) {
+    StatusFacts facts;
+    facts.generation = 2;
+    facts.upgrade_error = "execve /usr/sbin/forkd: Exec format error";
+    const auto status = render_status(facts);
+    EXPECT_EQ(status["generation"], 2);
+    EXPECT_EQ(status["upgrade_error"], "execve /usr/sbin/forkd: Exec format error");
 }
 
 TEST(StatusRender, InstanceAndSpawnerPidWhenKnownAndAnEmptyListenArray) {

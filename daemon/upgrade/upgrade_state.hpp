@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// The state record a live upgrade hands from the old image to the new one (same pid, execve).
+// Every descriptor named here is inherited (FD_CLOEXEC cleared on exactly these); the rest of
+// what the master knows is in the record. Layout:
+//   "FORKDUPG" | u32 version | u32 body length | body | u32 FNV-1a of the body
+// The body is the fields below in order; strings and lists carry their length, and every read is
+// bounds-checked, so a truncated or corrupt record is refused with a reason, never half-read.
+// A change of the body (or of the spawner protocol a running forkd-spawner speaks) bumps
+// state_version; a new binary that cannot read the running one's version refuses the upgrade in
+// its check mode, before anything is replaced.
+#include "common/base/error.hpp"
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace forkd::upgrade {
+
+constexpr std::uint32_t state_version = 1;
+// Versions this build can read (a newer build may read older records too).
+constexpr std::uint32_t oldest_readable_version = 1;
+inline bool can_read(std::uint32_t version) {
+    return version >= oldest_readable_version && version <= state_version;
+}
+
+// A unix socket file forkd created (unlinked on close if it is still that file).
+struct SocketFile {
+    bool owned = false;
+    std::string path;
+    std::uint64_t dev = 0, ino = 0;
+};
+
+struct ListenerState {
+    int fd = -1;
+    std::uint32_t tag = 0;
+    std::string configured, bound;
+    bool is_unix = false;
+    SocketFile file;
+};
+
+struct ControlSocketState {
+    int fd = -1;
+    SocketFile file;
+};
+
+struct ConnectionState {
+    std::uint64_t id = 0;
+    std::uint32_t slot = 0;
+    std::int32_t pid = 0;
+    std::uint8_t served_by = 0;   // ServedBy
+    std::string peer, source;
+    std::int64_t started_ns = 0;  // CLOCK_MONOTONIC, which an execve keeps
+    std::int64_t deadline_ns = 0; // its timer (connection-timeout or kill grace); 0: none
+    bool term_sent = false;
+    std::int8_t ended_by = -1;    // Ending, -1: not ended by the master
+    int stderr_fd = -1;           // exec'd handler: its stderr pipe
+    int tcp_view_fd = -1;         // exec'd handler on TCP: the master's dup
+};
+
+// Event mode (not built yet): one per worker, its pid and the master's end of its socket. Empty
+// in fork mode; the section is in version 1 so that adding workers does not change the layout.
+struct WorkerState {
+    std::int32_t pid = 0;
+    int fd = -1;
+    std::uint32_t index = 0;
+};
+
+struct UpgradeState {
+    std::uint32_t generation = 0;  // of the image that wrote it
+    std::string from_version;      // FORKD_VERSION of the image that wrote it
+    std::string binary;            // the path the daemon was started from
+    std::vector<std::string> argv; // its command line (argv[0] included)
+    std::int64_t started_ns = 0;   // when the daemon started (uptime goes on)
+    std::uint8_t state = 0;        // 0 running, 1 draining
+    int pidfile_fd = -1;
+    std::string pidfile_path;
+    int scoreboard_fd = -1;
+    std::int32_t spawner_pid = 0;  // 0: none running
+    int spawner_fd = -1;
+    std::uint64_t spawner_generation = 0;
+    std::uint32_t next_listener_tag = 1;
+    std::vector<ListenerState> listeners;
+    std::vector<ControlSocketState> control_sockets;  // the full one, then the read-only one
+    std::vector<ConnectionState> connections;
+    std::vector<std::pair<std::string, std::uint64_t>> totals;     // by name; unknown names ignored
+    std::vector<std::pair<std::string, std::string>> settings;     // forkctl set values in force
+    std::vector<WorkerState> workers;
+
+    // Every descriptor the record names (to clear or set FD_CLOEXEC on).
+    std::vector<int> descriptors() const;
+};
+
+std::string encode_state(const UpgradeState& state);
+// Refuses a wrong magic, a version this build cannot read, a truncated body, a bad checksum
+// and trailing bytes, each with its reason.
+Result<UpgradeState> decode_state(std::string_view bytes);
+// The version a record says it has, or an error when it is no record at all.
+Result<std::uint32_t> state_version_of(std::string_view bytes);
+
+} // namespace forkd::upgrade
