@@ -13,8 +13,12 @@
 // - A target that refuses, is unreachable or does not answer within connect_timeout_s closes
 //   the client: outcome failed, with the reason.
 // - The completion callback is called exactly once, from the event loop (never from start()),
-//   after both sockets are closed. The owner may destroy the session inside it.
+//   after both bufferevents are freed. The owner may destroy the session inside it. libevent 2.1
+//   closes a freed bufferevent's socket in its finalizer, on the loop's next turn: keep the loop
+//   running (a worker does; a fork-mode child exits, which closes them as well).
 // - No C++ exception leaves a libevent callback: each is wrapped once (proxy_session.cpp).
+// - The process must ignore SIGPIPE (run_proxy_child does): a peer that resets while we write is
+//   then an EPIPE that ends the session, not a signal that ends the process.
 #include "common/base/error.hpp"
 #include "common/base/unique_fd.hpp"
 

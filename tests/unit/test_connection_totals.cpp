@@ -5,6 +5,8 @@
 
 #include "daemon/handlers/builtin_handlers.hpp"
 
+#include "daemon/proxy/proxy_exit.hpp"
+
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -103,6 +105,18 @@ TEST(EndingOfExit, OneRuleForBuiltInAndExecHandlers) {
     }
     EXPECT_EQ(ending_name(Ending::client_gone), "client");
     EXPECT_EQ(ending_name(Ending::idle), "idle");
+    // A proxy child's failure codes are its backend's doing (failed); an exec'd program's are its own.
+    EXPECT_EQ(ending_of_exit(ServedBy::spawner, W_EXITCODE(proxy_exit_refused, 0)), Ending::backend);
+    EXPECT_EQ(ending_of_exit(ServedBy::spawner, W_EXITCODE(proxy_exit_transfer_error, 0)), Ending::backend);
+    EXPECT_EQ(ending_of_exit(ServedBy::exec, W_EXITCODE(proxy_exit_refused, 0)), Ending::completed);
+    EXPECT_EQ(ending_name(Ending::backend), "backend");
+    EXPECT_EQ(proxy_failure_reason(proxy_exit_connect_timeout), "connect timeout");
+    EXPECT_EQ(proxy_failure_reason(0), "");
+    ConnectionTotals proxied;
+    proxied.started();
+    proxied.ended(Ending::backend);
+    EXPECT_EQ(proxied.failed(), 1u);
+    EXPECT_EQ(proxied.completed(), 0u);
 
     ConnectionTotals totals;
     for (Ending e : {Ending::client_gone, Ending::idle, Ending::crashed}) {

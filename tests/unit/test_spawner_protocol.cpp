@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstring>
 #include <vector>
 
 namespace forkd::spawner {
@@ -66,6 +67,20 @@ TEST(SpawnerProtocol, RequestsRoundTrip) {
     EXPECT_EQ(got.items[3].kind, RequestKind::signal);
     EXPECT_EQ(got.items[3].id, 9u);
     EXPECT_EQ(got.items[3].signo, SIGTERM);
+}
+
+TEST(SpawnerProtocol, AProxyConfigureRoundTripsWithItsTarget) {
+    Request proxy = configure_request(3, 0);
+    proxy.handler = HandlerKind::proxy;
+    proxy.buffer_size = 4096;
+    proxy.proxy_connect_timeout_s = 2;
+    std::strcpy(proxy.proxy_to, "unix:/run/app.sock");
+    Records<Request> got;
+    ASSERT_TRUE(decode_requests(encode_requests(std::vector<Request>{proxy}).view(), got));
+    EXPECT_EQ(got.items[0].handler, HandlerKind::proxy);
+    EXPECT_STREQ(got.items[0].proxy_to, "unix:/run/app.sock");
+    EXPECT_EQ(got.items[0].buffer_size, 4096u);
+    EXPECT_EQ(got.items[0].proxy_connect_timeout_s, 2u);
 }
 
 TEST(SpawnerProtocol, ReportsRoundTrip) {
@@ -206,6 +221,13 @@ TEST(SpawnerProtocol, MalformedDatagramsAreRefusedWhole) {
     Request bad_handler = configure_request(1, 0);
     bad_handler.handler = HandlerKind::exec;  // never the spawner's
     refused(bytes_of(encode_requests(std::vector<Request>{bad_handler})), "exec handler");
+    Request proxy_without_target = configure_request(1, 0);
+    proxy_without_target.handler = HandlerKind::proxy;
+    proxy_without_target.buffer_size = 65536;
+    refused(bytes_of(encode_requests(std::vector<Request>{proxy_without_target})), "proxy without proxy-to");
+    Request unterminated = proxy_without_target;
+    std::memset(unterminated.proxy_to, 'x', sizeof unterminated.proxy_to);
+    refused(bytes_of(encode_requests(std::vector<Request>{unterminated})), "proxy-to not terminated");
     Request bad_flag = configure_request(1, 0);
     bad_flag.accepting = 2;
     refused(bytes_of(encode_requests(std::vector<Request>{bad_flag})), "accepting 2");

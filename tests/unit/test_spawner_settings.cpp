@@ -32,5 +32,22 @@ TEST(SpawnerSettings, ItAcceptsOnlyForABuiltInHandlerWhileTheDaemonRuns) {
     EXPECT_EQ(settings.handler, HandlerKind::echo);
 }
 
+TEST(SpawnerSettings, AProxyCarriesItsTargetWatermarkAndConnectTimeout) {
+    Config config;
+    config.handler = HandlerKind::proxy;
+    config.proxy_to = *parse_proxy_target("[::1]:8080");
+    config.buffer_size = 4096;
+    config.proxy_connect_timeout_s = 3;
+    const spawner::Request settings = spawner_settings(config, true);
+    EXPECT_EQ(settings.accepting, 1);
+    EXPECT_EQ(settings.handler, HandlerKind::proxy);
+    EXPECT_STREQ(settings.proxy_to, "[::1]:8080");
+    EXPECT_EQ(settings.buffer_size, 4096u);
+    EXPECT_EQ(settings.proxy_connect_timeout_s, 3u);
+    // Another proxy-to is another configuration: the spawner is told (only changes go out).
+    config.proxy_to = *parse_proxy_target("unix:/run/b.sock");
+    EXPECT_STRNE(spawner_settings(config, true).proxy_to, settings.proxy_to);
+}
+
 } // namespace
 } // namespace forkd
