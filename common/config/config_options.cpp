@@ -25,6 +25,14 @@ constexpr char kHandlers[] = "echo, discard, daytime, chargen, exec";
 constexpr char kOverloads[] = "wait, reject";
 constexpr char kLevels[] = "debug, info, notice, warning, err";
 
+// agent-listen: a TCP address only (HAProxy's agent-check speaks TCP).
+ListenAddress parse_agent_address(std::string_view text) {
+    ListenAddress address = parse_listen_address(text);
+    if (!std::holds_alternative<TcpAddress>(address))
+        throw std::invalid_argument("must be HOST:PORT, [V6ADDR]:PORT or *:PORT");
+    return address;
+}
+
 // The kinds of value several rows share, named as systemd names its config_parse_* functions.
 template <auto... Path>
 constexpr ValueRule yes_no = scalar<cv::parse_bool, cv::format_bool, Path...>;
@@ -125,6 +133,20 @@ constexpr std::array kOptions{
                "exec'd handlers: RLIMIT_CORE in bytes, or unlimited"},
     OptionSpec{"watch-config", 0, "yes|no", A::single, kAlsoInFile, kFixed, yes_no<&Config::watch_config>,
                "reload by itself when the config file changes (default: no)"},
+    OptionSpec{"proxy-protocol", 0, "yes|no", A::single, kAlsoInFile, kFixed, yes_no<&Config::proxy_protocol>,
+               "TCP clients send a PROXY protocol header (v1 or v2) first: its source is the client (default: no)"},
+    OptionSpec{"proxy-from", 0, "CIDR", A::repeatable, kAlsoInFile, kFixed,
+               list<checked<cv::check_cidr>, text, &Config::proxy_from>,
+               "peers allowed to send a PROXY header, others refused; repeatable (default: any)"},
+    OptionSpec{"proxy-header-timeout", 0, "S", A::single, kAlsoInFile, kFixed,
+               seconds<&Config::proxy_header_timeout_s>,
+               "seconds a client has to send its whole PROXY header (default: 5)"},
+    OptionSpec{"agent-listen", 0, "ADDR", A::single, kAlsoInFile, kFixed,
+               optional<parse_agent_address, to_string, &Config::agent_listen>,
+               "HOST:PORT of an HAProxy agent-check responder: up ready N%, drain or down (default: none)"},
+    OptionSpec{"agent-drain-delay", 0, "S", A::single, kAlsoInFile, kFixed,
+               seconds<&Config::agent_drain_delay_s>,
+               "with agent-listen, drain accepts this long after the agent says drain (default: 6)"},
 };
 
 std::string option_column(const OptionSpec& spec) {

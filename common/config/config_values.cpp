@@ -6,6 +6,7 @@
 #include "common/config/config.hpp"
 #include "common/config/shell_words.hpp"
 
+#include <arpa/inet.h>
 #include <grp.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -111,6 +112,26 @@ void check_log_target(std::string_view target) {
     if (target == "syslog" || target == "stderr") return;
     if (target.empty() || target.front() != '/')
         fail(quoted(target) + " is neither syslog, stderr nor an absolute file path");
+}
+
+void check_cidr(std::string_view text) {
+    const std::size_t slash = text.find('/');
+    const std::string address(text.substr(0, slash));
+    unsigned char bytes[16];
+    const bool v4 = inet_pton(AF_INET, address.c_str(), bytes) == 1;
+    const bool v6 = !v4 && inet_pton(AF_INET6, address.c_str(), bytes) == 1;
+    if (!v4 && !v6) fail(quoted(text) + " is not an IPv4 or IPv6 address or ADDRESS/PREFIX");
+    if (slash == std::string_view::npos) return;
+    const std::string_view prefix = text.substr(slash + 1);
+    const unsigned max = v4 ? 32 : 128;
+    bool digits = !prefix.empty() && prefix.size() <= 3;
+    unsigned value = 0;
+    for (char c : prefix) {
+        digits = digits && c >= '0' && c <= '9';
+        value = value * 10 + unsigned(c - '0');
+    }
+    if (!digits || value > max)
+        fail(quoted(text) + ": prefix length must be 0 to " + std::to_string(max));
 }
 
 void check_instance_name(std::string_view name) {

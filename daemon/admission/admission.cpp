@@ -9,6 +9,7 @@ std::string_view refusal_name(Refusal reason) {
     case Refusal::limit: return "limit";
     case Refusal::per_source: return "per_source";
     case Refusal::fork_failed: return "fork_failed";
+    case Refusal::proxy: return "proxy";
     }
     return "unknown";
 }

@@ -11,7 +11,8 @@
 
 namespace forkd {
 
-enum class Refusal { none, limit, per_source, fork_failed };
+// proxy: no valid PROXY protocol header in time, or from a peer proxy-from does not allow.
+enum class Refusal { none, limit, per_source, fork_failed, proxy };
 std::string_view refusal_name(Refusal reason);
 
 // The rules themselves, for whoever admits: the master (exec'd handlers, through Admission) and

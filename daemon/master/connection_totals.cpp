@@ -44,6 +44,7 @@ void ConnectionTotals::refused(Refusal reason, std::uint64_t count) {
         refused_fork_ += count;
         start_failed(count);
         break;
+    case Refusal::proxy: refused_proxy_ += count; break;
     case Refusal::none: break;
     }
 }

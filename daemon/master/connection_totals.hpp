@@ -56,12 +56,13 @@ public:
     std::uint64_t refused_limit() const { return refused_limit_; }
     std::uint64_t refused_per_source() const { return refused_per_source_; }
     std::uint64_t refused_fork() const { return refused_fork_; }
+    std::uint64_t refused_proxy() const { return refused_proxy_; }
     // Refused by the admission rules (status' "rejected").
     std::uint64_t rejected() const { return refused_limit_ + refused_per_source_; }
 
 private:
     std::uint64_t accepted_ = 0, completed_ = 0, killed_ = 0, failed_ = 0;
-    std::uint64_t refused_limit_ = 0, refused_per_source_ = 0, refused_fork_ = 0;
+    std::uint64_t refused_limit_ = 0, refused_per_source_ = 0, refused_fork_ = 0, refused_proxy_ = 0;
 };
 
 } // namespace forkd

@@ -28,6 +28,13 @@ spawner::Request spawner_settings(const Config& config, bool accepting) {
     settings.max_connections = config.limits.max_connections;
     settings.max_per_source = config.limits.max_per_source;
     settings.reject_at_limit = config.limits.overload == OverloadPolicy::reject;
+    settings.proxy_protocol = config.proxy_protocol ? 1 : 0;
+    settings.proxy_header_timeout_s = config.proxy_header_timeout_s;
+    for (const auto& text : config.proxy_from) {
+        const auto cidr = parse_cidr(text);  // checked when the configuration loaded
+        if (!cidr || settings.proxy_from_count == ProxySources::max_entries) continue;
+        settings.proxy_from[settings.proxy_from_count++] = *cidr;
+    }
     return settings;
 }
 

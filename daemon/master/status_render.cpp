@@ -34,7 +34,8 @@ nlohmann::json totals_json(const ConnectionTotals& totals) {
 nlohmann::json refused_json(const ConnectionTotals& totals) {
     return {{"limit", totals.refused_limit()},
             {"per_source", totals.refused_per_source()},
-            {"fork_failed", totals.refused_fork()}};
+            {"fork_failed", totals.refused_fork()},
+            {"proxy", totals.refused_proxy()}};
 }
 
 nlohmann::json list_row(const SlotView& slot, std::int64_t now_ns) {
@@ -95,6 +96,7 @@ nlohmann::json render_status(const StatusFacts& facts) {
         {"totals", totals_json(facts.totals)},
         {"refused", refused_json(facts.totals)},
         {"limit_waits", limit_waits_json(facts.limit_waits)},
+        {"agent", facts.agent},
     };
 }
 

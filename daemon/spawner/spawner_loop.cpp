@@ -4,6 +4,7 @@
 #include "common/base/monotonic_clock.hpp"
 #include "common/base/peer_text.hpp"
 #include "daemon/admission/admission.hpp"
+#include "daemon/admission/proxy_header_waits.hpp"
 #include "daemon/core/accept.hpp"
 #include "daemon/handlers/builtin_handlers.hpp"
 #include "daemon/core/child_setup.hpp"
@@ -29,6 +30,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <span>
 
 namespace forkd {
@@ -145,6 +147,8 @@ private:
 };
 
 constexpr std::int64_t ns_per_ms = 1000000;
+// Connections waiting for a PROXY header at once; one more pushes the oldest out.
+constexpr std::size_t proxy_waits_capacity = 4096;
 std::int64_t now_ms() { return monotonic_ns() / ns_per_ms; }
 
 class SpawnerLoop {
@@ -164,7 +168,7 @@ public:
             if (waiting_ && !at_limit()) set_waiting(false);
             report_waiting();
             if (!flush()) break;
-            pollfd fds[2 + spawner::max_listeners];
+            pollfd fds[3 + spawner::max_listeners];
             fds[0] = {control_.get(), short(POLLIN | (pending_.empty() ? 0 : POLLOUT)), 0};
             fds[1] = {signals_.get(), POLLIN, 0};
             // At the limit the listeners are still polled until a client is seen waiting: that
@@ -173,12 +177,17 @@ public:
             const bool watch = !open && !waiting_ && at_limit();
             const std::size_t polled_listeners = open || watch ? listener_count_ : 0;
             for (std::size_t i = 0; i < polled_listeners; ++i) fds[2 + i] = {listeners_[i].fd.get(), POLLIN, 0};
-            if (poll(fds, nfds_t(2 + polled_listeners), poll_timeout_ms()) < 0) {
+            const bool waits = waits_ && waits_->size();
+            const std::size_t waits_index = 2 + polled_listeners;
+            if (waits) fds[waits_index] = {waits_->fd(), POLLIN, 0};
+            if (poll(fds, nfds_t(2 + polled_listeners + (waits ? 1 : 0)), poll_timeout_ms()) < 0) {
                 if (errno == EINTR) continue;
                 std::fprintf(stderr, "forkd-spawner: poll: %s\n", std::strerror(errno));
                 break;
             }
             if (fds[1].revents && !reap()) break;
+            // Before the accepts and requests: a header that completed is served first.
+            if (waits && (fds[waits_index].revents || waits_->timeout_ms(now_ms()) == 0) && !finish_waits()) break;
             // Before the requests, which may replace the listeners these indices refer to.
             bool ok = true;
             for (std::size_t i = 0; ok && i < polled_listeners; ++i) {
@@ -211,6 +220,9 @@ private:
         HandlerKind handler = HandlerKind::echo;
         RuntimeLimits limits;  // admission's and idle-timeout; not connection-timeout (the master's)
         HandlerIdentity identity;
+        bool proxy_protocol = false;
+        std::uint32_t proxy_header_timeout_s = 0;
+        ProxySources proxy_from;
     };
     struct Listener {
         UniqueFd fd;
@@ -218,6 +230,7 @@ private:
         // Its address as the master names it ("unix:/run/x.sock"): a UNIX client's name starts so.
         char name[peer_text_size] = {};
         std::size_t name_length = 0;
+        bool is_tcp = false;
     };
 
     // The spawner lives and dies with the master: the terminal's SIGINT, a hangup or a stray
@@ -244,8 +257,10 @@ private:
 
     bool paused() const { return pause_until_ms_ && now_ms() < pause_until_ms_; }
     int poll_timeout_ms() const {
-        if (!pause_until_ms_) return -1;
-        return int(std::max<std::int64_t>(0, pause_until_ms_ - now_ms()));
+        const int waits = waits_ ? waits_->timeout_ms(now_ms()) : -1;
+        if (!pause_until_ms_) return waits;
+        const int pause = int(std::max<std::int64_t>(0, pause_until_ms_ - now_ms()));
+        return waits < 0 ? pause : std::min(pause, waits);
     }
 
     // overload=wait holds accepts at max-connections; a full scoreboard always does, and so does
@@ -286,7 +301,10 @@ private:
     bool accept_batch(const Listener& listener) {
         const AcceptOutcome outcome = forkd::accept_batch(
             listener.fd.get(), ConnectionMode::blocking, [this] { return room_for_more(); },
-            [&](AcceptedConnection c) { return serve(listener, std::move(c.fd), c.peer, c.peer_len); });
+            [&](AcceptedConnection c) {
+                if (expects_proxy_header(listener)) return wait_for_header(listener, std::move(c));
+                return serve(listener, std::move(c.fd), c.peer, c.peer_len);
+            });
         if (outcome.end == AcceptEnd::stopped) return false;
         if (outcome.end == AcceptEnd::exhausted) pause_until_ms_ = now_ms() + accept_pause.count();
         if (outcome.end == AcceptEnd::exhausted || outcome.end == AcceptEnd::failed) {
@@ -295,6 +313,48 @@ private:
             pending_.push_optional(error);
         }
         return true;
+    }
+
+    // ---- proxy-protocol: the header first, never waited for -----------------------------------
+
+    bool expects_proxy_header(const Listener& listener) const {
+        return settings_.proxy_protocol && waits_ && listener.is_tcp;
+    }
+
+    bool wait_for_header(const Listener& listener, AcceptedConnection c) {
+        if (!settings_.proxy_from.allows(reinterpret_cast<const sockaddr*>(&c.peer), c.peer_len))
+            return refuse_proxy(listener.tag, c.peer, c.peer_len, "peer not allowed by proxy-from");
+        bool ok = true;
+        waits_->add(std::move(c.fd), c.peer, c.peer_len, listener.tag, now_ms(),
+                    std::int64_t(settings_.proxy_header_timeout_s) * 1000,
+                    [&](ProxyWaitOutcome pushed) { ok = header_wait_over(std::move(pushed)) && ok; });
+        return ok;
+    }
+
+    // False only when the report queue overflowed.
+    bool finish_waits() {
+        bool ok = true;
+        waits_->process(now_ms(), [&](ProxyWaitOutcome outcome) { ok = header_wait_over(std::move(outcome)) && ok; });
+        return ok;
+    }
+
+    bool header_wait_over(ProxyWaitOutcome outcome) {
+        if (!outcome.ok) return refuse_proxy(outcome.tag, outcome.peer, outcome.peer_len, outcome.reason);
+        const Listener* listener = nullptr;
+        for (std::size_t i = 0; i < listener_count_; ++i)
+            if (listeners_[i].tag == outcome.tag) listener = &listeners_[i];
+        if (!listener) return true;  // closed by a reload or a stop: the client goes
+        const ProxyHeader& header = outcome.header;
+        if (header.command == ProxyCommand::local)
+            return serve(*listener, std::move(outcome.fd), outcome.peer, outcome.peer_len);
+        return serve(*listener, std::move(outcome.fd), header.source, header.address_length);
+    }
+
+    bool refuse_proxy(std::uint32_t tag, const sockaddr_storage& address, socklen_t length, const char* reason) {
+        spawner::Peer peer;
+        peer.address_len = std::min<std::uint32_t>(length, sizeof peer.address);
+        std::memcpy(peer.address, &address, peer.address_len);
+        return refuse(board_.next_id(), tag, peer, RefusalKind::proxy, int(proxy_reason_index(reason)));
     }
 
     static spawner::Peer describe(int fd, const sockaddr_storage& address, socklen_t length) {
@@ -434,6 +494,7 @@ private:
         if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0) length = 0;
         listener.name_length = format_sockaddr_to(listener.name, sizeof listener.name,
                                                   reinterpret_cast<const sockaddr*>(&address), length);
+        listener.is_tcp = address.ss_family == AF_INET || address.ss_family == AF_INET6;
         listener.fd = std::move(fd);
         listener.tag = tag;
     }
@@ -458,6 +519,14 @@ private:
         settings_.limits.overload = request.reject_at_limit ? OverloadPolicy::reject : OverloadPolicy::wait;
         settings_.limits.idle_timeout_s = request.idle_timeout_s;
         settings_.identity = identity_of(request);
+        settings_.proxy_protocol = request.proxy_protocol != 0;
+        settings_.proxy_header_timeout_s = request.proxy_header_timeout_s;
+        settings_.proxy_from = {};
+        for (std::uint32_t i = 0; i < request.proxy_from_count; ++i) settings_.proxy_from.add(request.proxy_from[i]);
+        // Waiting connections stay: their listeners keep their tags across configures, and one
+        // a reload closed is found gone when its header completes.
+        if (waits_ && !settings_.proxy_protocol) waits_->clear();
+        if (settings_.proxy_protocol && !waits_) waits_ = std::make_unique<ProxyHeaderWaits>(proxy_waits_capacity);
         for (std::size_t i = 0; i < listener_count_; ++i) listeners_[i].fd.reset();
         listener_count_ = 0;
         pause_until_ms_ = 0;
@@ -570,7 +639,8 @@ private:
     NotInherited<Report> report_storage_;
     ReportQueue pending_;
     // Refusals not reported one by one, by RefusalKind. Written only under a flood of them.
-    std::array<std::uint64_t, 4> unlogged_{};
+    std::array<std::uint64_t, 5> unlogged_{};
+    std::unique_ptr<ProxyHeaderWaits> waits_;  // from the first configure with proxy-protocol
 };
 
 } // namespace

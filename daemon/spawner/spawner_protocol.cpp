@@ -64,7 +64,8 @@ bool valid_request(const Request& r) {
     case RequestKind::configure:
         return valid_handler(r.handler) && r.listeners <= max_listeners && r.accepting <= 1 &&
                r.reject_at_limit <= 1 && r.has_identity <= 1 && r.set_groups <= 1 &&
-               r.group_count <= max_groups;
+               r.group_count <= max_groups && r.proxy_protocol <= 1 &&
+               r.proxy_from_count <= ProxySources::max_entries;
     case RequestKind::listener: return true;
     case RequestKind::signal: return r.signo > 0 && r.signo < 65;
     }
@@ -88,7 +89,8 @@ bool valid_request_sequence(std::span<const Request> requests) {
 }
 
 bool valid_refusal(RefusalKind k) {
-    return k == RefusalKind::limit || k == RefusalKind::per_source || k == RefusalKind::fork_failed;
+    return k == RefusalKind::limit || k == RefusalKind::per_source || k == RefusalKind::fork_failed ||
+           k == RefusalKind::proxy;
 }
 
 bool valid_peer(const Peer& p) {

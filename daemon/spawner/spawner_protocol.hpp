@@ -11,6 +11,7 @@
 // Both ends are the same build, but every datagram is still checked: a bad one is refused whole.
 #include "common/base/handler_kind.hpp"
 #include "common/base/unique_fd.hpp"
+#include "daemon/admission/proxy_sources.hpp"
 #include "daemon/core/child_setup.hpp"
 
 #include <sys/types.h>
@@ -23,7 +24,7 @@
 
 namespace forkd::spawner {
 
-constexpr std::uint16_t protocol_version = 4;
+constexpr std::uint16_t protocol_version = 5;
 // Records per datagram, and so fds per datagram (the kernel allows 253).
 constexpr std::size_t max_records = 64;
 // A configure datagram holds the configure record and one record per listening socket.
@@ -37,7 +38,8 @@ constexpr int scoreboard_fd = 4;
 
 enum class RequestKind : std::uint8_t { configure = 1, listener = 2, signal = 3 };
 // Why the spawner did not serve a connection (the master's Refusal, on the wire).
-enum class RefusalKind : std::uint8_t { limit = 1, per_source = 2, fork_failed = 3 };
+// proxy: value is the index of its reason in proxy_refusal_reasons() (proxy_header.hpp).
+enum class RefusalKind : std::uint8_t { limit = 1, per_source = 2, fork_failed = 3, proxy = 4 };
 
 // Fields ordered so that no byte is padding: records are sent as they are in memory.
 struct Request {
@@ -52,6 +54,9 @@ struct Request {
     std::uint32_t uid = 0, gid = 0;           // configure, with has_identity: handlers run as
     std::uint32_t group_count = 0;            // configure: groups[0..group_count) are set
     std::uint32_t groups[max_groups] = {};
+    std::uint32_t proxy_header_timeout_s = 0; // configure, with proxy_protocol
+    std::uint32_t proxy_from_count = 0;       // configure: proxy_from[0..count); 0 = any peer
+    Cidr proxy_from[ProxySources::max_entries] = {};
     HandlerKind handler = HandlerKind::echo;  // configure
     std::uint16_t listeners = 0;              // configure: listener records that follow it
     RequestKind kind = RequestKind::signal;
@@ -59,7 +64,7 @@ struct Request {
     std::uint8_t reject_at_limit = 0;         // configure: overload=reject (else wait)
     std::uint8_t has_identity = 0;            // configure: 0 = handlers keep the spawner's
     std::uint8_t set_groups = 0;              // configure: setgroups is needed (see ExecIdentity)
-    std::uint8_t reserved[1] = {};
+    std::uint8_t proxy_protocol = 0;          // configure: TCP clients send a PROXY header first
 };
 
 enum class ReportKind : std::uint8_t {

@@ -653,3 +653,41 @@ TEST(ConfigFileReader, QuoteValueRoundTrips) {
 
 } // namespace
 } // namespace forkd
+
+namespace forkd {
+namespace {
+
+class LoadBalancerConfigTest : public ConfigTest {};
+
+TEST_F(LoadBalancerConfigTest, ProxyAndAgentOptions) {
+    Config defaults = load("listen = 127.0.0.1:0\n");
+    EXPECT_FALSE(defaults.proxy_protocol);
+    EXPECT_TRUE(defaults.proxy_from.empty());
+    EXPECT_EQ(defaults.proxy_header_timeout_s, 5u);
+    EXPECT_FALSE(defaults.agent_listen);
+    EXPECT_EQ(defaults.agent_drain_delay_s, 6u);
+    Config config = load(
+        "listen = 127.0.0.1:0\nproxy-protocol = yes\nproxy-from = 10.0.0.0/8\nproxy-from = 2001:db8::1\n"
+        "proxy-header-timeout = 2\nagent-listen = 127.0.0.1:7001\nagent-drain-delay = 3\n");
+    EXPECT_TRUE(config.proxy_protocol);
+    EXPECT_EQ(config.proxy_from, (std::vector<std::string>{"10.0.0.0/8", "2001:db8::1"}));
+    EXPECT_EQ(config.proxy_header_timeout_s, 2u);
+    ASSERT_TRUE(config.agent_listen);
+    EXPECT_EQ(to_string(*config.agent_listen), "127.0.0.1:7001");
+    EXPECT_EQ(config.agent_drain_delay_s, 3u);
+    const std::string rendered = render_config(config);
+    EXPECT_NE(rendered.find("proxy-from = 10.0.0.0/8\nproxy-from = 2001:db8::1\n"), std::string::npos) << rendered;
+    EXPECT_NE(rendered.find("agent-listen = 127.0.0.1:7001\n"), std::string::npos) << rendered;
+}
+
+TEST_F(LoadBalancerConfigTest, BadValuesNameTheLineAndTheReason) {
+    EXPECT_EQ(load_error("listen = 127.0.0.1:0\nproxy-from = 10.0.0.0/33\n"),
+              at(2) + "option 'proxy-from': '10.0.0.0/33': prefix length must be 0 to 32");
+    EXPECT_EQ(load_error("listen = 127.0.0.1:0\nproxy-from = balancer\n"),
+              at(2) + "option 'proxy-from': 'balancer' is not an IPv4 or IPv6 address or ADDRESS/PREFIX");
+    EXPECT_EQ(load_error("listen = 127.0.0.1:0\nagent-listen = unix:/run/agent.sock\n"),
+              at(2) + "option 'agent-listen': must be HOST:PORT, [V6ADDR]:PORT or *:PORT");
+}
+
+} // namespace
+} // namespace forkd

@@ -109,6 +109,8 @@ TEST(OptionTable, EveryContractOptionHasARow) {
         {"max-per-source", 0, A::single, false},   {"overload", 0, A::single, false},
         {"connection-timeout", 0, A::single, false}, {"idle-timeout", 0, A::single, false},
         {"shutdown-timeout", 0, A::single, false}, {"log-level", 0, A::single, false},
+        {"proxy-protocol", 0, A::single, false},   {"proxy-from", 0, A::repeatable, false},
+        {"proxy-header-timeout", 0, A::single, false}, {"agent-listen", 0, A::single, false},
     };
     for (const ContractOption& option : contract) {
         const OptionSpec* spec = find_option(option.name);

@@ -28,7 +28,9 @@ StatusFacts sample_facts() {
     facts.totals.refused(Refusal::limit, 2);
     facts.totals.refused(Refusal::per_source);
     facts.totals.refused(Refusal::fork_failed);
+    facts.totals.refused(Refusal::proxy, 4);
     facts.limit_waits = {3, 1500};
+    facts.agent = "drain";
     return facts;
 }
 
@@ -56,9 +58,11 @@ TEST(StatusRender, StatusHasEveryContractField) {
     EXPECT_TRUE(status["spawner_pid"].is_null());
     EXPECT_EQ(status["totals"], nlohmann::json({{"accepted", 2}, {"completed", 0}, {"rejected", 3},
                                                 {"killed", 1}, {"failed", 1}}));
-    EXPECT_EQ(status["refused"], nlohmann::json({{"limit", 2}, {"per_source", 1}, {"fork_failed", 1}}));
+    EXPECT_EQ(status["refused"],
+              nlohmann::json({{"limit", 2}, {"per_source", 1}, {"fork_failed", 1}, {"proxy", 4}}));
     EXPECT_EQ(status["limit_waits"], nlohmann::json({{"episodes", 3}, {"waited_ms", 1500}}));
-    EXPECT_EQ(status.size(), 19u);
+    EXPECT_EQ(status["agent"], "drain") << "what the agent-check responder answers";
+    EXPECT_EQ(status.size(), 20u);
 }
 
 TEST(StatusRender, InstanceAndSpawnerPidWhenKnownAndAnEmptyListenArray) {

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// proxy-from: which peers may send a PROXY protocol header. An empty list allows every peer.
+// CIDRs are ADDRESS or ADDRESS/PREFIX, IPv4 or IPv6; an IPv4-mapped IPv6 peer matches as IPv4.
+// Pure and libc only; fixed size so that it rides in forkd-spawner's configure request.
+// (When feat-admission's CIDR matcher lands, this becomes a thin user of it.)
+#include <sys/socket.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace forkd {
+
+struct Cidr {
+    std::uint8_t bytes[16] = {};  // IPv4 in the first 4
+    std::uint8_t family = 0;      // AF_INET or AF_INET6
+    std::uint8_t prefix = 0;
+};
+
+// nullopt if TEXT is not a CIDR (config_values' check_cidr gives the reason).
+std::optional<Cidr> parse_cidr(std::string_view text);
+
+class ProxySources {
+public:
+    static constexpr std::size_t max_entries = 32;
+    // False when full (the config refuses more than max_entries).
+    bool add(const Cidr& cidr);
+    std::size_t size() const { return count_; }
+    const Cidr* begin() const { return entries_.data(); }
+    const Cidr* end() const { return entries_.data() + count_; }
+    // Empty: every peer. Otherwise an AF_INET/AF_INET6 peer inside one of them.
+    bool allows(const sockaddr* peer, socklen_t length) const;
+
+private:
+    std::array<Cidr, max_entries> entries_{};
+    std::size_t count_ = 0;
+};
+
+} // namespace forkd
