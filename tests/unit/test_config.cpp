@@ -570,7 +570,8 @@ TEST_F(ConfigTest, RenderListsEveryKeyInAStableOrder) {
         "backlog", "handler", "exec", "user", "group", "env", "pass-env", "max-connections",
         "max-per-source", "overload", "connection-timeout", "idle-timeout", "shutdown-timeout",
         "log-level", "log-target", "umask", "chdir", "rlimit-cpu", "rlimit-as", "rlimit-nofile", "rlimit-nproc",
-        "rlimit-fsize", "rlimit-core", "watch-config"};
+        "rlimit-fsize", "rlimit-core", "watch-config", "proxy-protocol", "proxy-from",
+        "proxy-header-timeout", "agent-listen", "agent-drain-delay"};
     EXPECT_EQ(keys, expected);
     EXPECT_NE(text.find("\nmax-connections = 256\n"), std::string::npos);
     EXPECT_NE(text.find("\numask = 0022\n"), std::string::npos);

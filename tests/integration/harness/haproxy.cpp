@@ -23,10 +23,13 @@ std::string haproxy_config_from_example(const std::map<std::string, std::string>
         for (std::size_t at; (at = text.find(placeholder)) != std::string::npos;)
             text.replace(at, placeholder.size(), value);
     }
-    // Only the comment lines may still hold placeholders (they are prose).
+    // Only the comment lines may still hold placeholders (they are prose), and the stats
+    // socket's, which Haproxy fills in with its own.
     std::istringstream lines(text);
     for (std::string line; std::getline(lines, line);)
-        if (!line.starts_with("#") && line.find('@') != std::string::npos) return "";
+        if (!line.starts_with("#") && line.find('@') != std::string::npos &&
+            line.find("@STATS_SOCKET@") == std::string::npos)
+            return "";
     return text;
 }
 

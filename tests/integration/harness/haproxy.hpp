@@ -13,7 +13,8 @@
 
 namespace forkd::test {
 
-// examples/haproxy.cfg with each @NAME@ replaced by values[NAME]; "" if a placeholder is left.
+// examples/haproxy.cfg with each @NAME@ replaced by values[NAME] (@STATS_SOCKET@ is left for
+// Haproxy to fill in); "" if another placeholder is left.
 std::string haproxy_config_from_example(const std::map<std::string, std::string>& values);
 std::string source_file(const std::string& relative);  // a file of the source tree, read whole
 
