@@ -24,7 +24,7 @@ front_v1=$(free_port)
 front_v2=$(free_port)
 cat >"$WORK/haproxy.cfg" <<CFG
 global
-    maxconn 20000
+    maxconn 4000
 defaults
     mode tcp
     timeout connect 5s
