@@ -174,6 +174,8 @@ std::string format_status(const json& status) {
     if (const json* refused = field(status, "refused")) line(out, "Refused", counts(refused));
     line(out, "Totals", counts(field(status, "totals")));
     if (const json* waits = field(status, "limit_waits")) line(out, "Waited", waits_line(*waits));
+    // What an HAProxy agent-check would be told now (agent-listen).
+    if (const json* agent = field(status, "agent")) line(out, "Agent", text(agent));
     return out;
 }
 

@@ -69,6 +69,12 @@ struct Config {
     std::optional<std::string> log_target;  // syslog, stderr or a file; nullopt: by -f
     bool watch_config = false;
     std::optional<ListenAddress> metrics_listen;  // the HTTP /metrics endpoint; none by default
+    // Behind a load balancer (man forkd.conf, "Behind a load balancer").
+    bool proxy_protocol = false;            // TCP clients send a PROXY v1/v2 header first
+    std::vector<std::string> proxy_from;    // CIDRs allowed to send one; empty: any peer
+    unsigned proxy_header_timeout_s = 5;
+    std::optional<ListenAddress> agent_listen;  // HAProxy agent-check responder (TCP)
+    unsigned agent_drain_delay_s = 6;       // drain: agent says drain, accepting goes on this long
     // Where each option given was written ("FILE:LINE" or "command line"), so that checks made
     // after the load (user, group, chdir: see daemon/exec/exec_plan) point at the line too.
     std::map<std::string, std::string, std::less<>> origins;

@@ -28,6 +28,14 @@ constexpr char kModes[] = "fork, event";
 constexpr unsigned kMaxWorkers = 256;
 constexpr char kLevels[] = "debug, info, notice, warning, err";
 
+// agent-listen: a TCP address only (HAProxy's agent-check speaks TCP).
+ListenAddress parse_agent_address(std::string_view text) {
+    ListenAddress address = parse_listen_address(text);
+    if (!std::holds_alternative<TcpAddress>(address))
+        throw std::invalid_argument("must be HOST:PORT, [V6ADDR]:PORT or *:PORT");
+    return address;
+}
+
 // The kinds of value several rows share, named as systemd names its config_parse_* functions.
 template <auto... Path>
 constexpr ValueRule yes_no = scalar<cv::parse_bool, cv::format_bool, Path...>;
@@ -162,6 +170,20 @@ constexpr std::array kOptions{
     OptionSpec{"metrics-listen", 0, "ADDR", A::single, kAlsoInFile, kFixed,
                optional<cv::parse_metrics_address, to_string, &Config::metrics_listen>,
                "HTTP endpoint for Prometheus (GET /metrics): HOST:PORT or unix:PATH (default: none)"},
+    OptionSpec{"proxy-protocol", 0, "yes|no", A::single, kAlsoInFile, kFixed, yes_no<&Config::proxy_protocol>,
+               "TCP clients send a PROXY protocol header (v1 or v2) first: its source is the client (default: no)"},
+    OptionSpec{"proxy-from", 0, "CIDR", A::repeatable, kAlsoInFile, kFixed,
+               list<checked<cv::check_cidr>, text, &Config::proxy_from>,
+               "peers allowed to send a PROXY header, others refused; repeatable (default: any)"},
+    OptionSpec{"proxy-header-timeout", 0, "S", A::single, kAlsoInFile, kFixed,
+               seconds<&Config::proxy_header_timeout_s>,
+               "seconds a client has to send its whole PROXY header (default: 5)"},
+    OptionSpec{"agent-listen", 0, "ADDR", A::single, kAlsoInFile, kFixed,
+               optional<parse_agent_address, to_string, &Config::agent_listen>,
+               "HOST:PORT of an HAProxy agent-check responder: up ready N%, drain or down (default: none)"},
+    OptionSpec{"agent-drain-delay", 0, "S", A::single, kAlsoInFile, kFixed,
+               seconds<&Config::agent_drain_delay_s>,
+               "with agent-listen, drain accepts this long after the agent says drain (default: 6)"},
 };
 
 std::string option_column(const OptionSpec& spec) {

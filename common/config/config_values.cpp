@@ -6,6 +6,7 @@
 #include "common/config/config.hpp"
 #include "common/config/shell_words.hpp"
 
+#include <arpa/inet.h>
 #include <grp.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -125,6 +126,9 @@ void check_log_target(std::string_view target) {
     if (target.empty() || target.front() != '/')
         fail(quoted(target) + " is neither syslog, stderr nor an absolute file path");
 }
+
+// proxy-from: the same networks as allow/deny, the same reasons.
+void check_cidr(std::string_view text) { (void)parse_network(text); }
 
 void check_instance_name(std::string_view name) {
     bool valid = !name.empty() && name.front() != '.' && name.size() <= 64;

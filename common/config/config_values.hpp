@@ -30,6 +30,9 @@ std::vector<std::string> parse_exec(std::string_view text);
 // metrics-listen: HOST:PORT, [V6]:PORT, *:PORT or unix:PATH (not systemd).
 ListenAddress parse_metrics_address(std::string_view text);
 
+// A CIDR for proxy-from: ADDRESS or ADDRESS/PREFIX, IPv4 or IPv6.
+void check_cidr(std::string_view text);
+
 void check_variable_name(std::string_view name);   // [A-Za-z_][A-Za-z0-9_]*
 void check_env_assignment(std::string_view text);  // NAME=VALUE
 void check_absolute_path(std::string_view path);

@@ -11,7 +11,8 @@
 
 namespace forkd {
 
-// Why a connection was not served. The names are status.refused's keys.
+// Why a connection was not served. The names are status.refused's keys. proxy: no valid PROXY
+// protocol header in time, or one from a peer proxy-from does not allow.
 enum class Refusal { none, limit, per_source, fork_failed, denied, rate, per_source_rate, proxy };
 std::string_view refusal_name(Refusal reason);
 // Every reason but none, in status.refused's order.

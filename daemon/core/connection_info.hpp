@@ -19,6 +19,10 @@ struct ConnectionInfo {
     std::optional<ucred> peer_cred;  // UNIX listeners: SO_PEERCRED of the client
     std::string peer_text;           // "127.0.0.1:5555", "[::1]:5555", "unix:uid=1000,pid=42"
     std::string source;              // per-source key: client IP, or "uid:N" on UNIX listeners
+    // proxy-protocol: the balancer that sent the PROXY header (peer is then the header's
+    // source, unless it was LOCAL/UNKNOWN); FORKD_PROXY_IP and FORKD_PROXY_PORT.
+    std::optional<sockaddr_storage> proxy;
+    socklen_t proxy_len = 0;
 };
 
 } // namespace forkd

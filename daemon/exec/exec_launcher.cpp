@@ -201,6 +201,11 @@ public:
             own_.push_back("TCPLOCALPORT=" + std::to_string(port_of(local, connection.local_len)));
             own_.push_back("TCPREMOTEIP=" + host_of(peer, connection.peer_len));
             own_.push_back("TCPREMOTEPORT=" + std::to_string(port_of(peer, connection.peer_len)));
+            if (connection.proxy) {
+                const auto* proxy = reinterpret_cast<const sockaddr*>(&*connection.proxy);
+                own_.push_back("FORKD_PROXY_IP=" + host_of(proxy, connection.proxy_len));
+                own_.push_back("FORKD_PROXY_PORT=" + std::to_string(port_of(proxy, connection.proxy_len)));
+            }
         }
         own_.push_back("FORKD_CONNECTION_ID=" + std::to_string(connection.id));
         pointers_.reserve(own_.size() + plan.base_env.size() + 1);

@@ -43,9 +43,10 @@ std::string where(const Config& config, std::string_view option) {
 }
 
 // Variables forkd sets per connection: an admin's env= must not shadow them.
-constexpr std::array<std::string_view, 9> kConnectionVariables = {
+constexpr std::array<std::string_view, 11> kConnectionVariables = {
     "PROTO",         "TCPLOCALIP",    "TCPLOCALPORT",  "TCPREMOTEIP",         "TCPREMOTEPORT",
-    "UNIXREMOTEUID", "UNIXREMOTEGID", "UNIXREMOTEPID", "FORKD_CONNECTION_ID"};
+    "UNIXREMOTEUID", "UNIXREMOTEGID", "UNIXREMOTEPID", "FORKD_CONNECTION_ID", "FORKD_PROXY_IP",
+    "FORKD_PROXY_PORT"};
 
 bool is_connection_variable(std::string_view name) {
     return std::find(kConnectionVariables.begin(), kConnectionVariables.end(), name) !=

@@ -92,6 +92,7 @@ public:
     std::uint64_t refused_limit() const { return refused(Refusal::limit); }
     std::uint64_t refused_per_source() const { return refused(Refusal::per_source); }
     std::uint64_t refused_fork() const { return refused(Refusal::fork_failed); }
+    std::uint64_t refused_proxy() const { return refused(Refusal::proxy); }
     // Refused by the admission rules, every reason but fork_failed (status' "rejected").
     std::uint64_t rejected() const;
     // Every counted_refusals() reason with its count.

@@ -18,6 +18,8 @@
 #include "daemon/core/child_setup.hpp"
 #include "daemon/core/exit_status.hpp"
 #include "daemon/event_loop/event_sources.hpp"
+#include "daemon/master/agent_reply.hpp"
+#include "daemon/master/agent_server.hpp"
 #include "daemon/master/handler_stderr.hpp"
 #include "daemon/master/listen_sockets.hpp"
 #include "daemon/master/metrics_server.hpp"
@@ -45,6 +47,8 @@ constexpr std::size_t minimum_capacity = 4096;
 // Kept free beyond what one exec'd connection needs, so that forkctl still gets an answer and a
 // reload its config file when connections take every other descriptor.
 constexpr int spare_descriptors = 4;
+// Connections waiting for a PROXY header at once; one more pushes the oldest out.
+constexpr std::size_t proxy_waits_capacity = 4096;
 
 void check(int rc, const char* what) {
     if (rc < 0) throw std::system_error(-rc, std::generic_category(), what);
@@ -64,6 +68,7 @@ EventPtr new_event() {
 
 Refusal refusal_of(spawner::RefusalKind kind) {
     switch (kind) {
+    case spawner::RefusalKind::proxy: return Refusal::proxy;
     case spawner::RefusalKind::limit: return Refusal::limit;
     case spawner::RefusalKind::per_source: return Refusal::per_source;
     case spawner::RefusalKind::fork_failed: return Refusal::fork_failed;
@@ -124,6 +129,9 @@ Manager::Manager(CommandLine command_line, Config config, UniqueFd inherited_sco
 // Sources reference the loop: the members holding them go before it (declared after it).
 Manager::~Manager() {
     metrics_server_.reset();
+    agent_.reset();
+    proxy_waits_timer_.reset();
+    proxy_waits_io_.reset();
     control_read_only_.reset();
     control_.reset();
     config_watch_.reset();
@@ -177,6 +185,9 @@ void Manager::open() {
     housekeeping_ = event_loop::value_or_throw(event_loop::add_periodic(
         event_.get(), housekeeping_usec, "housekeeping", [this] { on_housekeeping(); }));
 
+    open_agent();
+    if (auto error = proxy_from_error(config_)) throw ConfigError(*error);
+    apply_proxy_settings();
     control_gid_ = resolve_control_group(config_.control_group);
     control_ = std::make_unique<ControlServer>(event_.get(), config_.control_socket, *this);
     // Monitoring needs no membership of the control group: status and list have a door of their own.
@@ -206,7 +217,31 @@ int Manager::run() {
 }
 
 // Accepts are paused exactly while the pause timer exists.
-bool Manager::accepting() const { return state_ == State::running && !accept_pause_; }
+bool Manager::accepting() const { return state_accepts() && !accept_pause_; }
+
+bool Manager::state_accepts() const {
+    return state_ == State::running || (state_ == State::draining && drain_grace_);
+}
+
+std::string_view Manager::state_name() const {
+    switch (state_) {
+    case State::running: return "running";
+    case State::draining: return "draining";
+    case State::stopping: return "stopping";
+    }
+    return "running";
+}
+
+std::string Manager::agent_answer() const {
+    return agent_line({state_name(), scoreboard_.active(), config_.limits.max_connections});
+}
+
+void Manager::open_agent() {
+    if (!config_.agent_listen) return;
+    agent_ = std::make_unique<AgentServer>(event_.get(), open_listeners(*config_.agent_listen, 64),
+                                           [this] { return agent_answer(); });
+    log::info("agent-listening", {{"address", agent_->bound()}});
+}
 
 // overload=wait at max-connections, and always at the scoreboard's capacity (max-connections 0).
 bool Manager::room_for_more() const {
@@ -279,7 +314,8 @@ void Manager::accept_batch(Listener& listener) {
         listener.socket.fd.get(), ConnectionMode::blocking,
         [this] { return accepting() && room_for_more() && rate_allows(); },
         [&](AcceptedConnection c) {
-            handle_connection(listener, std::move(c.fd), c.peer, c.peer_len);
+            if (expects_proxy_header(listener)) wait_for_proxy_header(listener, std::move(c));
+            else handle_connection(listener, std::move(c.fd), c.peer, c.peer_len);
             return true;
         },
         exec_descriptors_per_connection + spare_descriptors);
@@ -291,18 +327,27 @@ void Manager::accept_batch(Listener& listener) {
 }
 
 ConnectionInfo Manager::describe_connection(const Listener& listener, int fd,
-                                            const sockaddr_storage& peer, socklen_t peer_len) {
+                                            const sockaddr_storage& peer, socklen_t peer_len,
+                                            const ProxyHeader* header) {
     ConnectionInfo info;
     info.id = scoreboard_.next_id();
     info.peer = peer;
     info.peer_len = peer_len;
+    if (header) {  // the balancer's address moves aside; a LOCAL header keeps it as the peer
+        info.proxy = peer;
+        info.proxy_len = peer_len;
+        if (header->command == ProxyCommand::proxy) {
+            info.peer = header->source;
+            info.peer_len = header->address_length;
+        }
+    }
     std::optional<ucred> cred;
     if (peer.ss_family == AF_UNIX) {
         ucred c{};
         socklen_t len = sizeof c;
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c, &len) == 0) cred = c;
     }
-    describe_peer(listener.socket.bound, reinterpret_cast<const sockaddr*>(&peer), peer_len, cred, info);
+    describe_peer(listener.socket.bound, reinterpret_cast<const sockaddr*>(&info.peer), info.peer_len, cred, info);
     info.local_len = sizeof info.local;
     getsockname(fd, reinterpret_cast<sockaddr*>(&info.local), &info.local_len);
     return info;
@@ -357,9 +402,11 @@ void Manager::refuse_fork(std::uint64_t id, const std::string& peer, const char*
 // completed, killed or failed (a handler that could not be started is failed). The master
 // accepts for exec'd handlers only; the spawner's connections arrive as reports.
 void Manager::handle_connection(const Listener& listener, UniqueFd fd,
-                                const sockaddr_storage& peer, socklen_t peer_len) {
-    ConnectionInfo info = describe_connection(listener, fd.get(), peer, peer_len);
-    const auto ip = IpAddress::of_sockaddr(reinterpret_cast<const sockaddr*>(&peer), peer_len);
+                                const sockaddr_storage& peer, socklen_t peer_len,
+                                const ProxyHeader* header) {
+    // The peer is the PROXY header's source when there is one: rules, limits and logs see the client.
+    ConnectionInfo info = describe_connection(listener, fd.get(), peer, peer_len, header);
+    const auto ip = IpAddress::of_sockaddr(reinterpret_cast<const sockaddr*>(&info.peer), info.peer_len);
     AdmissionGate& gate = policy_.gate();
     // The per-source key the gate's rate uses; the count is the master's own (by info.source).
     const SourceKey key = ip ? gate.source_of(*ip)
@@ -378,6 +425,86 @@ void Manager::handle_connection(const Listener& listener, UniqueFd fd,
     info.slot = *slot;
 
     if (!start_handler(info, fd)) scoreboard_.reap(info.slot);
+}
+
+// ---- proxy-protocol: the header first ----------------------------------------------------------
+
+std::optional<std::string> Manager::proxy_from_error(const Config& config) {
+    if (config.proxy_from.size() <= ProxySources::max_entries) return std::nullopt;
+    return config.origin_of("proxy-from") + ": option 'proxy-from': at most " +
+           std::to_string(ProxySources::max_entries) + " CIDRs";
+}
+
+// At start and on each reload: proxy-from's list, and the waiting set once proxy-protocol is on
+// (connections still waiting when it goes off are closed).
+void Manager::apply_proxy_settings() {
+    proxy_from_ = {};
+    for (const auto& text : config_.proxy_from)
+        if (auto cidr = parse_cidr(text)) proxy_from_.add(*cidr);
+    if (!config_.proxy_protocol) {
+        if (proxy_waits_) proxy_waits_->clear();
+        return;
+    }
+    if (proxy_waits_) return;
+    proxy_waits_ = std::make_unique<ProxyHeaderWaits>(proxy_waits_capacity);
+    proxy_waits_io_ = event_loop::value_or_throw(event_loop::add_io(
+        event_.get(), proxy_waits_->fd(), EPOLLIN, "proxy-header", [this] { on_proxy_waits(); }));
+}
+
+bool Manager::expects_proxy_header(const Listener& listener) const {
+    return config_.proxy_protocol && !listener.socket.is_unix && proxy_waits_;
+}
+
+// The peer must be one proxy-from allows; then it waits, polled by the loop, never blocking it.
+void Manager::wait_for_proxy_header(const Listener& listener, AcceptedConnection c) {
+    if (!proxy_from_.allows(reinterpret_cast<const sockaddr*>(&c.peer), c.peer_len))
+        return refuse_proxy(c.peer, c.peer_len, "peer not allowed by proxy-from");
+    const std::int64_t now_ms = monotonic_ns() / 1000000;
+    proxy_waits_->add(std::move(c.fd), c.peer, c.peer_len, listener.tag, now_ms,
+                      std::int64_t(config_.proxy_header_timeout_s) * 1000,
+                      [this](ProxyWaitOutcome pushed) { proxy_wait_over(std::move(pushed)); });
+    arm_proxy_timer();
+}
+
+void Manager::on_proxy_waits() {
+    proxy_waits_->process(monotonic_ns() / 1000000,
+                          [this](ProxyWaitOutcome outcome) { proxy_wait_over(std::move(outcome)); });
+    arm_proxy_timer();
+    update_master_accepting();
+}
+
+// One timer for every waiting connection: the oldest's deadline.
+void Manager::arm_proxy_timer() {
+    const int left = proxy_waits_->timeout_ms(monotonic_ns() / 1000000);
+    if (left < 0) {
+        if (proxy_waits_timer_) sd_event_source_set_enabled(proxy_waits_timer_.get(), SD_EVENT_OFF);
+        return;
+    }
+    const std::uint64_t after = std::uint64_t(left) * 1000 + 1000;  // just past it, in usec
+    if (proxy_waits_timer_) {
+        (void)event_loop::rearm(proxy_waits_timer_.get(), after);
+        return;
+    }
+    if (auto timer = event_loop::add_timer(event_.get(), after, "proxy-header-timeout",
+                                           [this] { on_proxy_waits(); }))
+        proxy_waits_timer_ = std::move(*timer);
+}
+
+void Manager::proxy_wait_over(ProxyWaitOutcome outcome) {
+    if (!outcome.ok) return refuse_proxy(outcome.peer, outcome.peer_len, outcome.reason);
+    const Listener* listener = nullptr;
+    for (const auto& l : listeners_)
+        if (l->tag == outcome.tag) listener = l.get();
+    // Its listener closed by a reload, or no longer the master's to serve: the client goes.
+    if (!listener || spawner_accepts() || state_ == State::stopping) return;
+    handle_connection(*listener, std::move(outcome.fd), outcome.peer, outcome.peer_len, &outcome.header);
+}
+
+void Manager::refuse_proxy(const sockaddr_storage& peer, socklen_t peer_len, const char* reason) {
+    totals_.refused(Refusal::proxy);
+    if (!log_throttle_.allow("refused", monotonic_ns())) return;
+    log::warning("refused", {{"peer", format_sockaddr(reinterpret_cast<const sockaddr*>(&peer), peer_len)},
+                             {"reason", "proxy"}, {"error", std::string(reason)}});
 }
 
 // An exec'd handler, started with the master's vfork-style clone, and its connection recorded.
@@ -448,7 +575,7 @@ void Manager::reap_children() {
 
 void Manager::configure_spawner() {
     if (!spawner_) return;
-    auto settings = spawner_settings(config_, state_ == State::running);
+    auto settings = spawner_settings(config_, state_accepts());
     if (exec_plan_ && exec_plan_->identity) set_identity(settings, *exec_plan_->identity);
     settings.has_policy = 1;
     settings.policy_generation = policy_.generation();
@@ -530,6 +657,11 @@ void Manager::on_spawner_started(const spawner::Report& report, ServedBy by) {
 
 void Manager::on_spawner_refused(const spawner::Report& report) {
     const ConnectionInfo info = describe_spawner_peer(report.tag, report.peer);
+    if (report.refusal == spawner::RefusalKind::proxy) {
+        sockaddr_storage peer{};
+        std::memcpy(&peer, report.peer.address, std::min<std::size_t>(report.peer.address_len, sizeof peer));
+        return refuse_proxy(peer, socklen_t(report.peer.address_len), proxy_reason_text(std::uint32_t(report.value)));
+    }
     if (report.refusal == spawner::RefusalKind::fork_failed)
         return refuse_fork(report.id, info.peer_text, std::strerror(report.value));
     const Refusal reason = refusal_of(report.refusal);
@@ -591,6 +723,8 @@ void Manager::begin_stop() {
         return;
     }
     state_ = State::stopping;
+    drain_grace_.reset();
+    if (proxy_waits_) proxy_waits_->clear();  // not accepted yet: they go with the listeners
     notifier_->stopping();
     log::notice("stopping", {{"active", scoreboard_.active()},
                              {"shutdown_timeout_s", config_.shutdown_timeout_s}});

@@ -7,6 +7,9 @@
 #include "common/config/config.hpp"
 #include "daemon/admission/admission.hpp"
 #include "daemon/master/admission_policy.hpp"
+#include "daemon/admission/proxy_header_waits.hpp"
+#include "daemon/admission/proxy_sources.hpp"
+#include "daemon/core/accept.hpp"
 #include "daemon/core/connection_info.hpp"
 #include "daemon/control/control_target.hpp"
 #include "daemon/event_loop/sd_event_ptr.hpp"
@@ -37,6 +40,7 @@ class ControlServer;
 class Notifier;
 class ConfigWatch;
 class MetricsServer;
+class AgentServer;
 
 class Manager final : public ControlTarget {
 public:
@@ -101,9 +105,19 @@ private:
     // Connections the master accepts (an exec'd handler).
     void accept_batch(Listener& listener);
     void handle_connection(const Listener& listener, UniqueFd fd, const sockaddr_storage& peer,
-                           socklen_t peer_len);
+                           socklen_t peer_len, const ProxyHeader* header = nullptr);
+    // proxy-protocol: a TCP connection waits for its header (proxy_header_waits.hpp) first.
+    bool expects_proxy_header(const Listener& listener) const;
+    static std::optional<std::string> proxy_from_error(const Config& config);
+    void apply_proxy_settings();
+    void wait_for_proxy_header(const Listener& listener, AcceptedConnection c);
+    void on_proxy_waits();
+    void arm_proxy_timer();
+    void proxy_wait_over(ProxyWaitOutcome outcome);
+    void refuse_proxy(const sockaddr_storage& peer, socklen_t peer_len, const char* reason);
     ConnectionInfo describe_connection(const Listener& listener, int fd,
-                                       const sockaddr_storage& peer, socklen_t peer_len);
+                                       const sockaddr_storage& peer, socklen_t peer_len,
+                                       const ProxyHeader* header);
     // The peer's text and per-source key: an address, or on a UNIX listener its credentials.
     void describe_peer(const std::string& listener_address, const sockaddr* address,
                        socklen_t length, const std::optional<ucred>& cred,
@@ -148,6 +162,12 @@ private:
     void update_master_accepting();
     void pause_accepting_after(int err);
     bool accepting() const;
+    // Running, or draining within agent-drain-delay: the state in which listeners are served.
+    bool state_accepts() const;
+    std::string_view state_name() const;
+    // The agent-check answer (agent-listen) and status' "agent", without its newline.
+    std::string agent_answer() const;
+    void open_agent();
     bool room_for_more() const;
     LimitWaits::Context wait_context(std::string_view by) const;
 
@@ -209,6 +229,11 @@ private:
     EventSourcePtr accept_pause_;
     EventSourcePtr rate_wait_;  // max-connection-rate with overload=wait: accepting resumes then
     EventSourcePtr stop_timer_;
+    EventSourcePtr drain_grace_;  // drain with agent-listen: accepting until it fires
+    std::unique_ptr<AgentServer> agent_;
+    ProxySources proxy_from_;
+    std::unique_ptr<ProxyHeaderWaits> proxy_waits_;  // from open(); exec'd handlers' connections
+    EventSourcePtr proxy_waits_io_, proxy_waits_timer_;
     std::unique_ptr<ControlServer> control_;
     std::unique_ptr<ControlServer> control_read_only_;  // forkd.ro.sock: status and list for anyone
     std::unique_ptr<ConfigWatch> config_watch_;

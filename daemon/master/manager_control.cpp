@@ -5,6 +5,7 @@
 #include "common/control/control_protocol.hpp"
 #include "common/log.hpp"
 #include "common/base/monotonic_clock.hpp"
+#include "daemon/event_loop/event_sources.hpp"
 #include "daemon/master/config_watch.hpp"
 #include "daemon/master/manager.hpp"
 #include "daemon/master/notify.hpp"
@@ -21,6 +22,13 @@
 #include <algorithm>
 
 namespace forkd {
+namespace {
+
+std::string to_string_or_none(const std::optional<ListenAddress>& address) {
+    return address ? to_string(*address) : std::string();
+}
+
+} // namespace
 
 std::optional<gid_t> Manager::resolve_control_group(const std::optional<std::string>& name) {
     const std::string wanted = name.value_or("forkd");
@@ -43,8 +51,8 @@ StatusFacts Manager::status_facts() const {
     StatusFacts facts;
     facts.pid = master_pid_;
     facts.instance = config_.instance;
-    if (state_ == State::draining) facts.state = "draining";
-    if (state_ == State::stopping) facts.state = "stopping";
+    facts.state = state_name();
+    facts.agent = agent_answer();
     facts.accepting = accepting() && room_for_more() &&
                       (!spawner_accepts() || (spawner_ && spawner_->running())) &&
                       (config_.mode != ServeMode::event || (workers_ && !workers_->empty()));
@@ -128,10 +136,25 @@ void Manager::drain() { change_state(State::running, State::draining, "draining"
 void Manager::resume() { change_state(State::draining, State::running, "resumed"); }
 
 // drain and resume: only from `from` (a repeated request changes nothing and logs nothing).
+// Behind a balancer (agent-listen) a drain first tells the agent and keeps accepting for
+// agent-drain-delay, so that what the balancer sends before its next agent check is served.
 void Manager::change_state(State from, State to, const char* event) {
     if (state_ != from) return;
     state_ = to;
-    log::notice(event, {{"active", scoreboard_.active()}});
+    drain_grace_.reset();
+    const bool grace = to == State::draining && agent_ && config_.agent_drain_delay_s;
+    log::notice(event, {{"active", scoreboard_.active()},
+                        {"accepting_for_s", grace ? config_.agent_drain_delay_s : 0u}});
+    if (grace) {
+        if (auto timer = event_loop::add_timer(event_.get(), config_.agent_drain_delay_s * 1000000ull,
+                                               "agent-drain-delay", [this] {
+                                                   drain_grace_.reset();
+                                                   log::notice("drain-accepting-ended", {{"active", scoreboard_.active()}});
+                                                   update_accepting();
+                                                   publish_status();
+                                               }))
+            drain_grace_ = std::move(*timer);
+    }
     update_accepting();
     publish_status();
 }
@@ -208,6 +231,7 @@ std::optional<std::string> Manager::apply_reload() {
         return std::string(e.what());
     }
     if (auto error = capacity_error(next.limits.max_connections)) return error;
+    if (auto error = proxy_from_error(next)) return error;
     if (auto error = rebind_listeners(next)) return error;
     if (auto error = serve_metrics(next.metrics_listen)) return error;
     if (next.pidfile != config_.pidfile || next.control_socket != config_.control_socket)
@@ -216,9 +240,14 @@ std::optional<std::string> Manager::apply_reload() {
     next.pidfile = config_.pidfile;
     next.control_socket = config_.control_socket;
     next.foreground = config_.foreground;
+    // The agent's socket is opened once, at start.
+    if (to_string_or_none(next.agent_listen) != to_string_or_none(config_.agent_listen))
+        log::warning("reload-needs-restart", {{"keys", "agent-listen"}});
+    next.agent_listen = config_.agent_listen;
     config_ = std::move(next);
     exec_plan_ = std::move(plan);
     log_plan_warnings();
+    apply_proxy_settings();
     admission_.set_limits(config_.limits);
     try {
         policy_.update(config_);

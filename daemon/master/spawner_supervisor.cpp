@@ -45,6 +45,13 @@ spawner::Request serving_settings(const Config& config, bool serves, bool accept
         settings.proxy_connect_timeout_s = config.proxy_connect_timeout_s;
     }
     settings.buffer_size = config.buffer_size;
+    settings.proxy_protocol = config.proxy_protocol ? 1 : 0;
+    settings.proxy_header_timeout_s = config.proxy_header_timeout_s;
+    for (const auto& text : config.proxy_from) {
+        const auto cidr = parse_cidr(text);  // checked when the configuration loaded
+        if (!cidr || settings.proxy_from_count == ProxySources::max_entries) continue;
+        settings.proxy_from[settings.proxy_from_count++] = *cidr;
+    }
     return settings;
 }
 

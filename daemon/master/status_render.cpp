@@ -109,6 +109,7 @@ nlohmann::json render_status(const StatusFacts& facts) {
         {"totals", totals_json(facts.totals)},
         {"refused", refused_json(facts.totals)},
         {"limit_waits", limit_waits_json(facts.limit_waits)},
+        {"agent", facts.agent},
     };
     if (facts.upgrade_error) status["upgrade_error"] = *facts.upgrade_error;
     return status;

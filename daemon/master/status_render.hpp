@@ -23,6 +23,7 @@ struct StatusFacts {
     pid_t pid = 0;
     std::optional<std::string> instance;
     std::string_view state = "running";   // running, draining, stopping
+    std::string agent;                    // what the agent-check responder answers now
     bool accepting = false;
     std::uint32_t active = 0;
     std::int64_t uptime_s = 0;

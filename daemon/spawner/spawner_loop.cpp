@@ -6,6 +6,7 @@
 #include "daemon/admission/admission.hpp"
 #include "daemon/admission/admission_gate.hpp"
 #include "daemon/admission/policy_blob.hpp"
+#include "daemon/admission/proxy_header_waits.hpp"
 #include "daemon/core/accept.hpp"
 #include "daemon/handlers/builtin_handlers.hpp"
 #include "daemon/core/child_setup.hpp"
@@ -36,6 +37,7 @@
 #include <cstring>
 #include <exception>
 #include <optional>
+#include <memory>
 #include <span>
 
 namespace forkd {
@@ -182,6 +184,8 @@ private:
 };
 
 constexpr std::int64_t ns_per_ms = 1000000;
+// Connections waiting for a PROXY header at once; one more pushes the oldest out.
+constexpr std::size_t proxy_waits_capacity = 4096;
 std::int64_t now_ms() { return monotonic_ns() / ns_per_ms; }
 
 // Sources whose max-per-source-rate buckets the spawner remembers at once (SourceRates).
@@ -235,6 +239,7 @@ RefusalKind wire_refusal(Refusal r) {
     case Refusal::rate: return RefusalKind::rate;
     case Refusal::per_source_rate: return RefusalKind::per_source_rate;
     case Refusal::fork_failed: return RefusalKind::fork_failed;
+    case Refusal::proxy: return RefusalKind::proxy;
     default: return RefusalKind::limit;
     }
 }
@@ -257,7 +262,7 @@ public:
             if (waiting_ && !at_limit()) set_waiting(false);
             report_waiting();
             if (!flush()) break;
-            pollfd fds[2 + spawner::max_listeners];
+            pollfd fds[3 + spawner::max_listeners];
             fds[0] = {control_.get(), short(POLLIN | (pending_.empty() ? 0 : POLLOUT)), 0};
             fds[1] = {signals_.get(), POLLIN, 0};
             // At the limit the listeners are still polled until a client is seen waiting: that
@@ -266,12 +271,17 @@ public:
             const bool watch = !open && !waiting_ && at_limit();
             const std::size_t polled_listeners = open || watch ? listener_count_ : 0;
             for (std::size_t i = 0; i < polled_listeners; ++i) fds[2 + i] = {listeners_[i].fd.get(), POLLIN, 0};
-            if (poll(fds, nfds_t(2 + polled_listeners), poll_timeout_ms(open || watch)) < 0) {
+            const bool waits = waits_ && waits_->size();
+            const std::size_t waits_index = 2 + polled_listeners;
+            if (waits) fds[waits_index] = {waits_->fd(), POLLIN, 0};
+            if (poll(fds, nfds_t(2 + polled_listeners + (waits ? 1 : 0)), poll_timeout_ms(open || watch)) < 0) {
                 if (errno == EINTR) continue;
                 std::fprintf(stderr, "forkd-spawner: poll: %s\n", std::strerror(errno));
                 break;
             }
             if (fds[1].revents && !reap()) break;
+            // Before the accepts and requests: a header that completed is served first.
+            if (waits && (fds[waits_index].revents || waits_->timeout_ms(now_ms()) == 0) && !finish_waits()) break;
             // Before the requests, which may replace the listeners these indices refer to.
             bool ok = true;
             for (std::size_t i = 0; ok && i < polled_listeners; ++i) {
@@ -305,6 +315,9 @@ private:
         RuntimeLimits limits;  // admission's and idle-timeout; not connection-timeout (the master's)
         HandlerIdentity identity;
         ProxySettings proxy;
+        bool proxy_protocol = false;
+        std::uint32_t proxy_header_timeout_s = 0;
+        ProxySources proxy_from;
     };
     struct Listener {
         UniqueFd fd;
@@ -312,6 +325,7 @@ private:
         // Its address as the master names it ("unix:/run/x.sock"): a UNIX client's name starts so.
         char name[peer_text_size] = {};
         std::size_t name_length = 0;
+        bool is_tcp = false;
     };
 
     // The spawner lives and dies with the master: the terminal's SIGINT, a hangup or a stray
@@ -337,16 +351,15 @@ private:
     // ---- accepting ---------------------------------------------------------------------------
 
     bool paused() const { return pause_until_ms_ && now_ms() < pause_until_ms_; }
-    // Until an accept pause ends, or (not polling the listeners) max-connection-rate with
-    // overload=wait has a token again.
+    // Until an accept pause ends, a PROXY header's deadline, or (not polling the listeners)
+    // max-connection-rate with overload=wait has a token again.
     int poll_timeout_ms(bool polling_listeners) const {
-        std::int64_t timeout = -1;
-        if (pause_until_ms_) timeout = std::max<std::int64_t>(0, pause_until_ms_ - now_ms());
+        std::int64_t timeout = waits_ ? waits_->timeout_ms(now_ms()) : -1;
+        const auto sooner = [&timeout](std::int64_t ms) { timeout = timeout < 0 ? ms : std::min(timeout, ms); };
+        if (pause_until_ms_) sooner(std::max<std::int64_t>(0, pause_until_ms_ - now_ms()));
         if (!polling_listeners && settings_.accepting && listener_count_) {
-            if (const std::int64_t wait = gate_.rate_wait_ns(monotonic_ns())) {
-                const std::int64_t wait_ms = (wait + ns_per_ms - 1) / ns_per_ms;
-                timeout = timeout < 0 ? wait_ms : std::min(timeout, wait_ms);
-            }
+            if (const std::int64_t wait = gate_.rate_wait_ns(monotonic_ns()))
+                sooner((wait + ns_per_ms - 1) / ns_per_ms);
         }
         return int(std::min<std::int64_t>(timeout, 1000 * 1000));
     }
@@ -391,7 +404,10 @@ private:
     bool accept_batch(const Listener& listener) {
         const AcceptOutcome outcome = forkd::accept_batch(
             listener.fd.get(), ConnectionMode::blocking, [this] { return room_for_more() && rate_allows(); },
-            [&](AcceptedConnection c) { return serve(listener, std::move(c.fd), c.peer, c.peer_len); });
+            [&](AcceptedConnection c) {
+                if (expects_proxy_header(listener)) return wait_for_header(listener, std::move(c));
+                return serve(listener, std::move(c.fd), c.peer, c.peer_len);
+            });
         if (outcome.end == AcceptEnd::stopped) return false;
         if (outcome.end == AcceptEnd::exhausted) pause_until_ms_ = now_ms() + accept_pause.count();
         if (outcome.end == AcceptEnd::exhausted || outcome.end == AcceptEnd::failed) {
@@ -400,6 +416,48 @@ private:
             pending_.push_optional(error);
         }
         return true;
+    }
+
+    // ---- proxy-protocol: the header first, never waited for -----------------------------------
+
+    bool expects_proxy_header(const Listener& listener) const {
+        return settings_.proxy_protocol && waits_ && listener.is_tcp;
+    }
+
+    bool wait_for_header(const Listener& listener, AcceptedConnection c) {
+        if (!settings_.proxy_from.allows(reinterpret_cast<const sockaddr*>(&c.peer), c.peer_len))
+            return refuse_proxy(listener.tag, c.peer, c.peer_len, "peer not allowed by proxy-from");
+        bool ok = true;
+        waits_->add(std::move(c.fd), c.peer, c.peer_len, listener.tag, now_ms(),
+                    std::int64_t(settings_.proxy_header_timeout_s) * 1000,
+                    [&](ProxyWaitOutcome pushed) { ok = header_wait_over(std::move(pushed)) && ok; });
+        return ok;
+    }
+
+    // False only when the report queue overflowed.
+    bool finish_waits() {
+        bool ok = true;
+        waits_->process(now_ms(), [&](ProxyWaitOutcome outcome) { ok = header_wait_over(std::move(outcome)) && ok; });
+        return ok;
+    }
+
+    bool header_wait_over(ProxyWaitOutcome outcome) {
+        if (!outcome.ok) return refuse_proxy(outcome.tag, outcome.peer, outcome.peer_len, outcome.reason);
+        const Listener* listener = nullptr;
+        for (std::size_t i = 0; i < listener_count_; ++i)
+            if (listeners_[i].tag == outcome.tag) listener = &listeners_[i];
+        if (!listener) return true;  // closed by a reload or a stop: the client goes
+        const ProxyHeader& header = outcome.header;
+        if (header.command == ProxyCommand::local)
+            return serve(*listener, std::move(outcome.fd), outcome.peer, outcome.peer_len);
+        return serve(*listener, std::move(outcome.fd), header.source, header.address_length);
+    }
+
+    bool refuse_proxy(std::uint32_t tag, const sockaddr_storage& address, socklen_t length, const char* reason) {
+        spawner::Peer peer;
+        peer.address_len = std::min<std::uint32_t>(length, sizeof peer.address);
+        std::memcpy(peer.address, &address, peer.address_len);
+        return refuse(board_.next_id(), tag, peer, RefusalKind::proxy, int(proxy_reason_index(reason)));
     }
 
     static spawner::Peer describe(int fd, const sockaddr_storage& address, socklen_t length) {
@@ -565,6 +623,7 @@ private:
         if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0) length = 0;
         listener.name_length = format_sockaddr_to(listener.name, sizeof listener.name,
                                                   reinterpret_cast<const sockaddr*>(&address), length);
+        listener.is_tcp = address.ss_family == AF_INET || address.ss_family == AF_INET6;
         listener.fd = std::move(fd);
         listener.tag = tag;
     }
@@ -594,6 +653,14 @@ private:
         gate_.set_limits(settings_.limits);
         settings_.identity = identity_of(request);
         configure_proxy(request);
+        settings_.proxy_protocol = request.proxy_protocol != 0;
+        settings_.proxy_header_timeout_s = request.proxy_header_timeout_s;
+        settings_.proxy_from = {};
+        for (std::uint32_t i = 0; i < request.proxy_from_count; ++i) settings_.proxy_from.add(request.proxy_from[i]);
+        // Waiting connections stay: their listeners keep their tags across configures, and one
+        // a reload closed is found gone when its header completes.
+        if (waits_ && !settings_.proxy_protocol) waits_->clear();
+        if (settings_.proxy_protocol && !waits_) waits_ = std::make_unique<ProxyHeaderWaits>(proxy_waits_capacity);
         for (std::size_t i = 0; i < listener_count_; ++i) listeners_[i].fd.reset();
         listener_count_ = 0;
         pause_until_ms_ = 0;
@@ -724,10 +791,11 @@ private:
     NotInherited<Report> report_storage_;
     ReportQueue pending_;
     // Refusals not reported one by one, by RefusalKind. Written only under a flood of them.
-    std::array<std::uint64_t, 7> unlogged_{};
+    std::array<std::uint64_t, 8> unlogged_{};  // by RefusalKind
     PolicyMapping policy_;               // allow/deny and busy-message (the master's block)
     NotInherited<SourceRates::Entry> rate_entries_;
     AdmissionGate gate_;                 // rules, limits and rates, in one order
+    std::unique_ptr<ProxyHeaderWaits> waits_;  // from the first configure with proxy-protocol
 };
 
 } // namespace

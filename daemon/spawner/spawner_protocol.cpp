@@ -73,7 +73,7 @@ bool valid_request(const Request& r) {
                r.reject_at_limit <= 1 && r.has_identity <= 1 && r.set_groups <= 1 &&
                r.group_count <= max_groups && r.has_policy <= 1 && r.source_prefix_v4 <= 32 &&
                r.source_prefix_v6 <= 128 && r.rate_seconds > 0 && r.source_rate_seconds > 0 &&
-               valid_proxy(r);
+               r.proxy_protocol <= 1 && r.proxy_from_count <= ProxySources::max_entries && valid_proxy(r);
     case RequestKind::listener:
     case RequestKind::policy: return true;
     case RequestKind::signal: return r.signo > 0 && r.signo < 65;
@@ -109,7 +109,8 @@ bool valid_request_sequence(std::span<const Request> requests) {
 
 bool valid_refusal(RefusalKind k) {
     return k == RefusalKind::limit || k == RefusalKind::per_source || k == RefusalKind::fork_failed ||
-           k == RefusalKind::denied || k == RefusalKind::rate || k == RefusalKind::per_source_rate;
+           k == RefusalKind::denied || k == RefusalKind::rate || k == RefusalKind::per_source_rate ||
+           k == RefusalKind::proxy;
 }
 
 bool valid_peer(const Peer& p) {

@@ -11,6 +11,7 @@
 // Both ends are the same build, but every datagram is still checked: a bad one is refused whole.
 #include "common/base/handler_kind.hpp"
 #include "common/base/unique_fd.hpp"
+#include "daemon/admission/proxy_sources.hpp"
 #include "daemon/core/child_setup.hpp"
 
 #include <sys/types.h>
@@ -23,7 +24,7 @@
 
 namespace forkd::spawner {
 
-constexpr std::uint16_t protocol_version = 6;
+constexpr std::uint16_t protocol_version = 7;
 // Records per datagram, and so fds per datagram (the kernel allows 253).
 constexpr std::size_t max_records = 64;
 // A configure datagram holds the configure record, one record per listening socket and the
@@ -44,8 +45,9 @@ constexpr int scoreboard_fd = 4;
 // after the listener records, and applies to the connections accepted from then on.
 enum class RequestKind : std::uint8_t { configure = 1, listener = 2, signal = 3, policy = 4 };
 // Why the spawner did not serve a connection (the master's Refusal, on the wire).
+// proxy: value is the index of its reason in proxy_refusal_reasons() (proxy_header.hpp).
 enum class RefusalKind : std::uint8_t {
-    limit = 1, per_source = 2, fork_failed = 3, denied = 4, rate = 5, per_source_rate = 6
+    limit = 1, per_source = 2, fork_failed = 3, denied = 4, rate = 5, per_source_rate = 6, proxy = 7
 };
 
 // Fields ordered so that no byte is padding: records are sent as they are in memory.
@@ -66,6 +68,8 @@ struct Request {
     std::uint32_t groups[max_groups] = {};
     std::uint32_t rate_count = 0, rate_seconds = 1;                // configure: max-connection-rate
     std::uint32_t source_rate_count = 0, source_rate_seconds = 1;  // configure: max-per-source-rate
+    std::uint32_t proxy_header_timeout_s = 0; // configure, with proxy_protocol
+    std::uint32_t proxy_from_count = 0;       // configure: proxy_from[0..count); 0 = any peer
     HandlerKind handler = HandlerKind::echo;  // configure
     std::uint16_t listeners = 0;              // configure: listener records that follow it
     RequestKind kind = RequestKind::signal;
@@ -75,8 +79,10 @@ struct Request {
     std::uint8_t set_groups = 0;              // configure: setgroups is needed (see ExecIdentity)
     std::uint8_t source_prefix_v4 = 32, source_prefix_v6 = 128;  // configure: source-prefix
     std::uint8_t has_policy = 0;              // configure: a policy record ends the datagram
-    std::uint8_t reserved[6] = {};
+    std::uint8_t proxy_protocol = 0;          // configure: TCP clients send a PROXY header first
+    std::uint8_t reserved[5] = {};
     char proxy_to[proxy_to_capacity] = {};    // configure, handler proxy: proxy-to as written
+    Cidr proxy_from[ProxySources::max_entries] = {};  // configure: proxy-from
 };
 
 enum class ReportKind : std::uint8_t {

@@ -7,6 +7,7 @@
 #include "harness/commands.hpp"   // run(), forkctl(), status_json()
 #include "harness/daemon.hpp"     // the daemon under test: start, readiness, log, stop
 #include "harness/files.hpp"      // TempDir, write_file(), read_file()
+#include "harness/haproxy.hpp"    // Debian's haproxy in front of forkd, its stats socket
 #include "harness/proc.hpp"       // /proc inspection, IPC objects
 #include "harness/sockets.hpp"    // clients, echo round trips, listeners
 #include "harness/wait.hpp"       // Millis, eventually()

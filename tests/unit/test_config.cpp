@@ -611,7 +611,8 @@ TEST_F(ConfigTest, RenderListsEveryKeyInAStableOrder) {
         "max-per-source", "overload", "allow", "deny", "source-prefix", "max-connection-rate",
         "max-per-source-rate", "busy-message", "connection-timeout", "idle-timeout", "shutdown-timeout",
         "log-level", "log-target", "umask", "chdir", "rlimit-cpu", "rlimit-as", "rlimit-nofile", "rlimit-nproc",
-        "rlimit-fsize", "rlimit-core", "watch-config", "metrics-listen"};
+        "rlimit-fsize", "rlimit-core", "watch-config", "metrics-listen", "proxy-protocol", "proxy-from",
+        "proxy-header-timeout", "agent-listen", "agent-drain-delay"};
     EXPECT_EQ(keys, expected);
     EXPECT_NE(text.find("\nmax-connections = 256\n"), std::string::npos);
     EXPECT_NE(text.find("\numask = 0022\n"), std::string::npos);
@@ -779,6 +780,44 @@ TEST_F(AdmissionConfigTest, BadValuesNameTheLineAndWhatIsWrong) {
     EXPECT_NE(e.find(at(5) + "option 'max-connection-rate': '10' is not N/S"), std::string::npos) << e;
     EXPECT_NE(e.find(at(6) + "option 'max-per-source-rate': '0/60': count 0 is out of range"), std::string::npos) << e;
     EXPECT_NE(e.find(at(7) + "option 'busy-message': 'bad\\q': unknown escape \\q"), std::string::npos) << e;
+}
+
+} // namespace
+} // namespace forkd
+
+namespace forkd {
+namespace {
+
+class LoadBalancerConfigTest : public ConfigTest {};
+
+TEST_F(LoadBalancerConfigTest, ProxyAndAgentOptions) {
+    Config defaults = load("listen = 127.0.0.1:0\n");
+    EXPECT_FALSE(defaults.proxy_protocol);
+    EXPECT_TRUE(defaults.proxy_from.empty());
+    EXPECT_EQ(defaults.proxy_header_timeout_s, 5u);
+    EXPECT_FALSE(defaults.agent_listen);
+    EXPECT_EQ(defaults.agent_drain_delay_s, 6u);
+    Config config = load(
+        "listen = 127.0.0.1:0\nproxy-protocol = yes\nproxy-from = 10.0.0.0/8\nproxy-from = 2001:db8::1\n"
+        "proxy-header-timeout = 2\nagent-listen = 127.0.0.1:7001\nagent-drain-delay = 3\n");
+    EXPECT_TRUE(config.proxy_protocol);
+    EXPECT_EQ(config.proxy_from, (std::vector<std::string>{"10.0.0.0/8", "2001:db8::1"}));
+    EXPECT_EQ(config.proxy_header_timeout_s, 2u);
+    ASSERT_TRUE(config.agent_listen);
+    EXPECT_EQ(to_string(*config.agent_listen), "127.0.0.1:7001");
+    EXPECT_EQ(config.agent_drain_delay_s, 3u);
+    const std::string rendered = render_config(config);
+    EXPECT_NE(rendered.find("proxy-from = 10.0.0.0/8\nproxy-from = 2001:db8::1\n"), std::string::npos) << rendered;
+    EXPECT_NE(rendered.find("agent-listen = 127.0.0.1:7001\n"), std::string::npos) << rendered;
+}
+
+TEST_F(LoadBalancerConfigTest, BadValuesNameTheLineAndTheReason) {
+    EXPECT_EQ(load_error("listen = 127.0.0.1:0\nproxy-from = 10.0.0.0/33\n"),
+              at(2) + "option 'proxy-from': '10.0.0.0/33' is not a CIDR network: prefix length 33 is out of range 0..32");
+    EXPECT_EQ(load_error("listen = 127.0.0.1:0\nproxy-from = balancer\n"),
+              at(2) + "option 'proxy-from': 'balancer' is not a CIDR network: 'balancer' is not an IPv4 or IPv6 address");
+    EXPECT_EQ(load_error("listen = 127.0.0.1:0\nagent-listen = unix:/run/agent.sock\n"),
+              at(2) + "option 'agent-listen': must be HOST:PORT, [V6ADDR]:PORT or *:PORT");
 }
 
 } // namespace

@@ -112,6 +112,8 @@ TEST(OptionTable, EveryContractOptionHasARow) {
         {"allow", 0, A::repeatable, false},        {"deny", 0, A::repeatable, false},
         {"source-prefix", 0, A::single, false},    {"max-connection-rate", 0, A::single, false},
         {"max-per-source-rate", 0, A::single, false}, {"busy-message", 0, A::single, false},
+        {"proxy-protocol", 0, A::single, false},   {"proxy-from", 0, A::repeatable, false},
+        {"proxy-header-timeout", 0, A::single, false}, {"agent-listen", 0, A::single, false},
     };
     for (const ContractOption& option : contract) {
         const OptionSpec* spec = find_option(option.name);

@@ -28,7 +28,9 @@ StatusFacts sample_facts() {
     facts.totals.refused(Refusal::limit, 2);
     facts.totals.refused(Refusal::per_source);
     facts.totals.refused(Refusal::fork_failed);
+    facts.totals.refused(Refusal::proxy, 4);
     facts.limit_waits = {3, 1500};
+    facts.agent = "drain";
     return facts;
 }
 
@@ -54,17 +56,18 @@ TEST(StatusRender, StatusHasEveryContractField) {
     EXPECT_TRUE(status["exec"].is_null()) << "a built-in handler has no program";
     EXPECT_EQ(status["capacity"], 4096);
     EXPECT_TRUE(status["spawner_pid"].is_null());
-    EXPECT_EQ(status["totals"], nlohmann::json({{"accepted", 2}, {"completed", 0}, {"rejected", 3},
+    EXPECT_EQ(status["totals"], nlohmann::json({{"accepted", 2}, {"completed", 0}, {"rejected", 7},
                                                 {"killed", 1}, {"failed", 1}}));
     EXPECT_EQ(status["refused"], nlohmann::json({{"limit", 2}, {"per_source", 1}, {"fork_failed", 1},
                                                  {"denied", 0}, {"rate", 0}, {"per_source_rate", 0},
-                                                 {"proxy", 0}}));
+                                                 {"proxy", 4}}));
     EXPECT_EQ(status["limit_waits"], nlohmann::json({{"episodes", 3}, {"waited_ms", 1500}}));
+    EXPECT_EQ(status["agent"], "drain") << "what the agent-check responder answers";
     EXPECT_EQ(status["mode"], "fork");
     EXPECT_EQ(status["workers"], nlohmann::json::array());
     EXPECT_EQ(status["generation"], 0);
     EXPECT_FALSE(status.contains("upgrade_error")) << "only after an execve failed";
-    EXPECT_EQ(status.size(), 22u);
+    EXPECT_EQ(status.size(), 23u);
 }
 
 TEST(StatusRender, EventModeShowsEachWorker) {
