@@ -118,6 +118,11 @@ TEST(Haproxy, SendProxyAndV2GiveTheClientsAddressAndPerSourceLimitsUseIt) {
         UniqueFd holder = connect_tcp_from(front, "127.0.0.1", "127.0.0.3");
         ASSERT_TRUE(holder);
         ASSERT_TRUE(eventually([&] { return status_of(daemon)["active"] == 1; }, 5s));
+        // The agent now says less than 100% ("up ready 99%", 1 of 256 in use): the example's weight keeps that
+        // a positive weight (HAProxy's default weight 1 would round it down to 0, i.e. no traffic).
+        EXPECT_TRUE(eventually([&] { return haproxy.server_field("forkd1", "weight") == "99"; }, 5s))
+            << haproxy.command("show stat");
+        EXPECT_EQ(haproxy.server_status("forkd1"), "UP");
         EXPECT_EQ(through(front, "127.0.0.3", "again"), "") << "refused per source";
         EXPECT_TRUE(daemon.wait_log("reason=per_source"));
         EXPECT_NE(through(front, "127.0.0.2", "still"), "");
@@ -179,11 +184,10 @@ private:
     std::vector<std::thread> threads_;
 };
 
-// DISABLED: open defect. Traffic does move to forkd2 within an agent interval and forkd1's
-// connections finish, but while forkd1 is drained about half of the load's connections through
-// haproxy fail fast (closed with no answer; forkd1 accepts none of them and refuses none), and
-// the cause is not found yet. Run it with --gtest_also_run_disabled_tests.
-TEST(Haproxy, DISABLED_DrainMovesTheTrafficWithNoFailedConnectionAndStopShowsDown) {
+// The load keeps forkd2 below 100% ("up ready 99%"): with HAProxy's default weight 1 that was
+// weight 0, so once forkd1 was drained haproxy had no server at all (<NOSRV>, SC) at every such
+// agent reply; the example's "weight 100" keeps forkd2 in rotation.
+TEST(Haproxy, DrainMovesTheTrafficWithNoFailedConnectionAndStopShowsDown) {
     if (!Haproxy::available()) GTEST_SKIP() << "haproxy is not installed";
     Daemon one(backend()), two(backend());
     const std::uint16_t front = free_tcp_port();

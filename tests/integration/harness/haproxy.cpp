@@ -64,7 +64,9 @@ std::string Haproxy::command(const std::string& line) const {
     return read_until_eof(socket.get(), 5s);
 }
 
-std::string Haproxy::server_status(const std::string& server) const {
+std::string Haproxy::server_status(const std::string& server) const { return server_field(server, "status"); }
+
+std::string Haproxy::server_field(const std::string& server, const std::string& column) const {
     std::istringstream csv(command("show stat"));
     std::string header;
     if (!std::getline(csv, header) || !header.starts_with("# ")) return "";
@@ -76,7 +78,7 @@ std::string Haproxy::server_status(const std::string& server) const {
     };
     const auto names = split(header.substr(2));
     std::size_t status = 0;
-    while (status < names.size() && names[status] != "status") ++status;
+    while (status < names.size() && names[status] != column) ++status;
     for (std::string row; std::getline(csv, row);) {
         const auto fields = split(row);
         if (fields.size() > status && fields.size() > 1 && fields[1] == server) return fields[status];

@@ -35,6 +35,8 @@ public:
     std::string command(const std::string& line) const;
     // The "status" column of SERVER's row in "show stat" ("UP", "DRAIN", "DOWN", ...).
     std::string server_status(const std::string& server) const;
+    // Any column of SERVER's row in "show stat" ("weight", "last_agt", ...), "" if none.
+    std::string server_field(const std::string& server, const std::string& column) const;
 
 private:
     TempDir dir_;
