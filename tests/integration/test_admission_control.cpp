@@ -130,8 +130,8 @@ TEST(Admission, SourcePrefixGroupsAddressesOfOneNetwork) {
     EXPECT_TRUE(echo_roundtrip(other.get(), "another /24 is another source"));
 }
 
-TEST(Admission, RateWithWaitServesABurstAboveItLaterAndRefusesNone) {
-    Daemon d(config({"max-connection-rate = 3/1", "overload = wait"}));
+TEST_P(AdmissionRules, RateWithWaitServesABurstAboveItLaterAndRefusesNone) {
+    Daemon d(options({"max-connection-rate = 3/1", "overload = wait"}));
     const auto start = std::chrono::steady_clock::now();
     std::vector<UniqueFd> clients;
     for (int i = 0; i < 7; ++i) {
