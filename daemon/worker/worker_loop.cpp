@@ -318,7 +318,10 @@ private:
         set_waiting(told && !paused() && !room);
         if (held && !evtimer_pending(recheck_.get(), nullptr)) {
             timeval when = room_recheck;
-            if (room && rate_wait) when = {time_t(rate_wait / 1000000000), suseconds_t(rate_wait % 1000000000 / 1000 + 1)};
+            if (room && rate_wait) {
+                const std::int64_t us = rate_wait / 1000 + 1;  // rounded up: the token is there then
+                when = {time_t(us / 1000000), suseconds_t(us % 1000000)};
+            }
             evtimer_add(recheck_.get(), &when);
         }
     }
