@@ -25,6 +25,8 @@ public:
     };
     // Entries for `sources` sources (a power of two, at least one set).
     static std::size_t entries_for(std::size_t sources);
+    // Sources an acceptor (forkd-spawner, forkd-worker) remembers buckets of at once.
+    static constexpr std::size_t acceptor_sources = 16384;
 
     explicit SourceRates(std::span<Entry> storage);
 

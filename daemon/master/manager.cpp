@@ -585,7 +585,10 @@ void Manager::configure_spawner() {
 
 void Manager::configure_workers() {
     if (!workers_) return;
-    workers_->configure(worker_settings(config_, state_ == State::running), listeners_);
+    auto settings = worker_settings(config_, state_ == State::running);
+    settings.has_policy = 1;
+    settings.policy_generation = policy_.generation();
+    workers_->configure(settings, listeners_, policy_.block_fd());
 }
 
 void Manager::log_plan_warnings() const {

@@ -31,6 +31,12 @@ std::size_t worker_count(const Config& config) {
     return cpus > 0 ? std::size_t(cpus) : 1;
 }
 
+std::uint32_t rate_share(std::uint32_t count, std::size_t workers, std::size_t index) {
+    if (count == 0 || workers <= 1) return count;
+    const std::uint32_t share = std::uint32_t(count / workers + (index < count % workers ? 1 : 0));
+    return std::max<std::uint32_t>(share, 1);
+}
+
 WorkerPool::WorkerPool(sd_event* event, const Scoreboard& board, Hooks hooks)
     : event_(event), board_(board), hooks_(std::move(hooks)), path_(SpawnerLink::worker_binary_path()) {}
 
@@ -119,16 +125,23 @@ void WorkerPool::exited(pid_t pid, int wait_status, bool stopping) {
     else retry_later(*worker);
 }
 
-void WorkerPool::configure(const spawner::Request& settings, const Listeners& listeners) {
+void WorkerPool::configure(const spawner::Request& settings, const Listeners& listeners, int policy_fd) {
     std::vector<SpawnerLink::ListenerRef> refs;
     for (const auto& listener : listeners.all())
         refs.push_back({listener->socket.fd.get(), listener->tag, listener->socket.bound});
+    const auto working = std::size_t(std::count_if(workers_.begin(), workers_.end(), [](const auto& w) {
+        return w->link->running() && !w->retiring;
+    }));
+    std::size_t index = 0;
     for (auto& worker : workers_) {
         if (!worker->link->running()) continue;
         spawner::Request mine = settings;
         if (worker->retiring) mine.accepting = 0;
-        worker->link->configure(mine, mine.accepting ? std::span<const SpawnerLink::ListenerRef>(refs)
-                                                     : std::span<const SpawnerLink::ListenerRef>());
+        else mine.rate_count = rate_share(settings.rate_count, working, index++);
+        worker->link->configure(mine,
+                                mine.accepting ? std::span<const SpawnerLink::ListenerRef>(refs)
+                                               : std::span<const SpawnerLink::ListenerRef>(),
+                                policy_fd);
     }
 }
 

@@ -28,6 +28,10 @@ class Scoreboard;
 spawner::Request worker_settings(const Config& config, bool accepting);
 // `workers`, with 0 resolved to the online CPUs.
 std::size_t worker_count(const Config& config);
+// max-connection-rate's count for worker `index` of `workers`, so that together they keep the
+// configured global rate: count/workers each, the remainder to the first ones (exact when
+// count >= workers), and at least 1 (a share of 0 would mean no limit).
+std::uint32_t rate_share(std::uint32_t count, std::size_t workers, std::size_t index);
 
 class WorkerPool {
 public:
@@ -57,8 +61,10 @@ public:
     // The master reaped worker `pid`; `stopping`: the daemon stops, no new one is started.
     void exited(pid_t pid, int wait_status, bool stopping);
 
-    // Working workers get `settings` and the listeners; retiring ones accept nothing.
-    void configure(const spawner::Request& settings, const Listeners& listeners);
+    // Working workers get `settings` (each its share of max-connection-rate), the listeners and
+    // the admission policy block `policy_fd` (with settings.has_policy); retiring ones accept
+    // nothing.
+    void configure(const spawner::Request& settings, const Listeners& listeners, int policy_fd = -1);
     // Ends connection `id` in worker `pid` (the worker closes it whatever the signal).
     void signal(pid_t pid, std::uint64_t id, std::uint32_t slot, int signo);
     // Retires workers no longer wanted whose connections are over (housekeeping, reports).

@@ -5,7 +5,7 @@
 #include "common/base/peer_text.hpp"
 #include "daemon/admission/admission.hpp"
 #include "daemon/admission/admission_gate.hpp"
-#include "daemon/admission/policy_blob.hpp"
+#include "daemon/admission/policy_mapping.hpp"
 #include "daemon/admission/proxy_header_waits.hpp"
 #include "daemon/core/accept.hpp"
 #include "daemon/handlers/builtin_handlers.hpp"
@@ -13,6 +13,7 @@
 #include "daemon/core/not_inherited.hpp"
 #include "daemon/proxy/proxy_address.hpp"
 #include "daemon/proxy/proxy_child.hpp"
+#include "daemon/spawner/peer_admission.hpp"
 #include "daemon/spawner/pid_table.hpp"
 #include "daemon/core/scoreboard.hpp"
 #include "daemon/admission/source_counts.hpp"
@@ -21,9 +22,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -188,62 +187,6 @@ constexpr std::int64_t ns_per_ms = 1000000;
 constexpr std::size_t proxy_waits_capacity = 4096;
 std::int64_t now_ms() { return monotonic_ns() / ns_per_ms; }
 
-// Sources whose max-per-source-rate buckets the spawner remembers at once (SourceRates).
-constexpr std::size_t rate_sources = 16384;
-
-// The admission policy block the master sent (a sealed memfd), mapped read-only and not into
-// the handlers (MADV_DONTFORK: thousands of rules must not cost a fork its page tables).
-class PolicyMapping {
-public:
-    PolicyMapping() = default;
-    PolicyMapping(const PolicyMapping&) = delete;
-    PolicyMapping& operator=(const PolicyMapping&) = delete;
-    ~PolicyMapping() { reset(); }
-
-    // False (and the old one kept) if the fd cannot be mapped or its block is malformed.
-    bool map(int fd) {
-        struct stat st {};
-        if (fstat(fd, &st) != 0 || st.st_size <= 0) return false;
-        const std::size_t length = std::size_t(st.st_size);
-        void* address = mmap(nullptr, length, PROT_READ, MAP_SHARED, fd, 0);
-        if (address == MAP_FAILED) return false;
-        madvise(address, length, MADV_DONTFORK);
-        const auto view = decode_policy({static_cast<const std::byte*>(address), length});
-        if (!view) {
-            munmap(address, length);
-            return false;
-        }
-        reset();
-        address_ = address;
-        length_ = length;
-        view_ = *view;
-        return true;
-    }
-    const PolicyView& view() const { return view_; }
-
-private:
-    void reset() {
-        if (address_) munmap(address_, length_);
-        address_ = nullptr;
-        view_ = {};
-    }
-    void* address_ = nullptr;
-    std::size_t length_ = 0;
-    PolicyView view_;
-};
-
-RefusalKind wire_refusal(Refusal r) {
-    switch (r) {
-    case Refusal::per_source: return RefusalKind::per_source;
-    case Refusal::denied: return RefusalKind::denied;
-    case Refusal::rate: return RefusalKind::rate;
-    case Refusal::per_source_rate: return RefusalKind::per_source_rate;
-    case Refusal::fork_failed: return RefusalKind::fork_failed;
-    case Refusal::proxy: return RefusalKind::proxy;
-    default: return RefusalKind::limit;
-    }
-}
-
 class SpawnerLoop {
 public:
     SpawnerLoop(UniqueFd control, Scoreboard& board)
@@ -252,7 +195,7 @@ public:
           source_entries_(SourceCounts::entries_for(board.capacity())),
           sources_(source_entries_.items()), slot_sources_(board.capacity()),
           report_storage_(ReportQueue::storage_for(board.capacity())),
-          pending_(report_storage_.items()), rate_entries_(SourceRates::entries_for(rate_sources)),
+          pending_(report_storage_.items()), rate_entries_(SourceRates::entries_for(SourceRates::acceptor_sources)),
           gate_(rate_entries_.items()) {}
 
     int run() {
@@ -460,23 +403,6 @@ private:
         return refuse(board_.next_id(), tag, peer, RefusalKind::proxy, int(proxy_reason_index(reason)));
     }
 
-    static spawner::Peer describe(int fd, const sockaddr_storage& address, socklen_t length) {
-        spawner::Peer peer;
-        if (address.ss_family == AF_INET || address.ss_family == AF_INET6) {
-            peer.address_len = std::min<std::uint32_t>(length, sizeof peer.address);
-            std::memcpy(peer.address, &address, peer.address_len);
-            return peer;
-        }
-        ucred cred{};
-        socklen_t len = sizeof cred;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-            peer.has_cred = 1;
-            peer.cred_pid = cred.pid;
-            peer.cred_uid = cred.uid;
-        }
-        return peer;
-    }
-
     // The client's name in its slot, as the master would give it: "forkctl list" reads the
     // scoreboard, and must show the peer from the moment the slot is claimed.
     static std::size_t name_peer(const Listener& listener, const spawner::Peer& peer,
@@ -489,44 +415,25 @@ private:
                               peer.has_cred ? &cred : nullptr);
     }
 
-    // The client's source under source-prefix (its uid on a UNIX socket), and its address.
-    SourceKey source_of(const spawner::Peer& peer, std::optional<IpAddress>& address) const {
-        if (peer.has_cred) return SourceKey::of_uid(peer.cred_uid);
-        address = IpAddress::of_sockaddr(reinterpret_cast<const sockaddr*>(peer.address), peer.address_len);
-        return address ? gate_.source_of(*address) : SourceKey{};
-    }
-
-    // busy-message: what fits in the socket now, never waiting (the connection closes next).
-    void send_busy_message(int fd, Refusal why) const {
-        const std::string_view text = policy_.view().busy_message;
-        if (text.empty() || !busy_message_applies(why)) return;
-        [[maybe_unused]] const ssize_t sent = send(fd, text.data(), text.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-    }
-
     // Admission, a slot, the fork and its report. The connection closes here: the handler
     // holds its own copy. False only when the report queue overflowed.
     bool serve(const Listener& listener, UniqueFd connection, const sockaddr_storage& address,
                socklen_t length) {
         const std::uint32_t tag = listener.tag;
         const std::uint64_t id = board_.next_id();
-        const spawner::Peer peer = describe(connection.get(), address, length);
-        std::optional<IpAddress> ip;
-        const SourceKey source = source_of(peer, ip);
-        const AdmissionDecision decision = gate_.decide(
-            {ip ? &*ip : nullptr, source, board_.active(), sources_.count(source)}, monotonic_ns());
-        if (!decision.admitted()) {
-            // A denied client is closed here and now; one refused by a limit hears why first.
-            send_busy_message(connection.get(), decision.refusal);
-            const int rule = decision.rule == AccessTable::no_rule ? -1 : int(decision.rule);
-            return refuse(id, tag, peer, wire_refusal(decision.refusal),
-                          decision.refusal == Refusal::denied ? rule : 0);
-        }
+        const PeerAdmission admission = admit_peer(gate_, policy_, sources_, board_.active(), connection.get(),
+                                                   address, length, monotonic_ns());
+        const spawner::Peer& peer = admission.peer;
+        const SourceKey& source = admission.source;
+        if (!admission.decision.admitted())
+            return refuse(id, tag, peer, spawner::refusal_kind(admission.decision.refusal),
+                          admission.refusal_value());
         // Fails only if the master took the last free slot (an exec'd handler) since room_for_more().
         char name[peer_text_size];
         const std::size_t name_length = name_peer(listener, peer, name);
         const auto slot = board_.claim(id, std::string_view(name, name_length));
         if (!slot) {
-            send_busy_message(connection.get(), Refusal::limit);
+            policy_.send_busy_message(connection.get(), Refusal::limit);
             return refuse(id, tag, peer, RefusalKind::limit, 0);
         }
         const pid_t pid = fork_handler(*slot, connection.get());

@@ -11,6 +11,18 @@
 #include <type_traits>
 
 namespace forkd::spawner {
+
+RefusalKind refusal_kind(Refusal reason) {
+    switch (reason) {
+    case Refusal::per_source: return RefusalKind::per_source;
+    case Refusal::denied: return RefusalKind::denied;
+    case Refusal::rate: return RefusalKind::rate;
+    case Refusal::per_source_rate: return RefusalKind::per_source_rate;
+    case Refusal::fork_failed: return RefusalKind::fork_failed;
+    case Refusal::proxy: return RefusalKind::proxy;
+    default: return RefusalKind::limit;
+    }
+}
 namespace {
 
 constexpr std::uint32_t magic = 0x666b7370;  // "fksp"

@@ -11,6 +11,7 @@
 // Both ends are the same build, but every datagram is still checked: a bad one is refused whole.
 #include "common/base/handler_kind.hpp"
 #include "common/base/unique_fd.hpp"
+#include "daemon/admission/admission.hpp"
 #include "daemon/admission/proxy_sources.hpp"
 #include "daemon/core/child_setup.hpp"
 
@@ -49,6 +50,8 @@ enum class RequestKind : std::uint8_t { configure = 1, listener = 2, signal = 3,
 enum class RefusalKind : std::uint8_t {
     limit = 1, per_source = 2, fork_failed = 3, denied = 4, rate = 5, per_source_rate = 6, proxy = 7
 };
+// A refusal as the spawner and the workers report it (limit for one the wire has no name for).
+RefusalKind refusal_kind(Refusal reason);
 
 // Fields ordered so that no byte is padding: records are sent as they are in memory.
 struct Request {

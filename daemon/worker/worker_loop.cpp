@@ -6,6 +6,9 @@
 #include "common/base/proxy_target.hpp"
 #include "common/base/runtime_limits.hpp"
 #include "daemon/admission/admission.hpp"
+#include "daemon/admission/admission_gate.hpp"
+#include "daemon/admission/policy_mapping.hpp"
+#include "daemon/admission/source_rates.hpp"
 #include "daemon/admission/source_counts.hpp"
 #include "daemon/core/accept.hpp"
 #include "daemon/core/scoreboard.hpp"
@@ -14,6 +17,7 @@
 #include "daemon/proxy/proxy_child.hpp"
 #include "daemon/proxy/proxy_exit.hpp"
 #include "daemon/proxy/proxy_session.hpp"
+#include "daemon/spawner/peer_admission.hpp"
 #include "daemon/spawner/spawner_protocol.hpp"
 #include "daemon/worker/event_connection.hpp"
 #include "daemon/worker/libevent_guard.hpp"
@@ -62,7 +66,8 @@ class WorkerLoop final : public worker::ConnectionOwner {
 public:
     WorkerLoop(UniqueFd control, Scoreboard& board)
         : base_(event_base_new()), control_(std::move(control)), board_(board), self_(getpid()),
-          source_entries_(SourceCounts::entries_for(board.capacity())), sources_(source_entries_) {
+          source_entries_(SourceCounts::entries_for(board.capacity())), sources_(source_entries_),
+          rate_entries_(SourceRates::entries_for(SourceRates::acceptor_sources)), gate_(rate_entries_) {
         if (!base_) throw std::runtime_error("event_base_new failed");
         control_in_.reset(event_new(base_.get(), control_.get(), EV_READ | EV_PERSIST, on_control, this));
         control_out_.reset(event_new(base_.get(), control_.get(), EV_WRITE, on_control_writable, this));
@@ -176,6 +181,12 @@ private:
                 if (next_fd < inbox_->fd_count) add_listener(std::move(inbox_->fds[next_fd++]), request.tag);
                 break;
             case RequestKind::signal: end_connection(request); break;
+            case RequestKind::policy:
+                // Without it (no fd, or a block that does not map) the last policy stays.
+                if (next_fd < inbox_->fd_count && !policy_.map(inbox_->fds[next_fd++].get()))
+                    std::fprintf(stderr, "forkd-worker: the admission policy block could not be used\n");
+                gate_.set_rules(policy_.view().rules);
+                break;
             }
         }
         update_listening();
@@ -188,6 +199,10 @@ private:
         settings_.limits.max_per_source = request.max_per_source;
         settings_.limits.overload = request.reject_at_limit ? OverloadPolicy::reject : OverloadPolicy::wait;
         settings_.limits.idle_timeout_s = request.idle_timeout_s;
+        settings_.limits.max_connection_rate = {request.rate_count, request.rate_seconds};
+        settings_.limits.max_per_source_rate = {request.source_rate_count, request.source_rate_seconds};
+        settings_.limits.source_prefix = {request.source_prefix_v4, request.source_prefix_v6};
+        gate_.set_limits(settings_.limits);
         settings_.buffer_size = request.buffer_size ? request.buffer_size : default_buffer_size;
         settings_.proxy_connect_timeout_s = request.proxy_connect_timeout_s;
         settings_.proxy_target.reset();
@@ -282,11 +297,17 @@ private:
         return pause_until_ms_ != 0;
     }
 
-    // Listeners polled while told to accept, not paused, and with room; held at the limit they
-    // rest, and room is looked for again shortly (room_recheck).
+    // max-connection-rate with overload=wait: clients wait in the backlog until a token is there.
+    std::int64_t rate_wait_ns() const { return gate_.rate_wait_ns(monotonic_ns()); }
+
+    // Listeners polled while told to accept, not paused, with room and (overload=wait) a rate
+    // token; held at the limit they rest, and room is looked for again shortly (room_recheck),
+    // held by the rate until its next token.
     void update_listening() {
         const bool told = settings_.accepting && !listeners_.empty();
-        const bool held = told && (paused() || !room_for_more());
+        const bool room = room_for_more();
+        const std::int64_t rate_wait = told ? rate_wait_ns() : 0;
+        const bool held = told && (paused() || !room || rate_wait);
         const bool open = told && !held;
         for (auto& listener : listeners_) {
             if (listener->polled == open) continue;
@@ -294,8 +315,15 @@ private:
             else event_del(listener->event.get());
             listener->polled = open;
         }
-        set_waiting(told && !paused() && !room_for_more());
-        if (held && !evtimer_pending(recheck_.get(), nullptr)) evtimer_add(recheck_.get(), &room_recheck);
+        set_waiting(told && !paused() && !room);
+        if (held && !evtimer_pending(recheck_.get(), nullptr)) {
+            timeval when = room_recheck;
+            if (room && rate_wait) {
+                const std::int64_t us = rate_wait / 1000 + 1;  // rounded up: the token is there then
+                when = {time_t(us / 1000000), suseconds_t(us % 1000000)};
+            }
+            evtimer_add(recheck_.get(), &when);
+        }
     }
 
     void set_waiting(bool waiting) {
@@ -317,7 +345,7 @@ private:
 
     void accept_batch(Listener& listener) {
         const AcceptOutcome outcome = forkd::accept_batch(
-            listener.fd.get(), ConnectionMode::nonblocking, [this] { return room_for_more(); },
+            listener.fd.get(), ConnectionMode::nonblocking, [this] { return room_for_more() && rate_wait_ns() == 0; },
             [&](AcceptedConnection c) {
                 serve(listener, std::move(c.fd), c.peer, c.peer_len);
                 return true;
@@ -331,30 +359,9 @@ private:
         update_listening();
     }
 
-    static spawner::Peer describe(int fd, const sockaddr_storage& address, socklen_t length) {
-        spawner::Peer peer;
-        if (address.ss_family == AF_INET || address.ss_family == AF_INET6) {
-            peer.address_len = std::min<std::uint32_t>(length, sizeof peer.address);
-            std::memcpy(peer.address, &address, peer.address_len);
-            return peer;
-        }
-        ucred cred{};
-        socklen_t len = sizeof cred;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-            peer.has_cred = 1;
-            peer.cred_pid = cred.pid;
-            peer.cred_uid = cred.uid;
-        }
-        return peer;
-    }
-
-    static SourceKey source_of(const spawner::Peer& peer) {
-        if (peer.has_cred) return SourceKey::of_uid(peer.cred_uid);
-        return SourceKey::of_address(reinterpret_cast<const sockaddr*>(peer.address), peer.address_len);
-    }
-
-    void refuse(const Listener& listener, std::uint64_t id, const spawner::Peer& peer, RefusalKind why) {
-        Report refused = make_report(ReportKind::refused, id);
+    void refuse(const Listener& listener, std::uint64_t id, const spawner::Peer& peer, RefusalKind why,
+                int error = 0) {
+        Report refused = make_report(ReportKind::refused, id, 0, error);
         refused.tag = listener.tag;
         refused.peer = peer;
         refused.refusal = why;
@@ -364,11 +371,13 @@ private:
     // Admission, a slot, the connection and its report.
     void serve(const Listener& listener, UniqueFd fd, const sockaddr_storage& address, socklen_t length) {
         const std::uint64_t id = board_.next_id();
-        const spawner::Peer peer = describe(fd.get(), address, length);
-        const SourceKey source = source_of(peer);
-        const Refusal refusal = admission_refusal(settings_.limits, board_.active(), sources_.count(source));
-        if (refusal == Refusal::limit) return refuse(listener, id, peer, RefusalKind::limit);
-        if (refusal == Refusal::per_source) return refuse(listener, id, peer, RefusalKind::per_source);
+        const PeerAdmission admission =
+            admit_peer(gate_, policy_, sources_, board_.active(), fd.get(), address, length, monotonic_ns());
+        const spawner::Peer& peer = admission.peer;
+        const SourceKey& source = admission.source;
+        if (!admission.decision.admitted())
+            return refuse(listener, id, peer, spawner::refusal_kind(admission.decision.refusal),
+                          admission.refusal_value());
         char text[peer_text_size];
         const sockaddr_storage* named = &address;
         sockaddr_storage none{};
@@ -378,7 +387,10 @@ private:
             format_peer_to(text, sizeof text, reinterpret_cast<const sockaddr*>(named), socklen_t(peer.address_len),
                            std::string_view(listener.name, listener.name_length), peer.has_cred ? &cred : nullptr);
         const auto slot = board_.claim(id, std::string_view(text, text_length));
-        if (!slot) return refuse(listener, id, peer, RefusalKind::limit);
+        if (!slot) {
+            policy_.send_busy_message(fd.get(), Refusal::limit);
+            return refuse(listener, id, peer, RefusalKind::limit);
+        }
         board_.set_pid(*slot, self_);
         sources_.add(source);
         Report started = make_report(ReportKind::started, id, self_);
@@ -457,6 +469,9 @@ private:
     std::unordered_map<std::uint64_t, Served> connections_;
     std::vector<SourceCounts::Entry> source_entries_;
     SourceCounts sources_;
+    std::vector<SourceRates::Entry> rate_entries_;
+    AdmissionGate gate_;    // rules, limits and rates, as forkd-spawner admits
+    PolicyMapping policy_;  // allow/deny and busy-message (the master's block)
     std::vector<Report> pending_;
     std::unique_ptr<spawner::Datagram> inbox_ = std::make_unique<spawner::Datagram>();
     std::unique_ptr<spawner::Records<Request>> requests_ = std::make_unique<spawner::Records<Request>>();

@@ -2,8 +2,10 @@
 // Admission control against the real daemon on loopback: allow/deny in written order, sources
 // grouped by source-prefix, max-connection-rate (wait serves everyone, reject refuses), the
 // per-source rate, busy-message, forkctl set, and a flood of denied clients summarised in the
-// log while others are served. Clients bind 127.0.0.2, 127.0.0.3... to be different sources.
-#include "harness.hpp"
+// log while others are served (more of event mode's in test_event_mode_admission.cpp). Clients
+// bind 127.0.0.2, 127.0.0.3... to be different sources.
+#include "admission_support.hpp"
+#include "event_mode_support.hpp"
 #include "harness/log_text.hpp"
 
 #include <gtest/gtest.h>
@@ -23,39 +25,6 @@ using forkd::UniqueFd;
 
 namespace {
 
-UniqueFd from(const Daemon& d, const std::string& source) {
-    return connect_tcp_from(d.port(), "127.0.0.1", source);
-}
-
-// status.refused.REASON, -1 if it cannot be read.
-long refused(const Daemon& d, const std::string& reason) {
-    auto status = status_json(d);
-    if (!status.ok()) return -1;
-    return status->value(nlohmann::json::json_pointer("/refused/" + reason), -1L);
-}
-
-std::string source_ip(const UniqueFd& fd) {
-    sockaddr_in local{};
-    socklen_t len = sizeof local;
-    getsockname(fd.get(), reinterpret_cast<sockaddr*>(&local), &len);
-    char text[INET_ADDRSTRLEN] = {};
-    inet_ntop(AF_INET, &local.sin_addr, text, sizeof text);
-    return text;
-}
-
-// The client is closed without a byte served and the refusal line names it, the reason and this.
-void expect_refused(const Daemon& d, const UniqueFd& client, const std::string& reason,
-                    const std::string& detail) {
-    ASSERT_TRUE(client.valid());
-    EXPECT_TRUE(wait_closed(client.get(), 3s)) << "the refused client was not closed";
-    const std::string peer = peer_of(client, source_ip(client));
-    ASSERT_TRUE(eventually([&] { return !d.refusal_line(peer).empty(); }, 3s))
-        << "no event=refused line for " << peer << ":\n" << d.log();
-    const std::string line = d.refusal_line(peer);
-    EXPECT_NE(line.find("reason=" + reason), std::string::npos) << line;
-    EXPECT_NE(line.find(detail), std::string::npos) << line;
-}
-
 DaemonOptions exec_config(std::vector<std::string> lines) {
     lines.insert(lines.begin(), "exec = /bin/cat");
     return config(std::move(lines));
@@ -63,11 +32,21 @@ DaemonOptions exec_config(std::vector<std::string> lines) {
 
 } // namespace
 
-// Built-in (forkd-spawner) and exec'd (the master) alike.
-class AdmissionRules : public ::testing::TestWithParam<bool> {
+// Built-in (forkd-spawner), exec'd (the master) and event mode (forkd-worker) alike.
+enum class Serving { builtin, exec, event };
+
+class AdmissionRules : public ::testing::TestWithParam<Serving> {
 protected:
     DaemonOptions options(std::vector<std::string> lines) const {
-        return GetParam() ? exec_config(std::move(lines)) : config(std::move(lines));
+        if (GetParam() == Serving::exec) return exec_config(std::move(lines));
+        if (GetParam() == Serving::event) return event_config(std::move(lines));
+        return config(std::move(lines));
+    }
+    // The configuration lines that choose this way of serving.
+    std::vector<std::string> serving_lines() const {
+        if (GetParam() == Serving::exec) return {"exec = /bin/cat"};
+        if (GetParam() == Serving::event) return {"handler = echo", "mode = event", "workers = 2"};
+        return {"handler = echo"};
     }
 };
 
@@ -82,7 +61,12 @@ TEST_P(AdmissionRules, TheFirstMatchingRuleDecidesAndDeniedClientsGetNoHandler) 
     auto outside = from(d, "127.0.0.9");
     expect_refused(d, outside, "denied", "rule=\"no allow rule matches\"");
 
-    EXPECT_EQ(d.children().size(), 1u) << "a denied client got a handler";
+    if (GetParam() != Serving::event) {
+        EXPECT_EQ(d.children().size(), 1u) << "a denied client got a handler";
+    }
+    auto status = status_json(d);
+    ASSERT_TRUE(status.ok());
+    EXPECT_EQ((*status)["totals"]["accepted"], 1) << "a denied client was served";
     EXPECT_EQ(refused(d, "denied"), 2);
     EXPECT_EQ(refused(d, "rate"), 0) << "every key is there, 0 when none";
     EXPECT_EQ(refused(d, "per_source_rate"), 0);
@@ -90,23 +74,35 @@ TEST_P(AdmissionRules, TheFirstMatchingRuleDecidesAndDeniedClientsGetNoHandler) 
 }
 
 TEST_P(AdmissionRules, ReloadAppliesNewRulesToNewConnectionsAtOnce) {
-    const std::string listen = "listen = 127.0.0.1:" + std::to_string(free_tcp_port());
-    const std::string handler = GetParam() ? "exec = /bin/cat" : "handler = echo";
+    std::vector<std::string> lines = serving_lines();
+    lines.push_back("listen = 127.0.0.1:" + std::to_string(free_tcp_port()));
     DaemonOptions o;
-    o.config_lines = {listen, handler};
+    o.config_lines = lines;
     Daemon d(o);
     auto before = from(d, "127.0.0.4");
     ASSERT_TRUE(before.valid());
     EXPECT_TRUE(echo_roundtrip(before.get(), "before"));
-    d.rewrite_config({listen, handler, "deny = 127.0.0.4/32"});
+    lines.push_back("deny = 127.0.0.4/32");
+    d.rewrite_config(lines);
     ASSERT_TRUE(d.wait_log("event=reload result=ok")) << d.log();
-    auto after = from(d, "127.0.0.4");
-    expect_refused(d, after, "denied", "deny 127.0.0.4/32");
+    // Several: in event mode each worker must have the rule, whichever accepts.
+    for (int i = 0; i < 4; ++i) {
+        auto after = from(d, "127.0.0.4");
+        expect_refused(d, after, "denied", "deny 127.0.0.4/32");
+    }
     EXPECT_TRUE(echo_roundtrip(before.get(), "a connection already served stays"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Admission, AdmissionRules, ::testing::Values(false, true),
-                         [](const auto& info) { return info.param ? "Exec" : "Builtin"; });
+INSTANTIATE_TEST_SUITE_P(Admission, AdmissionRules,
+                         ::testing::Values(Serving::builtin, Serving::exec, Serving::event),
+                         [](const auto& info) {
+                             switch (info.param) {
+                             case Serving::exec: return "Exec";
+                             case Serving::event: return "EventMode";
+                             case Serving::builtin: break;
+                             }
+                             return "Builtin";
+                         });
 
 TEST(Admission, Ipv6PeersMatchIpv6Rules) {
     Daemon d(config({"listen = [::1]:0", "deny = ::1"}));
@@ -134,8 +130,8 @@ TEST(Admission, SourcePrefixGroupsAddressesOfOneNetwork) {
     EXPECT_TRUE(echo_roundtrip(other.get(), "another /24 is another source"));
 }
 
-TEST(Admission, RateWithWaitServesABurstAboveItLaterAndRefusesNone) {
-    Daemon d(config({"max-connection-rate = 3/1", "overload = wait"}));
+TEST_P(AdmissionRules, RateWithWaitServesABurstAboveItLaterAndRefusesNone) {
+    Daemon d(options({"max-connection-rate = 3/1", "overload = wait"}));
     const auto start = std::chrono::steady_clock::now();
     std::vector<UniqueFd> clients;
     for (int i = 0; i < 7; ++i) {
@@ -150,8 +146,8 @@ TEST(Admission, RateWithWaitServesABurstAboveItLaterAndRefusesNone) {
     EXPECT_EQ(refused(d, "rate"), 0);
 }
 
-TEST(Admission, RateWithRejectRefusesTheExcessAndSaysSo) {
-    Daemon d(config({"max-connection-rate = 2/60", "overload = reject", "busy-message = busy"}));
+TEST_P(AdmissionRules, RateWithRejectRefusesTheExcessAndSaysSo) {
+    Daemon d(options({"max-connection-rate = 2/60", "overload = reject", "busy-message = busy"}));
     auto a = connect_tcp(d.port());
     auto b = connect_tcp(d.port());
     ASSERT_TRUE(echo_roundtrip(a.get(), "a") && echo_roundtrip(b.get(), "b"));
@@ -166,6 +162,7 @@ TEST(Admission, RateWithRejectRefusesTheExcessAndSaysSo) {
     auto e = connect_tcp(d.port());
     EXPECT_TRUE(echo_roundtrip(e.get(), "e")) << d.log();
 }
+
 
 TEST(Admission, PerSourceRateRefusesOnlyThatSource) {
     Daemon d(exec_config({"max-per-source-rate = 2/60"}));
