@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "ctl/commands.hpp"
+#include "common/version.hpp"
 
 #include "common/runtime_paths.hpp"
 #include "ctl/completion.hpp"
@@ -252,7 +253,7 @@ int run_forkctl(int argc, const char* const* argv) {
         return exit_ok;
     }
     if (invocation.action == Invocation::Action::version) {
-        std::cout << "forkctl " << FORKD_VERSION << "\n";
+        std::cout << "forkctl " << forkd_version() << "\n";
         return exit_ok;
     }
     if (invocation.action == Invocation::Action::complete) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // forkd: the fork-per-connection super-server. Parse, check, then hand over to run_daemon().
 #include "common/config/config.hpp"
+#include "common/version.hpp"
 #include "daemon/exec/exec_plan.hpp"
 #include "daemon/startup.hpp"
 #include "daemon/upgrade/state_memfd.hpp"
@@ -43,7 +44,7 @@ forkd::Manager::Origin origin_of(int argc, char** argv) {
 int upgrade_check(const forkd::upgrade::CheckMode& mode) {
     using namespace forkd;
     if (!upgrade::can_read(mode.version)) {
-        std::fprintf(stderr, "forkd: forkd %s reads upgrade state versions %u to %u, not %u\n", FORKD_VERSION,
+        std::fprintf(stderr, "forkd: forkd %s reads upgrade state versions %u to %u, not %u\n", std::string(forkd_version()).c_str(),
                      upgrade::oldest_readable_version, upgrade::state_version, mode.version);
         return exit_config;
     }
@@ -57,7 +58,7 @@ int upgrade_check(const forkd::upgrade::CheckMode& mode) {
         print_config_error(e);
         return exit_config;
     }
-    std::printf("forkd %s\n", FORKD_VERSION);
+    std::printf("forkd %s\n", std::string(forkd_version()).c_str());
     return exit_clean;
 }
 
@@ -73,7 +74,7 @@ int main(int argc, char** argv) {
         command_line = parse_command_line(argc, argv);
         switch (command_line.action) {
         case CommandLine::Action::help: std::cout << command_line.help_text; return exit_clean;
-        case CommandLine::Action::version: std::cout << "forkd " FORKD_VERSION "\n"; return exit_clean;
+        case CommandLine::Action::version: std::cout << "forkd " << forkd_version() << "\n"; return exit_clean;
         default: break;
         }
         config = load_config(command_line);

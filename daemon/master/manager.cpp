@@ -4,6 +4,7 @@
 // spawner_supervisor.cpp's, the listeners listeners.cpp's; control requests and reloads live in
 // manager_control.cpp.
 #include "daemon/master/manager.hpp"
+#include "common/version.hpp"
 
 #include "common/log.hpp"
 #include "common/runtime_paths.hpp"
@@ -203,7 +204,7 @@ int Manager::run() {
     notifier_->ready();
     if (upgraded_from_)
         log::notice("upgraded", {{"pid", long(master_pid_)}, {"from_version", *upgraded_from_},
-                                 {"to_version", FORKD_VERSION}, {"generation", generation_},
+                                 {"to_version", forkd_version()}, {"generation", generation_},
                                  {"connections", children_.size()}});
     else
         log::notice("started", {{"pid", long(master_pid_)},

@@ -5,6 +5,7 @@
 // restore() takes everything over. A check that fails refuses the upgrade and changes nothing;
 // an execve that fails leaves the old image running as it was.
 #include "common/config/config_options.hpp"
+#include "common/version.hpp"
 #include "common/log.hpp"
 #include "common/base/monotonic_clock.hpp"
 #include "daemon/control/control_server.hpp"
@@ -86,7 +87,7 @@ Result<nlohmann::json> Manager::upgrade() {
     upgrade_exec_ = std::move(*timer);
     upgrade_to_version_ = *checked;
     upgrade_error_.reset();
-    return nlohmann::json{{"pid", master_pid_}, {"from_version", FORKD_VERSION}, {"to_version", *checked},
+    return nlohmann::json{{"pid", master_pid_}, {"from_version", forkd_version()}, {"to_version", *checked},
                           {"generation", generation_ + 1}, {"connections", children_.size()}};
 }
 
@@ -104,7 +105,7 @@ std::vector<std::pair<std::string, std::string>> Manager::runtime_settings() con
 upgrade::UpgradeState Manager::capture_state() const {
     upgrade::UpgradeState s;
     s.generation = generation_;
-    s.from_version = FORKD_VERSION;
+    s.from_version = forkd_version();
     s.binary = origin_.binary;
     s.argv = origin_.argv;
     s.started_ns = started_ns_;
@@ -152,7 +153,7 @@ void Manager::exec_upgrade() {
     if (!record) return fail("state record: " + record.error().message());
     fds.push_back(record->get());
     if (Status s = upgrade::set_inherited(fds, true); !s) return fail(s.error().message());
-    log::notice("upgrading", {{"from_version", FORKD_VERSION}, {"to_version", upgrade_to_version_},
+    log::notice("upgrading", {{"from_version", forkd_version()}, {"to_version", upgrade_to_version_},
                               {"generation", generation_ + 1}, {"connections", children_.size()},
                               {"binary", origin_.binary}});
     std::vector<std::string> argv = origin_.argv;

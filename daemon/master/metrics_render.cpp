@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "daemon/master/metrics_render.hpp"
+#include "common/version.hpp"
 
 #include <array>
 #include <cmath>
@@ -103,7 +104,7 @@ void start_time(const MetricsFacts& f, std::string& out, std::string_view name) 
 }
 void build_info(const MetricsFacts& f, std::string& out, std::string_view name) {
     sample(out, name,
-           {{"version", FORKD_VERSION}, {"mode", mode_name(f.status.mode)}, {"handler", handler_name(f.status.handler)}}, "1");
+           {{"version", std::string(forkd_version())}, {"mode", mode_name(f.status.mode)}, {"handler", handler_name(f.status.handler)}}, "1");
 }
 
 // The contract's table (interface.md, "Observability"), in its order.

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "daemon/master/status_render.hpp"
+#include "common/version.hpp"
 
 #include "common/config/config_values.hpp"
 
@@ -88,7 +89,7 @@ nlohmann::json render_status(const StatusFacts& facts) {
     for (const auto& address : facts.listen) listen.push_back(address);
     nlohmann::json status = {
         {"pid", facts.pid},
-        {"version", FORKD_VERSION},
+        {"version", forkd_version()},
         {"generation", facts.generation},
         {"instance", optional_text(facts.instance)},
         {"state", std::string(facts.state)},

@@ -72,7 +72,7 @@ struct WorkerState {
 
 struct UpgradeState {
     std::uint32_t generation = 0;  // of the image that wrote it
-    std::string from_version;      // FORKD_VERSION of the image that wrote it
+    std::string from_version;      // forkd_version() of the image that wrote it
     std::string binary;            // the path the daemon was started from
     std::vector<std::string> argv; // its command line (argv[0] included)
     std::int64_t started_ns = 0;   // when the daemon started (uptime goes on)

@@ -133,26 +133,30 @@ else
     say "built $(basename "$DEB")"
 fi
 
-# A newer build of the same tree (version bumped in a copy), for the live-upgrade check: it is
-# installed over the running package and must take over without dropping a connection.
+# A newer build of the same tree (its version bumped), for the live-upgrade check: it is installed
+# over the running package and must take over without dropping a connection. Built in place and
+# without a clean after the first package was copied aside, so only common/version.cpp compiles
+# again and the binaries relink (debhelper's stamps go, so that every step runs again).
 BUMPED_VERSION=""
 if [[ -z ${FORKD_PACKAGING_DEB:-} ]]; then
+    cp "$DEB" "$WORK/forkd-first.deb"
+    DEB=$WORK/forkd-first.deb
     version=$(sed -n '1s/^forkd (\([^)]*\)).*/\1/p' "$WORK/src/debian/changelog")
     BUMPED_VERSION="${version%.*}.$((${version##*.} + 1))"
     say "building a bumped $BUMPED_VERSION package for the live-upgrade check"
-    mkdir -p "$WORK/next"
-    cp -a "$WORK/src" "$WORK/next/src"
-    sed -i "s/^project(forkd VERSION [0-9.]*/project(forkd VERSION $BUMPED_VERSION/" "$WORK/next/src/CMakeLists.txt"
+    sed -i "s/^project(forkd VERSION [0-9.]*/project(forkd VERSION $BUMPED_VERSION/" "$WORK/src/CMakeLists.txt"
     { printf 'forkd (%s) unstable; urgency=medium\n\n  * Packaging check: a newer build for the live-upgrade test.\n\n' "$BUMPED_VERSION"
       printf ' -- forkd developers <forkd@example.org>  %s\n\n' "$(date -R)"
-      cat "$WORK/src/debian/changelog"; } >"$WORK/next/src/debian/changelog.new"
-    mv "$WORK/next/src/debian/changelog.new" "$WORK/next/src/debian/changelog"
-    if ! (cd "$WORK/next/src" && DEB_BUILD_OPTIONS="nocheck parallel=2" \
-            dpkg-buildpackage -us -uc -b -Pnocheck) >"$WORK/build-next.log" 2>&1; then
+      cat "$WORK/src/debian/changelog"; } >"$WORK/src/debian/changelog.new"
+    mv "$WORK/src/debian/changelog.new" "$WORK/src/debian/changelog"
+    rm -rf "$WORK/src/debian/debhelper-build-stamp" "$WORK/src/debian/.debhelper" "$WORK/src/debian/files" \
+        "$WORK/src"/debian/*.debhelper.log
+    if ! (cd "$WORK/src" && DEB_BUILD_OPTIONS="nocheck parallel=2" \
+            dpkg-buildpackage -us -uc -b -nc -Pnocheck) >"$WORK/build-next.log" 2>&1; then
         tail -n 60 "$WORK/build-next.log" >&2
         fail "dpkg-buildpackage of the bumped version failed (log: $WORK/build-next.log)"
     fi
-    next_debs=("$WORK"/next/forkd_"$BUMPED_VERSION"_*.deb)
+    next_debs=("$WORK"/forkd_"$BUMPED_VERSION"_*.deb)
     [[ -f ${next_debs[0]} ]] || fail "the bumped build produced no forkd_${BUMPED_VERSION}_*.deb"
     cp "${next_debs[0]}" "$WORK/forkd-next.deb"
 fi

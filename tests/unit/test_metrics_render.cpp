@@ -2,6 +2,7 @@
 // The Prometheus text: every metric of the contract once, with its type, labels and values from
 // the same facts status shows; the refusal reasons are status.refused's keys.
 #include "daemon/master/metrics_render.hpp"
+#include "common/version.hpp"
 
 #include <gtest/gtest.h>
 
@@ -67,7 +68,7 @@ TEST(MetricsRender, ValuesComeFromTheFacts) {
     EXPECT_TRUE(has_line(text, "forkd_reloads_total{result=\"ok\"} 3"));
     EXPECT_TRUE(has_line(text, "forkd_reloads_total{result=\"failed\"} 1"));
     EXPECT_TRUE(has_line(text, "forkd_start_time_seconds 1700000000.5"));
-    EXPECT_TRUE(has_line(text, "forkd_build_info{version=\"" FORKD_VERSION "\",mode=\"fork\",handler=\"echo\"} 1"));
+    EXPECT_TRUE(has_line(text, "forkd_build_info{version=\"" + std::string(forkd_version()) + "\",mode=\"fork\",handler=\"echo\"} 1"));
 }
 
 TEST(MetricsRender, RefusalReasonsAreStatusRefusedKeys) {

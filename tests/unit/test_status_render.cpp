@@ -2,6 +2,7 @@
 // The status and list replies rendered from plain facts: every field of the interface contract,
 // nulls where a value is unknown, rows sorted by id.
 #include "daemon/master/status_render.hpp"
+#include "common/version.hpp"
 
 #include <gtest/gtest.h>
 
@@ -37,7 +38,7 @@ StatusFacts sample_facts() {
 TEST(StatusRender, StatusHasEveryContractField) {
     const auto status = render_status(sample_facts());
     EXPECT_EQ(status["pid"], 1234);
-    EXPECT_EQ(status["version"], FORKD_VERSION);
+    EXPECT_EQ(status["version"], forkd_version());
     EXPECT_TRUE(status["instance"].is_null());
     EXPECT_EQ(status["state"], "draining");
     EXPECT_EQ(status["accepting"], false);
