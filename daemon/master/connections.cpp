@@ -178,7 +178,10 @@ std::vector<upgrade::ConnectionState> Connections::save() const {
 
 void Connections::restore(const upgrade::ConnectionState& s) {
     Connection connection;
-    connection.served_by = s.served_by == std::uint8_t(ServedBy::spawner) ? ServedBy::spawner : ServedBy::exec;
+    // A worker-served connection stays the (adopted, retiring) worker's: its end is reported by it.
+    connection.served_by = s.served_by == std::uint8_t(ServedBy::spawner)  ? ServedBy::spawner
+                           : s.served_by == std::uint8_t(ServedBy::worker) ? ServedBy::worker
+                                                                           : ServedBy::exec;
     connection.pid = s.pid;
     connection.id = s.id;
     connection.slot = s.slot;

@@ -157,12 +157,7 @@ void Manager::make_spawner() {
             [this] { configure_spawner(); }});
 }
 
-void Manager::open() {
-    add_signal_sources();
-    // Always, whatever the handler: a reload may switch to a built-in one.
-    make_spawner();
-    spawner_->start();
-    // Always too: a reload may switch to event mode.
+void Manager::make_workers() {
     workers_ = std::make_unique<WorkerPool>(
         event_.get(), scoreboard_,
         WorkerPool::Hooks{
@@ -173,6 +168,15 @@ void Manager::open() {
             },
             [this](pid_t pid) { return children_.served_by_worker(pid); },
             [this] { configure_workers(); }});
+}
+
+void Manager::open() {
+    add_signal_sources();
+    // Always, whatever the handler: a reload may switch to a built-in one.
+    make_spawner();
+    spawner_->start();
+    // Always too: a reload may switch to event mode.
+    make_workers();
     workers_->start(worker_count(config_));
     for (const auto& address : config_.listen) {
         listeners_.open(address, config_.backlog);

@@ -144,6 +144,7 @@ private:
     }
     // Event mode: forkd-worker processes accept and serve (worker_pool.hpp).
     void configure_workers();
+    void make_workers();
     // Tells the spawner what to accept on and how (SpawnerLink sends it only if it changed).
     void configure_spawner();
     // The plan's load-time warnings (settings that do nothing), at start and on each reload.

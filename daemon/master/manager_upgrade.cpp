@@ -70,11 +70,6 @@ Result<nlohmann::json> Manager::upgrade() {
     if (state_ == State::stopping) return failure("forkd is stopping");
     if (upgrade_exec_) return failure("an upgrade is already under way");
     if (origin_.binary.empty()) return failure("the binary forkd was started from is unknown");
-    // The state record does not carry forkd-worker processes yet (daemon/upgrade/README.md):
-    // refusing keeps every event-mode connection, where going ahead would lose them.
-    if (config_.mode == ServeMode::event || (workers_ && !workers_->empty()))
-        return failure("upgrade refused, forkd carries on unchanged: event mode (forkd-worker) is not carried "
-                       "over by a live upgrade yet; restart to change the binary");
     // The check waits for the new binary (bounded): the spawner keeps serving meanwhile.
     auto checked = upgrade::run_upgrade_check(origin_.binary, origin_.argv, upgrade::state_version);
     if (!checked) {
@@ -134,6 +129,7 @@ upgrade::UpgradeState Manager::capture_state() const {
     s.connections = children_.save();
     s.totals = totals_.save();
     s.settings = runtime_settings();
+    if (workers_) s.workers = workers_->save();
     return s;
 }
 
@@ -172,10 +168,13 @@ void Manager::restore(upgrade::UpgradeState s) {
     make_spawner();
     if (s.spawner_pid > 0 && s.spawner_fd >= 0) {
         spawner_->adopt(s.spawner_pid, UniqueFd(s.spawner_fd), s.spawner_generation);
-        s.spawner_fd = -1;
     } else {
         spawner_->start();
     }
+    // The old image's forkd-workers finish the connections they serve and go; the new image's
+    // own (from the new binary) are started below, once the listeners are back.
+    make_workers();
+    workers_->adopt(s.workers);
     for (auto& l : s.listeners) {
         ListenSocket socket;
         socket.fd = UniqueFd(l.fd);
@@ -209,6 +208,8 @@ void Manager::restore(upgrade::UpgradeState s) {
     // The configuration file as the new image reads it: the upgrade is a reload too.
     if (auto error = rebind_listeners(config_))
         log::err("upgrade-rebind-failed", {{"error", *error}});
+    workers_->resize(worker_count(config_));
+    configure_workers();  // the adopted ones accept nothing from now on
     if (!control_) control_ = std::make_unique<ControlServer>(event_.get(), config_.control_socket, *this);
     update_accepting();
     if (config_.watch_config) watch_config_file();

@@ -78,6 +78,30 @@ void WorkerPool::resize(std::size_t count) {
     while (working++ < count) launch(add());
 }
 
+std::vector<upgrade::WorkerState> WorkerPool::save() const {
+    std::vector<upgrade::WorkerState> out;
+    std::uint32_t index = 0;
+    for (const auto& worker : workers_) {
+        const SpawnerLink& link = *worker->link;
+        if (!link.running() || link.socket_fd() < 0) continue;
+        out.push_back({std::int32_t(link.pid()), link.socket_fd(), index++, worker->accepted,
+                       link.sent_generation()});
+    }
+    return out;
+}
+
+// The fds become the links'; a pid not above 1 or a bad fd is skipped.
+void WorkerPool::adopt(const std::vector<upgrade::WorkerState>& workers) {
+    for (const auto& state : workers) {
+        if (state.pid <= 1 || state.fd < 0) continue;
+        Worker& worker = add();
+        worker.link->adopt(pid_t(state.pid), UniqueFd(state.fd), state.generation);
+        worker.accepted = state.accepted;
+        worker.retiring = true;
+        log::info("worker-adopted", {{"pid", long(state.pid)}, {"accepted", state.accepted}});
+    }
+}
+
 void WorkerPool::launch(Worker& worker) {
     worker.retry.reset();
     if (auto error = worker.link->restart(); !error.empty()) {

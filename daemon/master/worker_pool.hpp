@@ -10,6 +10,7 @@
 #include "daemon/master/listeners.hpp"
 #include "daemon/master/spawner_link.hpp"
 #include "daemon/spawner/spawner_protocol.hpp"
+#include "daemon/upgrade/upgrade_state.hpp"
 
 #include <sys/types.h>
 
@@ -56,6 +57,13 @@ public:
     // In the loop (a reload): `count` workers wanted from now on; more are started, the surplus
     // retires. Then configure() tells them what to do.
     void resize(std::size_t count);
+
+    // Live upgrade: the running workers as the state record carries them (the old image), and
+    // those workers taken over by the new image, each retiring: the next configure() tells it to
+    // accept nothing, and it goes once its connections are over, as after a reload to fewer
+    // workers. Call resize() afterwards for the new image's own workers.
+    std::vector<upgrade::WorkerState> save() const;
+    void adopt(const std::vector<upgrade::WorkerState>& workers);
 
     bool is(pid_t pid) const;
     // The master reaped worker `pid`; `stopping`: the daemon stops, no new one is started.

@@ -159,11 +159,13 @@ std::string encode_body(const UpgradeState& s) {
         w.i32(k.pid);
         w.fd(k.fd);
         w.u32(k.index);
+        w.u64(k.accepted);
+        w.u64(k.generation);
     });
     return w.take();
 }
 
-bool decode_body(Reader& r, UpgradeState& s) {
+bool decode_body(Reader& r, UpgradeState& s, std::uint32_t version) {
     s.generation = r.u32();
     s.from_version = r.str();
     s.binary = r.str();
@@ -217,11 +219,16 @@ bool decode_body(Reader& r, UpgradeState& s) {
         std::string name = r.str();
         s.settings.emplace_back(std::move(name), r.str());
     }
-    for (std::uint32_t n = r.count(4 + 4 + 4); n--;) {
+    const bool worker_counts = version >= 2;
+    for (std::uint32_t n = r.count(4 + 4 + 4 + (worker_counts ? 16 : 0)); n--;) {
         WorkerState k;
         k.pid = r.i32();
         k.fd = r.fd();
         k.index = r.u32();
+        if (worker_counts) {
+            k.accepted = r.u64();
+            k.generation = r.u64();
+        }
         s.workers.push_back(k);
     }
     return r.ok();
@@ -277,7 +284,7 @@ Result<UpgradeState> decode_state(std::string_view bytes) {
     if (trailer.u32() != fnv1a(body)) return failure("state record checksum mismatch");
     UpgradeState state;
     Reader r(body);
-    if (!decode_body(r, state)) return failure("state record body truncated");
+    if (!decode_body(r, state, *version)) return failure("state record body truncated");
     if (!r.at_end()) return failure("state record body longer than its fields");
     return state;
 }

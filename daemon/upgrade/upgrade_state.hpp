@@ -21,7 +21,8 @@
 
 namespace forkd::upgrade {
 
-constexpr std::uint32_t state_version = 1;
+// 2: a worker carries its accepted count and the generation of its last configuration.
+constexpr std::uint32_t state_version = 2;
 // Versions this build can read (a newer build may read older records too).
 constexpr std::uint32_t oldest_readable_version = 1;
 inline bool can_read(std::uint32_t version) {
@@ -62,12 +63,15 @@ struct ConnectionState {
     int tcp_view_fd = -1;         // exec'd handler on TCP: the master's dup
 };
 
-// Event mode (not built yet): one per worker, its pid and the master's end of its socket. Empty
-// in fork mode; the section is in version 1 so that adding workers does not change the layout.
+// Event mode: one per running forkd-worker, its pid and the master's end of its socket; the new
+// image adopts it as a retiring worker. Empty in fork mode. Version 1 had pid, fd and index
+// only (and always an empty list): a version-1 record is still read.
 struct WorkerState {
     std::int32_t pid = 0;
     int fd = -1;
     std::uint32_t index = 0;
+    std::uint64_t accepted = 0;    // connections it accepted (status.workers)
+    std::uint64_t generation = 0;  // of the last configuration sent to it
 };
 
 struct UpgradeState {

@@ -30,6 +30,7 @@ public:
         const fs::path build = fs::path(FORKD_BINARY).parent_path();
         fs::copy_file(FORKD_BINARY, forkd());
         fs::copy_file(build / "forkd-spawner", dir_.file("forkd-spawner"));
+        fs::copy_file(build / "forkd-worker", dir_.file("forkd-worker"));
     }
     std::string forkd() const { return dir_.file("forkd"); }
     // What a package update does: a new file renamed over the old name (the running image keeps
@@ -202,6 +203,81 @@ TEST(LiveUpgrade, ArmedConnectionTimeoutFiresOnTime) {
     EXPECT_LE(lived.count(), 4500);  // a timer restarted from scratch would make it 4 s or more after 1 s
     ASSERT_TRUE(eventually([&] { return total(status_of(d), "killed") + total(status_of(d), "completed") == 1; }));
     EXPECT_TRUE(d.wait_log("ended_by=timeout"));
+}
+
+std::set<pid_t> worker_set(const nlohmann::json& status) {
+    std::set<pid_t> pids;
+    for (const auto& w : status["workers"]) pids.insert(pid_t(w["pid"].get<long>()));
+    return pids;
+}
+
+// Event mode: the old image's forkd-workers pass to the new one through their sockets and the
+// state record, retire (accept nothing, finish their connections, then go), and new workers
+// from the new binary take over accepting. Every count stays exact.
+TEST(LiveUpgrade, CarriesEventModeWorkersOver) {
+    BinaryCopy copy;
+    const auto port = free_tcp_port();
+    Daemon d(options_for(copy, {"listen = 127.0.0.1:" + std::to_string(port), "mode = event", "workers = 2",
+                                "handler = echo", "max-connections = 100"}));
+    ASSERT_TRUE(eventually([&] { return worker_set(status_of(d)).size() == 2; }));
+    const std::set<pid_t> old_workers = worker_set(status_of(d));
+    auto held = open_served(d, 20, "held");
+    ASSERT_EQ(held.size(), 20u);
+    ASSERT_TRUE(eventually([&] { return status_of(d)["active"] == 20; }));
+
+    copy.swap_in();
+    const auto result = forkctl(d, {"upgrade"});
+    ASSERT_EQ(result.exit_code, 0) << result.err << d.log();
+    EXPECT_NE(result.out.find("20 connections carried over"), std::string::npos) << result.out;
+    ASSERT_TRUE(upgraded(d, 1)) << d.log();
+    ASSERT_TRUE(d.wait_log("event=upgraded"));
+
+    // Two new workers beside the two retiring ones, which still serve the held connections.
+    std::set<pid_t> new_workers;
+    ASSERT_TRUE(eventually([&] {
+        new_workers.clear();
+        for (pid_t pid : worker_set(status_of(d)))
+            if (!old_workers.count(pid)) new_workers.insert(pid);
+        return new_workers.size() == 2;
+    })) << d.log();
+    auto after = status_of(d);
+    EXPECT_EQ(after["pid"], d.pid());
+    EXPECT_EQ(after["active"], 20);
+    EXPECT_EQ(total(after, "accepted"), 20u);
+    EXPECT_TRUE(all_echo(held, "after\n"));
+    for (const auto& row : nlohmann::json::parse(forkctl(d, {"--json", "list"}).out))
+        EXPECT_TRUE(old_workers.count(pid_t(row["pid"].get<long>()))) << row.dump();
+
+    // New connections go to the new workers only.
+    auto fresh = open_served(d, 6, "fresh");
+    ASSERT_EQ(fresh.size(), 6u);
+    ASSERT_TRUE(eventually([&] { return status_of(d)["active"] == 26; }));
+    std::uint64_t accepted_by_new = 0;
+    const auto with_fresh = status_of(d);
+    for (const auto& w : with_fresh["workers"])
+        if (new_workers.count(pid_t(w["pid"].get<long>()))) accepted_by_new += w["accepted"].get<std::uint64_t>();
+    EXPECT_EQ(accepted_by_new, 6u) << with_fresh["workers"].dump();
+    for (const auto& row : nlohmann::json::parse(forkctl(d, {"--json", "list"}).out)) {
+        const pid_t pid = pid_t(row["pid"].get<long>());
+        EXPECT_TRUE(old_workers.count(pid) || new_workers.count(pid)) << row.dump();
+    }
+
+    // The old workers go once their connections are over; the new ones stay.
+    held.clear();
+    EXPECT_TRUE(eventually([&] { return worker_set(status_of(d)) == new_workers; })) << d.log();
+    EXPECT_TRUE(eventually([&] {
+        for (pid_t pid : old_workers)
+            if (::kill(pid, 0) == 0) return false;
+        return true;
+    }));
+    EXPECT_TRUE(all_echo(fresh, "still\n"));
+    fresh.clear();
+    ASSERT_TRUE(eventually([&] { return status_of(d)["active"] == 0; }));
+    after = status_of(d);
+    EXPECT_EQ(total(after, "accepted"), 26u);
+    EXPECT_EQ(total(after, "completed"), 26u);
+    EXPECT_EQ(total(after, "failed"), 0u);
+    EXPECT_EQ(d.count_log("event=worker-exited"), 0u) << d.log();
 }
 
 // Each refusal names its reason, exits 1, and leaves pid, generation and connections as they were.

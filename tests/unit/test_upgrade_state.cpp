@@ -48,7 +48,7 @@ UpgradeState sample() {
     s.connections = {c, ConnectionState{}};
     s.totals = {{"accepted", 10}, {"completed", 7}, {"a_future_counter", ~0ull}};
     s.settings = {{"max-connections", "12"}, {"busy-message", "go \"away\"\n"}};
-    s.workers = {{321, 13, 0}};
+    s.workers = {{321, 13, 0, 40, 6}, {322, 14, 1, ~0ull, 1}};
     return s;
 }
 
@@ -76,14 +76,31 @@ TEST(UpgradeState, RoundTripsEveryField) {
     EXPECT_EQ(out->connections[1].stderr_fd, -1);
     EXPECT_EQ(out->totals, in.totals);
     EXPECT_EQ(out->settings, in.settings);
-    ASSERT_EQ(out->workers.size(), 1u);
+    ASSERT_EQ(out->workers.size(), 2u);
     EXPECT_EQ(out->workers[0].pid, 321);
+    EXPECT_EQ(out->workers[0].fd, 13);
+    EXPECT_EQ(out->workers[0].accepted, 40u);
+    EXPECT_EQ(out->workers[0].generation, 6u);
+    EXPECT_EQ(out->workers[1].index, 1u);
+    EXPECT_EQ(out->workers[1].accepted, ~0ull);
+}
+
+// Version 1 (the workers section always empty, refused in event mode) is still read.
+TEST(UpgradeState, ReadsAVersionOneRecord) {
+    UpgradeState in = sample();
+    in.workers.clear();
+    std::string bytes = encode_state(in);
+    bytes[8] = 1;
+    auto out = decode_state(bytes);
+    ASSERT_TRUE(out) << out.error().message();
+    EXPECT_TRUE(out->workers.empty());
+    EXPECT_EQ(out->connections.size(), 2u);
 }
 
 TEST(UpgradeState, NamesEveryDescriptorOnce) {
     auto fds = sample().descriptors();
     std::sort(fds.begin(), fds.end());
-    EXPECT_EQ(fds, (std::vector<int>{5, 6, 7, 8, 9, 10, 11, 12, 13}));
+    EXPECT_EQ(fds, (std::vector<int>{5, 6, 7, 8, 9, 10, 11, 12, 13, 14}));
 }
 
 TEST(UpgradeState, RefusesAnotherVersion) {
