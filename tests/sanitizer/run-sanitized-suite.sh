@@ -11,9 +11,9 @@ cd "$(dirname "$0")/../.."
 build=build-asan
 reports=$PWD/$build/sanitizer
 
-# -O1 with line tables only: the sanitizers need no more for their stack traces, and it builds in
-# about half the time of RelWithDebInfo on CI's two cores.
-cmake -S . -B "$build" -DFORKD_SANITIZE=ON -DCMAKE_BUILD_TYPE= -DCMAKE_CXX_FLAGS="-O1 -g1"
+# Unoptimised, assertions on, line tables only: the sanitizers need no more for their stack
+# traces, and a test unit compiles in a third of the time it takes at -O1 -g1 (7 s against 21 s).
+cmake -S . -B "$build" -DFORKD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1"
 cmake --build "$build" -j2
 
 # World-writable (sticky) because handlers that dropped to another user report there too.
