@@ -269,15 +269,9 @@ private:
         check_mode();
     }
 
-    // An exec'd program needs a process per connection: event workers serve built-ins only. They
-    // do not read PROXY protocol headers yet either: refused here rather than served as data.
+    // An exec'd program needs a process per connection: event workers serve built-ins only.
     void check_mode() {
-        if (config_.mode != ServeMode::event) return;
-        if (config_.proxy_protocol)
-            problem(INT_MAX, origin_of("mode"), "mode",
-                    "event does not read PROXY protocol headers yet (proxy-protocol = yes set at " +
-                        origin_of("proxy-protocol") + "): use mode = fork behind a load balancer");
-        if (config_.handler != HandlerKind::exec) return;
+        if (config_.mode != ServeMode::event || config_.handler != HandlerKind::exec) return;
         const std::string handler_at = given_.count("handler") ? origin_of("handler") : origin_of("exec");
         problem(INT_MAX, origin_of("mode"), "mode",
                 "event cannot serve handler = exec (set at " + handler_at +

@@ -6,7 +6,6 @@
 #include "daemon/admission/admission.hpp"
 #include "daemon/admission/admission_gate.hpp"
 #include "daemon/admission/policy_mapping.hpp"
-#include "daemon/admission/proxy_header_waits.hpp"
 #include "daemon/core/accept.hpp"
 #include "daemon/handlers/builtin_handlers.hpp"
 #include "daemon/core/child_setup.hpp"
@@ -15,6 +14,7 @@
 #include "daemon/proxy/proxy_child.hpp"
 #include "daemon/spawner/peer_admission.hpp"
 #include "daemon/spawner/pid_table.hpp"
+#include "daemon/spawner/proxy_intake.hpp"
 #include "daemon/core/scoreboard.hpp"
 #include "daemon/admission/source_counts.hpp"
 #include "daemon/spawner/spawner_protocol.hpp"
@@ -183,8 +183,6 @@ private:
 };
 
 constexpr std::int64_t ns_per_ms = 1000000;
-// Connections waiting for a PROXY header at once; one more pushes the oldest out.
-constexpr std::size_t proxy_waits_capacity = 4096;
 std::int64_t now_ms() { return monotonic_ns() / ns_per_ms; }
 
 class SpawnerLoop {
@@ -214,9 +212,9 @@ public:
             const bool watch = !open && !waiting_ && at_limit();
             const std::size_t polled_listeners = open || watch ? listener_count_ : 0;
             for (std::size_t i = 0; i < polled_listeners; ++i) fds[2 + i] = {listeners_[i].fd.get(), POLLIN, 0};
-            const bool waits = waits_ && waits_->size();
+            const bool waits = proxy_.waiting() != 0;
             const std::size_t waits_index = 2 + polled_listeners;
-            if (waits) fds[waits_index] = {waits_->fd(), POLLIN, 0};
+            if (waits) fds[waits_index] = {proxy_.fd(), POLLIN, 0};
             if (poll(fds, nfds_t(2 + polled_listeners + (waits ? 1 : 0)), poll_timeout_ms(open || watch)) < 0) {
                 if (errno == EINTR) continue;
                 std::fprintf(stderr, "forkd-spawner: poll: %s\n", std::strerror(errno));
@@ -224,7 +222,7 @@ public:
             }
             if (fds[1].revents && !reap()) break;
             // Before the accepts and requests: a header that completed is served first.
-            if (waits && (fds[waits_index].revents || waits_->timeout_ms(now_ms()) == 0) && !finish_waits()) break;
+            if (waits && (fds[waits_index].revents || proxy_.timeout_ms(now_ms()) == 0) && !finish_waits()) break;
             // Before the requests, which may replace the listeners these indices refer to.
             bool ok = true;
             for (std::size_t i = 0; ok && i < polled_listeners; ++i) {
@@ -258,9 +256,6 @@ private:
         RuntimeLimits limits;  // admission's and idle-timeout; not connection-timeout (the master's)
         HandlerIdentity identity;
         ProxySettings proxy;
-        bool proxy_protocol = false;
-        std::uint32_t proxy_header_timeout_s = 0;
-        ProxySources proxy_from;
     };
     struct Listener {
         UniqueFd fd;
@@ -297,7 +292,7 @@ private:
     // Until an accept pause ends, a PROXY header's deadline, or (not polling the listeners)
     // max-connection-rate with overload=wait has a token again.
     int poll_timeout_ms(bool polling_listeners) const {
-        std::int64_t timeout = waits_ ? waits_->timeout_ms(now_ms()) : -1;
+        std::int64_t timeout = proxy_.timeout_ms(now_ms());
         const auto sooner = [&timeout](std::int64_t ms) { timeout = timeout < 0 ? ms : std::min(timeout, ms); };
         if (pause_until_ms_) sooner(std::max<std::int64_t>(0, pause_until_ms_ - now_ms()));
         if (!polling_listeners && settings_.accepting && listener_count_) {
@@ -363,44 +358,33 @@ private:
 
     // ---- proxy-protocol: the header first, never waited for -----------------------------------
 
-    bool expects_proxy_header(const Listener& listener) const {
-        return settings_.proxy_protocol && waits_ && listener.is_tcp;
-    }
+    bool expects_proxy_header(const Listener& listener) const { return proxy_.expects_header(listener.is_tcp); }
 
     bool wait_for_header(const Listener& listener, AcceptedConnection c) {
-        if (!settings_.proxy_from.allows(reinterpret_cast<const sockaddr*>(&c.peer), c.peer_len))
-            return refuse_proxy(listener.tag, c.peer, c.peer_len, "peer not allowed by proxy-from");
         bool ok = true;
-        waits_->add(std::move(c.fd), c.peer, c.peer_len, listener.tag, now_ms(),
-                    std::int64_t(settings_.proxy_header_timeout_s) * 1000,
-                    [&](ProxyWaitOutcome pushed) { ok = header_wait_over(std::move(pushed)) && ok; });
+        proxy_.wait_for_header(std::move(c), listener.tag, now_ms(),
+                               [&](ProxyWaitOutcome over) { ok = header_wait_over(std::move(over)) && ok; });
         return ok;
     }
 
     // False only when the report queue overflowed.
     bool finish_waits() {
         bool ok = true;
-        waits_->process(now_ms(), [&](ProxyWaitOutcome outcome) { ok = header_wait_over(std::move(outcome)) && ok; });
+        proxy_.finish_waits(now_ms(), [&](ProxyWaitOutcome over) { ok = header_wait_over(std::move(over)) && ok; });
         return ok;
     }
 
     bool header_wait_over(ProxyWaitOutcome outcome) {
-        if (!outcome.ok) return refuse_proxy(outcome.tag, outcome.peer, outcome.peer_len, outcome.reason);
+        if (!outcome.ok)
+            return refuse(board_.next_id(), outcome.tag, proxy_refusal_peer(outcome), RefusalKind::proxy,
+                          proxy_refusal_value(outcome));
         const Listener* listener = nullptr;
         for (std::size_t i = 0; i < listener_count_; ++i)
             if (listeners_[i].tag == outcome.tag) listener = &listeners_[i];
         if (!listener) return true;  // closed by a reload or a stop: the client goes
-        const ProxyHeader& header = outcome.header;
-        if (header.command == ProxyCommand::local)
-            return serve(*listener, std::move(outcome.fd), outcome.peer, outcome.peer_len);
-        return serve(*listener, std::move(outcome.fd), header.source, header.address_length);
-    }
-
-    bool refuse_proxy(std::uint32_t tag, const sockaddr_storage& address, socklen_t length, const char* reason) {
-        spawner::Peer peer;
-        peer.address_len = std::min<std::uint32_t>(length, sizeof peer.address);
-        std::memcpy(peer.address, &address, peer.address_len);
-        return refuse(board_.next_id(), tag, peer, RefusalKind::proxy, int(proxy_reason_index(reason)));
+        socklen_t length = 0;
+        const sockaddr_storage& peer = proxied_peer(outcome, length);
+        return serve(*listener, std::move(outcome.fd), peer, length);
     }
 
     // The client's name in its slot, as the master would give it: "forkctl list" reads the
@@ -560,14 +544,8 @@ private:
         gate_.set_limits(settings_.limits);
         settings_.identity = identity_of(request);
         configure_proxy(request);
-        settings_.proxy_protocol = request.proxy_protocol != 0;
-        settings_.proxy_header_timeout_s = request.proxy_header_timeout_s;
-        settings_.proxy_from = {};
-        for (std::uint32_t i = 0; i < request.proxy_from_count; ++i) settings_.proxy_from.add(request.proxy_from[i]);
-        // Waiting connections stay: their listeners keep their tags across configures, and one
-        // a reload closed is found gone when its header completes.
-        if (waits_ && !settings_.proxy_protocol) waits_->clear();
-        if (settings_.proxy_protocol && !waits_) waits_ = std::make_unique<ProxyHeaderWaits>(proxy_waits_capacity);
+        // Waiting connections stay: their listeners keep their tags across configures.
+        proxy_.configure(request);
         for (std::size_t i = 0; i < listener_count_; ++i) listeners_[i].fd.reset();
         listener_count_ = 0;
         pause_until_ms_ = 0;
@@ -702,7 +680,7 @@ private:
     PolicyMapping policy_;               // allow/deny and busy-message (the master's block)
     NotInherited<SourceRates::Entry> rate_entries_;
     AdmissionGate gate_;                 // rules, limits and rates, in one order
-    std::unique_ptr<ProxyHeaderWaits> waits_;  // from the first configure with proxy-protocol
+    ProxyIntake proxy_;  // proxy-protocol: the settings and the connections waiting for a header
 };
 
 } // namespace

@@ -18,6 +18,7 @@
 #include "daemon/proxy/proxy_exit.hpp"
 #include "daemon/proxy/proxy_session.hpp"
 #include "daemon/spawner/peer_admission.hpp"
+#include "daemon/spawner/proxy_intake.hpp"
 #include "daemon/spawner/spawner_protocol.hpp"
 #include "daemon/worker/event_connection.hpp"
 #include "daemon/worker/libevent_guard.hpp"
@@ -135,6 +136,7 @@ private:
         std::uint32_t tag = 0;
         char name[peer_text_size] = {};
         std::size_t name_length = 0;
+        bool is_tcp = false;  // proxy-protocol applies to TCP listeners only
         EventPtr event;
         bool polled = false;
         WorkerLoop* loop = nullptr;
@@ -207,6 +209,7 @@ private:
         settings_.proxy_connect_timeout_s = request.proxy_connect_timeout_s;
         settings_.proxy_target.reset();
         if (settings_.handler == HandlerKind::proxy) resolve_proxy(request.proxy_to);
+        configure_proxy_protocol(request);
         listeners_.clear();
         pause_until_ms_ = 0;
         if (settings_.limits.idle_timeout_s) {
@@ -234,6 +237,7 @@ private:
         if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0) length = 0;
         listener->name_length = format_sockaddr_to(listener->name, sizeof listener->name,
                                                    reinterpret_cast<const sockaddr*>(&address), length);
+        listener->is_tcp = address.ss_family == AF_INET || address.ss_family == AF_INET6;
         listener->fd = std::move(fd);
         listener->tag = tag;
         listener->loop = this;
@@ -347,7 +351,8 @@ private:
         const AcceptOutcome outcome = forkd::accept_batch(
             listener.fd.get(), ConnectionMode::nonblocking, [this] { return room_for_more() && rate_wait_ns() == 0; },
             [&](AcceptedConnection c) {
-                serve(listener, std::move(c.fd), c.peer, c.peer_len);
+                if (proxy_.expects_header(listener.is_tcp)) wait_for_header(listener, std::move(c));
+                else serve(listener, std::move(c.fd), c.peer, c.peer_len);
                 return true;
             });
         if (outcome.end == AcceptEnd::exhausted) pause_until_ms_ = now_ms() + accept_pause.count();
@@ -361,8 +366,12 @@ private:
 
     void refuse(const Listener& listener, std::uint64_t id, const spawner::Peer& peer, RefusalKind why,
                 int error = 0) {
+        refuse(listener.tag, id, peer, why, error);
+    }
+
+    void refuse(std::uint32_t tag, std::uint64_t id, const spawner::Peer& peer, RefusalKind why, int error) {
         Report refused = make_report(ReportKind::refused, id, 0, error);
-        refused.tag = listener.tag;
+        refused.tag = tag;
         refused.peer = peer;
         refused.refusal = why;
         push(refused);
@@ -437,6 +446,62 @@ private:
         served.proxy = std::move(*session);
     }
 
+    // ---- proxy-protocol: the header first, never waited for (proxy_intake.hpp) -----------------
+
+    // The waits' fd exists from the first configure with proxy-protocol on, and stays.
+    void configure_proxy_protocol(const Request& request) {
+        proxy_.configure(request);
+        if (proxy_.fd() >= 0 && !waits_in_) {
+            waits_in_.reset(event_new(base_.get(), proxy_.fd(), EV_READ | EV_PERSIST, on_waits, this));
+            waits_timer_.reset(evtimer_new(base_.get(), on_waits, this));
+            if (!waits_in_ || !waits_timer_) throw std::runtime_error("event_new failed");
+            event_add(waits_in_.get(), nullptr);
+        }
+        arm_header_deadline();
+    }
+
+    void wait_for_header(const Listener& listener, AcceptedConnection c) {
+        proxy_.wait_for_header(std::move(c), listener.tag, now_ms(),
+                               [this](ProxyWaitOutcome over) { header_wait_over(std::move(over)); });
+        arm_header_deadline();
+    }
+
+    static void on_waits(evutil_socket_t, short, void* self) {
+        guarded("proxy-header", [self] { static_cast<WorkerLoop*>(self)->finish_waits(); });
+    }
+
+    void finish_waits() {
+        proxy_.finish_waits(now_ms(), [this](ProxyWaitOutcome over) { header_wait_over(std::move(over)); });
+        arm_header_deadline();
+        update_listening();
+    }
+
+    // The timer stands for the next header's deadline (none while nothing waits).
+    void arm_header_deadline() {
+        if (!waits_timer_) return;
+        const int ms = proxy_.timeout_ms(now_ms());
+        if (ms < 0) {
+            evtimer_del(waits_timer_.get());
+            return;
+        }
+        const timeval when{time_t(ms / 1000), suseconds_t(ms % 1000 * 1000)};
+        evtimer_add(waits_timer_.get(), &when);
+    }
+
+    // Served as the header's source (LOCAL: as the balancer), or refused `proxy`.
+    void header_wait_over(ProxyWaitOutcome outcome) {
+        if (!outcome.ok)
+            return refuse(outcome.tag, board_.next_id(), proxy_refusal_peer(outcome), RefusalKind::proxy,
+                          proxy_refusal_value(outcome));
+        for (const auto& listener : listeners_) {
+            if (listener->tag != outcome.tag) continue;
+            socklen_t length = 0;
+            const sockaddr_storage& peer = proxied_peer(outcome, length);
+            return serve(*listener, std::move(outcome.fd), peer, length);
+        }
+        // Its listener closed by a reload or a stop: the client goes.
+    }
+
     // ---- idle-timeout -------------------------------------------------------------------------
 
     static void on_idle_sweep(evutil_socket_t, short, void* self) {
@@ -462,6 +527,8 @@ private:
     const pid_t self_;
     Settings settings_;
     EventPtr control_in_, control_out_, flush_, recheck_, idle_;
+    ProxyIntake proxy_;                // proxy-protocol: settings and connections waiting for a header
+    EventPtr waits_in_, waits_timer_;  // proxy_'s fd readable, its next deadline
     bool flush_scheduled_ = false;
     bool waiting_ = false;
     std::int64_t pause_until_ms_ = 0;

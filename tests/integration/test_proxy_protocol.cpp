@@ -88,6 +88,17 @@ std::string ask_agent(const Daemon& daemon) {
     return read_until_eof(agent.get());
 }
 
+// With proxy-from allowing 127.0.0.2 only: a client from 127.0.0.1 is refused `proxy`, and one
+// from 127.0.0.2 has sent its header (source 192.0.2.8:1) and `data` (invalid fd on failure).
+UniqueFd refused_then_allowed(const Daemon& daemon, const std::string& data) {
+    EXPECT_EQ(send_and_read(daemon, "PROXY TCP4 192.0.2.7 127.0.0.1 1 2\r\n" + data), "");
+    EXPECT_TRUE(eventually([&] { return refused_proxy(daemon) == 1; }));
+    EXPECT_TRUE(daemon.wait_log("peer not allowed by proxy-from"));
+    UniqueFd allowed = connect_tcp_from(daemon.port(), "127.0.0.1", "127.0.0.2");
+    if (allowed && !send_all(allowed.get(), "PROXY TCP4 192.0.2.8 127.0.0.1 1 2\r\n" + data)) return {};
+    return allowed;
+}
+
 TEST(ProxyProtocol, V1SourceIsTheClientAndTheDataAfterItReachesTheHandler) {
     Daemon daemon(exec_proxied());
     const std::string answer =
@@ -143,12 +154,8 @@ TEST(ProxyProtocol, AMalformedHeaderIsRefusedProxyWithItsReason) {
 
 TEST(ProxyProtocol, ProxyFromRefusesOtherPeers) {
     Daemon daemon(exec_proxied({"proxy-from = 10.0.0.0/8", "proxy-from = 127.0.0.2/32"}));
-    EXPECT_EQ(send_and_read(daemon, "PROXY TCP4 192.0.2.7 127.0.0.1 1 2\r\nx\n"), "");
-    EXPECT_TRUE(eventually([&] { return refused_proxy(daemon) == 1; }));
-    EXPECT_TRUE(daemon.wait_log("peer not allowed by proxy-from"));
-    UniqueFd allowed = connect_tcp_from(daemon.port(), "127.0.0.1", "127.0.0.2");
+    UniqueFd allowed = refused_then_allowed(daemon, "x\n");
     ASSERT_TRUE(allowed);
-    ASSERT_TRUE(send_all(allowed.get(), "PROXY TCP4 192.0.2.8 127.0.0.1 1 2\r\nx\n"));
     EXPECT_NE(read_until_eof(allowed.get()).find("remote 192.0.2.8 1\n"), std::string::npos);
 }
 
@@ -189,6 +196,69 @@ TEST(ProxyProtocol, SilentClientsDelayNobodyAndAreRefusedAfterTheTimeout) {
         EXPECT_TRUE(daemon.wait_log("no whole PROXY header within proxy-header-timeout")) << handler;
     }
 }
+
+// A built-in handler served by forkd-spawner (fork mode) or by forkd-worker (event mode): the
+// accepting process reads the header either way.
+class ProxyProtocolModes : public ::testing::TestWithParam<const char*> {
+protected:
+    DaemonOptions options(std::vector<std::string> extra = {}) const {
+        extra.push_back(std::string("mode = ") + GetParam());
+        if (std::string(GetParam()) == "event") extra.push_back("workers = 2");
+        return proxied(std::move(extra), "handler = echo");
+    }
+};
+
+// The header is never echoed, what follows it is, and the header's source is the peer forkctl lists.
+void expect_echoed_as(const Daemon& daemon, const std::string& header, const std::string& peer) {
+    UniqueFd client = connect_tcp(daemon.port());
+    ASSERT_TRUE(client);
+    ASSERT_TRUE(send_all(client.get(), header + "ping"));
+    EXPECT_EQ(read_n(client.get(), 4), "ping");
+    ASSERT_TRUE(send_all(client.get(), "pong"));
+    EXPECT_EQ(read_n(client.get(), 4), "pong") << "the header was echoed";
+    const CommandResult list = forkctl(daemon, {"list"});
+    EXPECT_EQ(list.exit_code, 0) << list.err;
+    EXPECT_NE(list.out.find(peer), std::string::npos) << list.out;
+}
+
+TEST_P(ProxyProtocolModes, V1HeaderIsNotEchoedAndItsSourceIsThePeer) {
+    Daemon daemon(options());
+    expect_echoed_as(daemon, "PROXY TCP4 192.0.2.9 127.0.0.1 1000 7\r\n", "192.0.2.9:1000");
+}
+
+TEST_P(ProxyProtocolModes, V2HeaderIsNotEchoedAndItsSourceIsThePeer) {
+    Daemon daemon(options());
+    expect_echoed_as(daemon, v2_tcp6("2001:db8::7", "2001:db8::1", 5555, 80), "[2001:db8::7]:5555");
+}
+
+TEST_P(ProxyProtocolModes, LocalKeepsTheBalancersAddress) {
+    Daemon daemon(options());
+    expect_echoed_as(daemon, v2_header(0x20, 0x00, ""), "127.0.0.1:");
+}
+
+TEST_P(ProxyProtocolModes, ASilentClientIsRefusedAfterTheTimeoutWhileAnotherIsServed) {
+    Daemon daemon(options({"proxy-header-timeout = 1"}));
+    UniqueFd silent = connect_tcp(daemon.port());
+    ASSERT_TRUE(silent);
+    UniqueFd talker = connect_tcp(daemon.port());
+    ASSERT_TRUE(send_all(talker.get(), "PROXY TCP4 192.0.2.2 127.0.0.1 7 8\r\nok"));
+    EXPECT_EQ(read_n(talker.get(), 2), "ok") << "served while the silent client waits";
+    EXPECT_TRUE(wait_closed(silent.get(), 10s));
+    EXPECT_TRUE(eventually([&] { return refused_proxy(daemon) == 1; }, 5s)) << refused_proxy(daemon);
+    EXPECT_TRUE(daemon.wait_log("no whole PROXY header within proxy-header-timeout"));
+    EXPECT_TRUE(send_all(talker.get(), "still"));
+    EXPECT_EQ(read_n(talker.get(), 5), "still");
+}
+
+TEST_P(ProxyProtocolModes, ProxyFromRefusesAPeerNotAllowed) {
+    Daemon daemon(options({"proxy-from = 127.0.0.2/32"}));
+    UniqueFd allowed = refused_then_allowed(daemon, "ok");
+    ASSERT_TRUE(allowed);
+    EXPECT_EQ(read_n(allowed.get(), 2), "ok");
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, ProxyProtocolModes, ::testing::Values("fork", "event"),
+                         [](const auto& info) { return std::string(info.param); });
 
 TEST(AgentCheck, WeightFollowsTheLoadAndStatusShowsTheSameLine) {
     DaemonOptions options;

@@ -707,12 +707,6 @@ TEST_F(ConfigTest, ModeAndWorkers) {
     EXPECT_NE(load_error("listen = 127.0.0.1:0\nworkers = 1000\n").find(at(2) + "option 'workers'"), std::string::npos);
 }
 
-TEST_F(ConfigTest, EventModeRefusesProxyProtocolNamingBothOptions) {
-    const std::string error = load_error("listen = 127.0.0.1:0\nmode = event\nproxy-protocol = yes\n");
-    EXPECT_EQ(error, at(2) + "option 'mode': event does not read PROXY protocol headers yet (proxy-protocol = yes "
-                             "set at " + conf_ + ":3): use mode = fork behind a load balancer");
-}
-
 TEST_F(ConfigTest, EventModeRefusesAnExecHandlerNamingBothOptions) {
     const std::string error = load_error("listen = 127.0.0.1:0\nmode = event\nhandler = exec\nexec = /bin/cat\n");
     EXPECT_EQ(error, at(2) + "option 'mode': event cannot serve handler = exec (set at " + conf_ +
