@@ -29,14 +29,6 @@ nlohmann::json status_of(const Daemon& daemon) {
     return status ? *status : nlohmann::json::object();
 }
 
-std::uint16_t agent_port(const Daemon& daemon) {
-    for (const auto& line : daemon.log_lines("event=agent-listening")) {
-        const auto at = line.find("address=");
-        if (at != std::string::npos) return std::uint16_t(std::stoi(line.substr(line.find(':', at) + 1)));
-    }
-    return 0;
-}
-
 // A forkd behind haproxy: exec'd remote_ip, PROXY headers only from haproxy (127.0.0.1).
 DaemonOptions backend(std::vector<std::string> extra = {}) {
     DaemonOptions options;
@@ -57,9 +49,9 @@ std::string haproxy_config(std::uint16_t front, const Daemon& one, const Daemon&
         {"CHECK_INTERVAL", "500ms"},
         {"AGENT_INTERVAL", "200ms"},
         {"FORKD1_ADDRESS", "127.0.0.1:" + std::to_string(one.port())},
-        {"FORKD1_AGENT_PORT", std::to_string(agent_port(one))},
+        {"FORKD1_AGENT_PORT", std::to_string(one.logged_port("agent-listening"))},
         {"FORKD2_ADDRESS", "127.0.0.1:" + std::to_string(two.port())},
-        {"FORKD2_AGENT_PORT", std::to_string(agent_port(two))},
+        {"FORKD2_AGENT_PORT", std::to_string(two.logged_port("agent-listening"))},
         {"HAPROXY_ADDRESS", "127.0.0.1"},
     });
     if (version1)

@@ -19,17 +19,6 @@ namespace {
 
 constexpr const char* promtool = "/usr/bin/promtool";
 
-// The port of "event=metrics-listening address=127.0.0.1:PORT".
-std::uint16_t metrics_port(const Daemon& d) {
-    EXPECT_TRUE(d.wait_log("event=metrics-listening"));
-    for (const std::string& line : d.log_lines("event=metrics-listening")) {
-        std::smatch m;
-        if (std::regex_search(line, m, std::regex(R"(address=127\.0\.0\.1:(\d+))")))
-            return static_cast<std::uint16_t>(std::stoi(m[1]));
-    }
-    return 0;
-}
-
 // One request, the whole response (the server closes after it).
 std::string http(std::uint16_t port, const std::string& request, Millis timeout = 5s) {
     UniqueFd fd = connect_tcp(port);
@@ -60,7 +49,7 @@ std::optional<double> value_of(const std::string& text, const std::string& serie
 
 TEST(Metrics, ForkctlAndHttpGiveTextPromtoolAcceptsAndStatusAgrees) {
     Daemon d(config({"listen = 127.0.0.1:0", "metrics-listen = 127.0.0.1:0", "max-connections = 50"}));
-    const std::uint16_t port = metrics_port(d);
+    const std::uint16_t port = d.logged_port("metrics-listening");
     ASSERT_NE(port, 0);
     // A little load: finished connections, and two still open.
     for (int i = 0; i < 20; ++i) {
@@ -104,7 +93,7 @@ TEST(Metrics, ForkctlAndHttpGiveTextPromtoolAcceptsAndStatusAgrees) {
 
 TEST(Metrics, OtherPathsMethodsAndMalformedRequests) {
     Daemon d(config({"listen = 127.0.0.1:0", "metrics-listen = 127.0.0.1:0"}));
-    const std::uint16_t port = metrics_port(d);
+    const std::uint16_t port = d.logged_port("metrics-listening");
     EXPECT_TRUE(http(port, "GET / HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404 "));
     const std::string post = http(port, "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
     EXPECT_TRUE(post.starts_with("HTTP/1.1 405 ")) << post;
@@ -126,7 +115,7 @@ TEST(Metrics, OtherPathsMethodsAndMalformedRequests) {
 
 TEST(Metrics, SlowlorisAndFloodsDoNotDisturbTheServiceOrTheScrape) {
     Daemon d(config({"listen = 127.0.0.1:0", "metrics-listen = 127.0.0.1:0"}));
-    const std::uint16_t port = metrics_port(d);
+    const std::uint16_t port = d.logged_port("metrics-listening");
     // 30 slow clients (more than the endpoint's 16): each sends a byte now and then, never ending.
     std::vector<UniqueFd> slow;
     for (int i = 0; i < 30; ++i) {

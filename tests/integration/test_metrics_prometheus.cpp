@@ -19,16 +19,6 @@ namespace {
 
 constexpr const char* prometheus_binary = "/usr/bin/prometheus";
 
-std::uint16_t metrics_port(const Daemon& d) {
-    EXPECT_TRUE(d.wait_log("event=metrics-listening"));
-    for (const std::string& line : d.log_lines("event=metrics-listening")) {
-        std::smatch m;
-        if (std::regex_search(line, m, std::regex(R"(address=127\.0\.0\.1:(\d+))")))
-            return static_cast<std::uint16_t>(std::stoi(m[1]));
-    }
-    return 0;
-}
-
 std::string http_get(std::uint16_t port, const std::string& target) {
     UniqueFd fd = connect_tcp(port);
     if (!fd.valid()) return "";
@@ -55,7 +45,7 @@ TEST(MetricsPrometheus, TheServerScrapesAndQueriesForkdConnectionsActive) {
     struct stat st {};
     if (::stat(prometheus_binary, &st) != 0) GTEST_SKIP() << "prometheus is not installed";
     Daemon d(config({"listen = 127.0.0.1:0", "metrics-listen = 127.0.0.1:0"}));
-    const std::uint16_t target = metrics_port(d);
+    const std::uint16_t target = d.logged_port("metrics-listening");
     ASSERT_NE(target, 0);
     UniqueFd a = served_client(d, "a\n"), b = served_client(d, "b\n"), c = served_client(d, "c\n");
     ASSERT_TRUE(a.valid() && b.valid() && c.valid());

@@ -72,18 +72,8 @@ std::uint64_t refused_proxy(const Daemon& daemon) {
     return (*status)["refused"].value("proxy", ~0ull);
 }
 
-std::uint16_t agent_port(const Daemon& daemon) {
-    for (const auto& line : daemon.log_lines("event=agent-listening")) {
-        const auto at = line.find("address=");
-        if (at == std::string::npos) continue;
-        const auto colon = line.find(':', at);
-        return std::uint16_t(std::stoi(line.substr(colon + 1)));
-    }
-    return 0;
-}
-
 std::string ask_agent(const Daemon& daemon) {
-    UniqueFd agent = connect_tcp(agent_port(daemon));
+    UniqueFd agent = connect_tcp(daemon.logged_port("agent-listening"));
     if (!agent) return "<no connection>";
     return read_until_eof(agent.get());
 }
@@ -265,7 +255,7 @@ TEST(AgentCheck, WeightFollowsTheLoadAndStatusShowsTheSameLine) {
     options.config_lines = {"listen = 127.0.0.1:0", "exec = " + helper("sleeper") + " 30",
                             "agent-listen = 127.0.0.1:0", "max-connections = 4"};
     Daemon daemon(options);
-    ASSERT_NE(agent_port(daemon), 0);
+    ASSERT_NE(daemon.logged_port("agent-listening"), 0);
     EXPECT_EQ(ask_agent(daemon), "up ready 100%\n");
     UniqueFd a = connect_tcp(daemon.port()), b = connect_tcp(daemon.port()), c = connect_tcp(daemon.port());
     ASSERT_TRUE(eventually([&] { return status_of(daemon)["active"] == 3; }));

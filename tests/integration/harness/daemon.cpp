@@ -224,6 +224,20 @@ std::vector<std::string> Daemon::log_lines(const std::string& needle) const {
     return out;
 }
 
+std::uint16_t Daemon::logged_port(const std::string& event) const {
+    const std::string needle = "event=" + event;
+    if (!wait_log(needle)) return 0;
+    for (const auto& line : log_lines(needle)) {
+        const auto at = line.find(" address=");
+        if (at == std::string::npos) continue;
+        const std::string address = line.substr(at + 9, line.find(' ', at + 1) - (at + 9));
+        const std::string port = address.substr(address.rfind(':') + 1);
+        if (!port.empty() && port.find_first_not_of("0123456789") == std::string::npos)
+            return static_cast<std::uint16_t>(std::stoi(port));
+    }
+    return 0;
+}
+
 std::string Daemon::refusal_line(const std::string& peer) const {
     for (const auto& line : log_lines("event=refused"))
         if (line.find("peer=" + peer) != std::string::npos) return line;

@@ -60,6 +60,9 @@ public:
     bool wait_log(const std::string& needle, Millis timeout = 10s) const;
     std::size_t count_log(const std::string& needle) const;
     std::vector<std::string> log_lines(const std::string& needle) const;  // lines containing it
+    // The port of the first "event=EVENT ... address=HOST:PORT" line (waited for), 0 if none:
+    // where a listener bound to port 0 (metrics-listen, agent-listen) ended up.
+    std::uint16_t logged_port(const std::string& event) const;
     // The event=refused line naming this peer ("IP:PORT", see peer_of()), "" if none.
     std::string refusal_line(const std::string& peer) const;
     // Datagrams received on the test NOTIFY_SOCKET, in order ("READY=1", "STATUS=...").
