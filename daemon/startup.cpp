@@ -58,8 +58,10 @@ void warn_if_syslog_is_missing(const Config& config) {
                          "detached daemon is lost; set log-target = FILE or stderr with -f\n");
 }
 
-// After the detach (which closes inherited fds) and before anything is logged.
+// After the detach (which closes inherited fds) and before anything is logged; a live upgrade's
+// new image comes here too, so both log alike (the journal's fields included).
 Status use_log_target(const Config& config) {
+    log::set_structured_sink(send_to_journal);  // in effect only when stderr is the journal
     const std::string target = log_target(config);
     if (target == "stderr") log::use_stderr();
     else if (target == "syslog") log::use_syslog("forkd");
@@ -181,7 +183,6 @@ int start_daemon(const CommandLine& command_line, Config config, Manager::Origin
         }
         readiness = std::move(*detached);
     }
-    log::set_structured_sink(send_to_journal);  // in effect only when stderr is the journal
     const Status logging = use_log_target(config);
     block_loop_signals();
     record_signal_dispositions();

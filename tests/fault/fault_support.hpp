@@ -15,14 +15,6 @@ namespace forkd::fault {
 
 using namespace forkd::test;
 
-// Sanitizer builds: RSS is dominated by ASan's shadow memory and quarantine (freed memory is
-// held back on purpose), so RSS bounds say nothing there and are not asserted.
-#if defined(__SANITIZE_ADDRESS__)
-inline constexpr bool kSanitized = true;
-#else
-inline constexpr bool kSanitized = false;
-#endif
-
 // Short echo connections from `clients` threads until stopped: connect, one round trip, close.
 // A handshake or a reply may wait up to `patience` (behind a full backlog, a stopped process):
 // that is waiting, not failing. Anything else (reset, EOF, wrong bytes) counts as failed.
