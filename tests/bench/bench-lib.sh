@@ -150,7 +150,7 @@ wanted() { [[ -z $SERVERS || ",$SERVERS," == *",$1,"* ]]; }
 # A quick correctness probe before measuring: one echo connection must come back intact.
 probe() {
     local name=$1
-    "$LOADGEN" --port "${SERVER_PORT[$name]}" --count 3 --duration 5 --payload "$PAYLOAD" --json \
+    "$LOADGEN" --mode "${LOADGEN_MODE:-echo}" --port "${SERVER_PORT[$name]}" --count 3 --duration 5 --payload "$PAYLOAD" --json \
         ${LOADGEN_ARGS[@]+"${LOADGEN_ARGS[@]}"} >"$WORK/probe.json" ||
         { note "$name fails the echo probe: $(cat "$WORK/probe.json")"; return 1; }
 }

@@ -31,8 +31,10 @@ PROXY_MODES=${PROXY_MODES:-fork$(if event_mode_available; then echo " event"; fi
 for mode in $PROXY_MODES; do
     name=forkd-$mode
     wanted "$name" || continue
-    start_forkd "$name" "$(free_port)" "handler = proxy" "proxy-to = $backend" \
-        $([[ $mode == event ]] && echo "mode = event") || die "$name did not start"
+    mode_lines=()
+    [[ $mode == event ]] && mode_lines=("mode = event")
+    start_forkd "$name" "$(free_port)" "handler = proxy" "proxy-to = $backend" "${mode_lines[@]}" \
+        || die "$name did not start"
 done
 if wanted haproxy && command -v haproxy >/dev/null; then
     # TCP mode, its default threads (one per CPU), no logging; maxconn raised as far as the fd
@@ -68,16 +70,17 @@ fi
 # Short connections: one line each way, then the client closes. Not the echo protocol of the
 # other benches (write, shutdown(SHUT_WR), read to EOF): systemd-socket-proxyd does not pass a
 # half-close on, it closes both directions at the client's EOF.
-LOADGEN_ARGS=(--mode request --request "proxied ping" --expect "proxied ping")
+LOADGEN_MODE=request
+LOADGEN_ARGS=(--request "proxied ping" --expect "proxied ping")
 for name in "${SERVER_ORDER[@]}"; do probe "$name" || die "$name does not proxy correctly"; done
 # Bulk needs the half-close (the echo check reads to EOF after its shutdown).
 declare -A HALF_CLOSE=()
 SHORT_ARGS=("${LOADGEN_ARGS[@]}")
-LOADGEN_ARGS=()
+LOADGEN_MODE=echo LOADGEN_ARGS=()
 for name in "${SERVER_ORDER[@]}"; do
     if probe "$name" 2>/dev/null; then HALF_CLOSE[$name]=1; else note "$name: no half-close, no bulk run"; fi
 done
-LOADGEN_ARGS=("${SHORT_ARGS[@]}")
+LOADGEN_MODE=request LOADGEN_ARGS=("${SHORT_ARGS[@]}")
 
 run_matrix
 PAYLOAD=13  # "proxied ping\n", for the header
