@@ -685,19 +685,6 @@ private:
 
 } // namespace
 
-int run_spawner(UniqueFd control, UniqueFd scoreboard_memfd) {
-    const int flags = fcntl(control.get(), F_GETFL);
-    if (flags < 0 || fcntl(control.get(), F_SETFL, flags | O_NONBLOCK) < 0) {
-        std::fprintf(stderr, "forkd-spawner: control socket: %s\n", std::strerror(errno));
-        return 1;
-    }
-    try {
-        Scoreboard board(std::move(scoreboard_memfd));
-        return SpawnerLoop(std::move(control), board).run();
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "forkd-spawner: %s\n", e.what());
-        return 1;
-    }
-}
+int run_spawner(UniqueFd control, Scoreboard& board) { return SpawnerLoop(std::move(control), board).run(); }
 
 } // namespace forkd
