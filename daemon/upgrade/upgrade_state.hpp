@@ -8,7 +8,10 @@
 // bounds-checked, so a truncated or corrupt record is refused with a reason, never half-read.
 // A change of the body (or of the spawner protocol a running forkd-spawner speaks) bumps
 // state_version; a new binary that cannot read the running one's version refuses the upgrade in
-// its check mode, before anything is replaced.
+// its check mode, before anything is replaced. upgrade_state.cpp lists each record's fields in
+// one table (name, member, codec; since(N) for a field version N added) that encoding and
+// decoding both walk: a new field is one row there, and its bytes are pinned in
+// tests/unit/test_upgrade_state.cpp.
 #include "common/base/error.hpp"
 
 #include <sys/types.h>

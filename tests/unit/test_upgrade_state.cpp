@@ -125,27 +125,25 @@ std::string framed(std::uint32_t version, std::string_view body) {
 
 // One entry of each kind, every field set: small enough to pin byte by byte.
 UpgradeState small_state() {
-    UpgradeState s;
-    s.generation = 2;
-    s.from_version = "0.1";
-    s.binary = "/f";
-    s.argv = {"f", "-f"};
-    s.started_ns = 0x0102030405060708;
-    s.state = 1;
-    s.pidfile_fd = 3;
-    s.pidfile_path = "/p";
-    s.scoreboard_fd = 4;
-    s.spawner_pid = 0x1234;
-    s.spawner_fd = 5;
-    s.spawner_generation = 6;
-    s.next_listener_tag = 7;
-    s.listeners.push_back({8, 9, "a", "b", true, {true, "/s", 10, 11}});
-    s.control_sockets.push_back({12, {true, "/c", 13, 14}});
-    s.connections.push_back({15, 16, 17, 2, "p", "s", 18, -2, true, -3, 19, 20});
-    s.totals = {{"t", 21}};
-    s.settings = {{"k", "v"}};
-    s.workers = {{22, 23, 24, 25, 26}};
-    return s;
+    return {.generation = 2,
+            .from_version = "0.1",
+            .binary = "/f",
+            .argv = {"f", "-f"},
+            .started_ns = 0x0102030405060708,
+            .state = 1,
+            .pidfile_fd = 3,
+            .pidfile_path = "/p",
+            .scoreboard_fd = 4,
+            .spawner_pid = 0x1234,
+            .spawner_fd = 5,
+            .spawner_generation = 6,
+            .next_listener_tag = 7,
+            .listeners = {{8, 9, "a", "b", true, {true, "/s", 10, 11}}},
+            .control_sockets = {{12, {true, "/c", 13, 14}}},
+            .connections = {{15, 16, 17, 2, "p", "s", 18, -2, true, -3, 19, 20}},
+            .totals = {{"t", 21}},
+            .settings = {{"k", "v"}},
+            .workers = {{22, 23, 24, 25, 26}}};
 }
 
 // The body of small_state() in version 2, field by field, little-endian; strings and lists
@@ -207,6 +205,19 @@ TEST(UpgradeState, ReadsThePinnedVersionOneForm) {
     expected.workers[0].accepted = 0;
     expected.workers[0].generation = 0;
     EXPECT_TRUE(*out == expected);
+}
+
+// A body that runs out inside an entry (its checksum right) is refused naming the field.
+TEST(UpgradeState, NamesTheFieldARecordRanOutIn) {
+    std::string hex(small_body_hex);
+    const std::string peer_and_source = "01000000" "70" "01000000" "73";
+    const std::size_t at = hex.find(peer_and_source);
+    ASSERT_NE(at, std::string::npos);
+    ASSERT_EQ(hex.find(peer_and_source, at + 1), std::string::npos);
+    hex.replace(at, 8, "ff000000");  // the peer's length: past the end of the body
+    auto out = decode_state(framed(2, from_hex(hex)));
+    ASSERT_FALSE(out);
+    EXPECT_EQ(out.error().message(), "state record body truncated at connections.peer");
 }
 
 // Version 1 (the workers section always empty, refused in event mode) is still read.
@@ -275,6 +286,7 @@ TEST(UpgradeState, RefusesAnInflatedCountWithoutAllocating) {
     auto out = decode_state(bytes);
     ASSERT_FALSE(out);
     EXPECT_NE(out.error().message().find("truncated"), std::string::npos) << out.error().message();
+    EXPECT_NE(out.error().message().find("at argv"), std::string::npos) << out.error().message();
 }
 
 TEST(StateMemfd, CarriesTheRecord) {
