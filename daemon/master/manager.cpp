@@ -167,7 +167,9 @@ void Manager::make_workers() {
                 return children_.lose_worker_served(pid);
             },
             [this](pid_t pid) { return children_.served_by_worker(pid); },
-            [this] { configure_workers(); }});
+            [this] { configure_workers(); },
+            [this] { return config_.shutdown_timeout_s; },
+            [this](pid_t pid) { return children_.end_worker_served(pid, Ending::shutdown); }});
 }
 
 void Manager::open() {

@@ -161,6 +161,7 @@ std::string encode_body(const UpgradeState& s) {
         w.u32(k.index);
         w.u64(k.accepted);
         w.u64(k.generation);
+        w.i64(k.retiring_since_ns);
     });
     return w.take();
 }
@@ -219,8 +220,8 @@ bool decode_body(Reader& r, UpgradeState& s, std::uint32_t version) {
         std::string name = r.str();
         s.settings.emplace_back(std::move(name), r.str());
     }
-    const bool worker_counts = version >= 2;
-    for (std::uint32_t n = r.count(4 + 4 + 4 + (worker_counts ? 16 : 0)); n--;) {
+    const bool worker_counts = version >= 2, worker_retiring = version >= 3;
+    for (std::uint32_t n = r.count(4 + 4 + 4 + (worker_counts ? 16 : 0) + (worker_retiring ? 8 : 0)); n--;) {
         WorkerState k;
         k.pid = r.i32();
         k.fd = r.fd();
@@ -229,6 +230,7 @@ bool decode_body(Reader& r, UpgradeState& s, std::uint32_t version) {
             k.accepted = r.u64();
             k.generation = r.u64();
         }
+        if (worker_retiring) k.retiring_since_ns = r.i64();
         s.workers.push_back(k);
     }
     return r.ok();

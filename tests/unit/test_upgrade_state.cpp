@@ -53,7 +53,7 @@ UpgradeState sample() {
     s.connections = {c, ConnectionState{}};
     s.totals = {{"accepted", 10}, {"completed", 7}, {"a_future_counter", ~0ull}};
     s.settings = {{"max-connections", "12"}, {"busy-message", "go \"away\"\n"}};
-    s.workers = {{321, 13, 0, 40, 6}, {322, 14, 1, ~0ull, 1}};
+    s.workers = {{321, 13, 0, 40, 6, 0}, {322, 14, 1, ~0ull, 1, 987654321}};
     return s;
 }
 
@@ -88,18 +88,22 @@ TEST(UpgradeState, RoundTripsEveryField) {
     EXPECT_EQ(out->workers[0].generation, 6u);
     EXPECT_EQ(out->workers[1].index, 1u);
     EXPECT_EQ(out->workers[1].accepted, ~0ull);
+    EXPECT_EQ(out->workers[0].retiring_since_ns, 0);
+    EXPECT_EQ(out->workers[1].retiring_since_ns, 987654321);
 }
 
-// Version 1 (the workers section always empty, refused in event mode) is still read.
+// Versions 1 (the workers section always empty, refused in event mode) and 2 are still read.
 TEST(UpgradeState, ReadsAVersionOneRecord) {
     UpgradeState in = sample();
     in.workers.clear();
     std::string bytes = encode_state(in);
-    bytes[8] = 1;
-    auto out = decode_state(bytes);
-    ASSERT_TRUE(out) << out.error().message();
-    EXPECT_TRUE(out->workers.empty());
-    EXPECT_EQ(out->connections.size(), 2u);
+    for (char older : {1, 2}) {
+        bytes[8] = older;
+        auto out = decode_state(bytes);
+        ASSERT_TRUE(out) << out.error().message();
+        EXPECT_TRUE(out->workers.empty());
+        EXPECT_EQ(out->connections.size(), 2u);
+    }
 }
 
 TEST(UpgradeState, NamesEveryDescriptorOnce) {
