@@ -296,14 +296,21 @@ TEST(LiveUpgrade, CarriesEventModeWorkersOver) {
     EXPECT_EQ(d.count_log("event=worker-exited"), 0u) << d.log();
 }
 
+// forkctl upgrade to a binary whose check waits for let_check_go(), once that check runs.
+std::future<CommandResult> upgrade_with_slow_check(const BinaryCopy& copy, const Daemon& d) {
+    copy.swap_in_slow_check();
+    auto upgrading = std::async(std::launch::async, [&d] { return forkctl(d, {"upgrade"}); });
+    (void)eventually([&] { return bool(copy.check_started()); });
+    return upgrading;
+}
+
 // The new binary's check runs beside the master's loop: while it is slow, status answers, clients
 // are served and a second upgrade is refused; the upgrade's reply waits for the check's end.
 TEST(LiveUpgrade, ASlowCheckDoesNotStopTheLoop) {
     BinaryCopy copy;
     Daemon d(options_for(copy, {"listen = 127.0.0.1:0"}));
-    copy.swap_in_slow_check();
-    auto upgrading = std::async(std::launch::async, [&] { return forkctl(d, {"upgrade"}); });
-    ASSERT_TRUE(eventually([&] { return bool(copy.check_started()); })) << d.log();
+    auto upgrading = upgrade_with_slow_check(copy, d);
+    ASSERT_TRUE(copy.check_started()) << d.log();
 
     const auto started = std::chrono::steady_clock::now();
     const auto status = forkctl(d, {"status"});
@@ -329,9 +336,8 @@ TEST(LiveUpgrade, ASlowCheckDoesNotStopTheLoop) {
 TEST(LiveUpgrade, AStopCancelsTheCheck) {
     BinaryCopy copy;
     Daemon d(options_for(copy, {"listen = 127.0.0.1:0"}));
-    copy.swap_in_slow_check();
-    auto upgrading = std::async(std::launch::async, [&] { return forkctl(d, {"upgrade"}); });
-    ASSERT_TRUE(eventually([&] { return bool(copy.check_started()); })) << d.log();
+    auto upgrading = upgrade_with_slow_check(copy, d);
+    ASSERT_TRUE(copy.check_started()) << d.log();
     const pid_t check = *copy.check_started();
     d.signal(SIGTERM);
     const auto result = upgrading.get();
