@@ -95,7 +95,7 @@ void Manager::upgrade_checked(int wait_status) {
     auto checked = run->reaped(wait_status);
     if (run->cancelled()) return;  // a stop cancelled it, and answered already
     if (!checked) return refuse_upgrade(checked.error().message(), reply);
-    auto timer = event_loop::add_timer(event_.get(), 0, "upgrade-exec", [this] { exec_upgrade(); });
+    auto timer = event_loop::add_next_iteration(event_.get(), "upgrade-exec", [this] { exec_upgrade(); });
     if (!timer) {
         if (reply) reply(failure("upgrade: cannot schedule it: " + timer.error().message()));
         return;
