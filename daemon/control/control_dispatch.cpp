@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <array>
 #include <exception>
+#include <memory>
+#include <optional>
 #include <variant>
 
 namespace forkd {
@@ -41,8 +43,9 @@ const auto handlers = std::to_array<CommandHandler>({
     {Command::kill, [](ControlTarget& target, const Request& request) { return done(target.kill(request.id)); },
      kill_detail},
     {Command::metrics, [](ControlTarget& target, const Request&) -> Result<json> { return json(target.metrics()); }},
-    // The reply says the new binary passed its check; the execve follows from the loop.
-    {Command::upgrade, [](ControlTarget& target, const Request&) { return target.upgrade(); }},
+    // The reply waits for the new binary's check; the execve follows from the loop.
+    {Command::upgrade, nullptr, nullptr, false,
+     [](ControlTarget& target, const Request&, DeferredReply reply) { target.upgrade(std::move(reply)); }},
 });
 
 void audit(const PeerCredentials& peer, const Request& request, std::string_view result,
@@ -66,6 +69,18 @@ void audit(const PeerCredentials& peer, const Request& request, std::string_view
                                             {"request", detail}, {"error", error}});
 }
 
+// The reply line to an answer, audited if the command changes state.
+std::string conclude(const PeerCredentials& peer, const Request& request, const Result<json>& answer) {
+    const bool audited = control::changes_state(request.command);
+    if (!answer) {
+        const std::string error = answer.error().message();
+        if (audited) audit(peer, request, "failed", error);
+        return control::encode_error(ErrorCode::failed, error);
+    }
+    if (audited) audit(peer, request, "ok");
+    return control::encode_ok(*answer);
+}
+
 ControlOutcome carry_out(ControlTarget& target, const PeerCredentials& peer, const Request& request,
                          const CommandHandler* handler) {
     Result<json> answer = failure("unhandled command");
@@ -74,14 +89,39 @@ ControlOutcome carry_out(ControlTarget& target, const PeerCredentials& peer, con
     } catch (const std::exception& e) {
         answer = failure(std::string("internal error: ") + e.what());
     }
-    const bool audited = control::changes_state(request.command);
-    if (!answer) {
-        const std::string error = answer.error().message();
-        if (audited) audit(peer, request, "failed", error);
-        return {control::encode_error(ErrorCode::failed, error)};
+    return {conclude(peer, request, answer), answer && handler->stop_after_reply};
+}
+
+// The reply of a call_later command: kept here while the call is still under way, sent through
+// send_later after it, and never twice.
+struct LaterReply {
+    bool answered = false, call_returned = false;
+    std::optional<std::string> at_once;
+    SendLater send_later;
+};
+
+ControlOutcome carry_out_later(ControlTarget& target, const PeerCredentials& peer, const Request& request,
+                               const CommandHandler& handler, SendLater send_later) {
+    auto later = std::make_shared<LaterReply>();
+    later->send_later = std::move(send_later);
+    DeferredReply reply = [later, peer, request](Result<json> answer) {
+        if (later->answered) return;
+        later->answered = true;
+        std::string line = conclude(peer, request, answer);
+        if (!later->call_returned) {
+            later->at_once = std::move(line);
+            return;
+        }
+        if (later->send_later) later->send_later(std::move(line));
+    };
+    try {
+        handler.call_later(target, request, reply);
+    } catch (const std::exception& e) {
+        reply(failure(std::string("internal error: ") + e.what()));
     }
-    if (audited) audit(peer, request, "ok");
-    return {control::encode_ok(*answer), handler->stop_after_reply};
+    later->call_returned = true;
+    if (later->at_once) return {*later->at_once};
+    return {"", false, true};
 }
 
 } // namespace
@@ -102,7 +142,7 @@ bool may_change_state(const PeerCredentials& peer, uid_t daemon_uid, std::option
 }
 
 ControlOutcome dispatch_control_request(ControlTarget& target, const PeerCredentials& peer,
-                                        std::string_view line, ControlDoor door) {
+                                        std::string_view line, ControlDoor door, SendLater send_later) {
     auto parsed = control::parse_request(line);
     if (auto* error = std::get_if<control::RequestError>(&parsed)) {
         log::info("control-bad-request", {{"uid", static_cast<unsigned>(peer.uid)},
@@ -121,7 +161,10 @@ ControlOutcome dispatch_control_request(ControlTarget& target, const PeerCredent
         audit(peer, request, "denied");
         return {control::encode_error(ErrorCode::denied, "permission denied")};
     }
-    return carry_out(target, peer, request, command_handler(request.command));
+    const CommandHandler* handler = command_handler(request.command);
+    if (handler && handler->call_later)
+        return carry_out_later(target, peer, request, *handler, std::move(send_later));
+    return carry_out(target, peer, request, handler);
 }
 
 } // namespace forkd

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <sys/types.h>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -23,11 +24,14 @@ namespace forkd {
 struct CommandHandler {
     control::Command command;
     // The result to send back (null for actions), or the error whose message() the reply carries.
+    // Null for a command whose reply comes later (call_later).
     Result<nlohmann::json> (*call)(ControlTarget& target, const control::Request& request);
     // The request's arguments as the audit line shows them ("max-connections=10"); null: none.
     std::string (*audit_detail)(const control::Request& request) = nullptr;
     // The reply goes out first, then the server calls target.stop() (ControlOutcome::stop).
     bool stop_after_reply = false;
+    // Instead of call: the target answers through the DeferredReply, now or later.
+    void (*call_later)(ControlTarget& target, const control::Request& request, DeferredReply reply) = nullptr;
 };
 
 std::span<const CommandHandler> command_handlers();
@@ -53,14 +57,21 @@ enum class ControlDoor { full, read_only };
 struct ControlOutcome {
     std::string reply;  // one line, "\n" included
     bool stop = false;  // an accepted stop: the caller sends the reply, then calls target.stop()
+    bool deferred = false;  // no reply yet: it comes through the caller's SendLater
 };
+
+// Where a deferred reply goes once the target gives it (one line, "\n" included).
+using SendLater = std::function<void(std::string reply)>;
 
 // Parses, authorises and carries out one request. Never throws: a bad request, a refusal and
 // an exception from the target all become error replies. Logs
 //   event=control-audit uid=U pid=P command=C result=ok|denied|failed
 // for every denied request and every state-changing one.
-// Through the read-only door a privileged command is denied whoever asks.
+// Through the read-only door a privileged command is denied whoever asks. A command whose
+// target answers later (CommandHandler::call_later) is audited when it does, and its reply
+// handed to send_later (once); if the target answered at once, the outcome carries it as usual.
 ControlOutcome dispatch_control_request(ControlTarget& target, const PeerCredentials& peer,
-                                        std::string_view line, ControlDoor door = ControlDoor::full);
+                                        std::string_view line, ControlDoor door = ControlDoor::full,
+                                        SendLater send_later = {});
 
 } // namespace forkd

@@ -91,14 +91,15 @@ std::uint64_t usec(std::chrono::milliseconds ms) {
 // One control connection: read one request line, write one reply, close. A client that asked
 // to stop stays open (phase stopping) until it hangs up or the process exits.
 struct ControlServer::Client {
-    enum class Phase { reading, held, writing, stopping };
+    enum class Phase { reading, awaiting, held, writing, stopping };
 
-    Client(ControlServer& server, UniqueFd fd, PeerCredentials peer)
-        : server(server), fd(std::move(fd)), peer(std::move(peer)) {}
+    Client(ControlServer& server, UniqueFd fd, PeerCredentials peer, std::uint64_t serial)
+        : server(server), fd(std::move(fd)), peer(std::move(peer)), serial(serial) {}
 
     ControlServer& server;
     UniqueFd fd;
     PeerCredentials peer;
+    std::uint64_t serial;  // how a deferred reply finds it (ControlServer::deliver_later)
     Phase phase = Phase::reading;
     bool stays_open = false;  // a stop client
     std::string in, out;
@@ -108,6 +109,7 @@ struct ControlServer::Client {
     void handle_io() {
         switch (phase) {
         case Phase::reading: return read_request();
+        case Phase::awaiting:
         case Phase::held: return watch_hangup();
         case Phase::writing: return flush();
         case Phase::stopping: return watch_hangup();
@@ -137,11 +139,30 @@ struct ControlServer::Client {
 
     void answer(const std::string& line) {
         ControlServer& owner = server;
-        auto [reply, stop] = dispatch_control_request(owner.target_, peer, line, owner.door_);
+        auto [reply, stop, deferred] =
+            dispatch_control_request(owner.target_, peer, line, owner.door_, owner.send_later(serial));
+        if (deferred) return await();
         stays_open = stop;
-        if (!stop && !owner.target_.changes_applied()) return hold(std::move(reply));
+        if (stop) {
+            respond(std::move(reply));  // may destroy *this
+            return owner.begin_stop();
+        }
+        deliver(std::move(reply));
+    }
+
+    // A reply that changed something waits until the change applies.
+    void deliver(std::string reply) {
+        if (!server.target_.changes_applied()) return hold(std::move(reply));
         respond(std::move(reply));  // may destroy *this
-        if (stop) owner.begin_stop();
+    }
+
+    // The target answers later (deliver, through ControlServer::deliver_later), within
+    // deferred_timeout; meanwhile only a hang-up is of interest.
+    void await() {
+        in.clear();
+        phase = Phase::awaiting;
+        sd_event_source_set_io_events(io.get(), EPOLLIN);
+        (void)event_loop::rearm(timer.get(), usec(server.limits_.deferred_timeout));
     }
 
     // Until the change applies (release_held) or the client's time runs out (handle_timeout);
@@ -189,8 +210,10 @@ struct ControlServer::Client {
 
     void handle_timeout() {
         if (phase == Phase::held) return release();  // the change is made; only its echo is late
-        if (phase == Phase::reading) {
-            std::string reply = control::encode_error(ErrorCode::bad_request, "request timed out");
+        if (phase == Phase::reading || phase == Phase::awaiting) {
+            std::string reply = phase == Phase::reading
+                                    ? control::encode_error(ErrorCode::bad_request, "request timed out")
+                                    : control::encode_error(ErrorCode::failed, "no answer in time");
             (void)!::send(fd.get(), reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
         }
         log::debug("control-timeout", {{"pid", static_cast<std::int64_t>(peer.pid)}});
@@ -325,7 +348,7 @@ void ControlServer::refuse_client(UniqueFd fd, const PeerCredentials& peer, cons
 
 void ControlServer::add_client(UniqueFd fd, PeerCredentials peer) {
     const uid_t uid = peer.uid;
-    auto client = std::make_unique<Client>(*this, std::move(fd), std::move(peer));
+    auto client = std::make_unique<Client>(*this, std::move(fd), std::move(peer), next_serial_++);
     Client& added = *client;
     auto io = event_loop::add_io(event_, added.fd.get(), EPOLLIN, "control-client",
                                  [&added] { added.handle_io(); });
@@ -340,6 +363,19 @@ void ControlServer::add_client(UniqueFd fd, PeerCredentials peer) {
 
 // Every stop request reaches the target: a second one means what a second SIGTERM means.
 void ControlServer::begin_stop() { target_.stop(); }
+
+SendLater ControlServer::send_later(std::uint64_t serial) {
+    return [self = std::weak_ptr<ControlServer*>(self_), serial](std::string reply) {
+        if (auto server = self.lock()) (*server)->deliver_later(serial, std::move(reply));
+    };
+}
+
+void ControlServer::deliver_later(std::uint64_t serial, std::string reply) {
+    for (const auto& client : clients_)
+        if (client->serial == serial && client->phase == Client::Phase::awaiting)
+            return client->deliver(std::move(reply));  // may close it
+    log::debug("control-reply-unclaimed", {{"client", serial}});  // it hung up or timed out
+}
 
 void ControlServer::release_held() {
     std::vector<Client*> held;

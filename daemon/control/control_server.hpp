@@ -31,6 +31,9 @@ struct ControlServerLimits {
     std::size_t max_clients_per_uid = 8;  // root and the daemon's uid: unbounded, and a reserve
     std::size_t admin_reserve = 4;        // of max_clients that other uids cannot take
     std::chrono::milliseconds client_timeout{5000};
+    // A reply the target gives later (ControlTarget::upgrade): how long the client may wait for
+    // it, from its request. The target's own bound (the upgrade check's 10 s) comes first.
+    std::chrono::milliseconds deferred_timeout{30000};
     std::chrono::milliseconds accept_pause = forkd::accept_pause;  // after EMFILE/ENFILE
 };
 
@@ -80,6 +83,9 @@ private:
 
     // A stop client's reply is on its way: begin the daemon's stop.
     void begin_stop();
+    // Where the deferred reply for the client numbered SERIAL goes: to it, if it still waits.
+    SendLater send_later(std::uint64_t serial);
+    void deliver_later(std::uint64_t serial, std::string reply);
 
     sd_event* event_;
     std::string path_;
@@ -91,6 +97,9 @@ private:
     UnixSocketFile socket_file_;  // what we bound, so the destructor never unlinks a successor's socket
     EventSourcePtr listener_source_, resume_timer_;
     std::list<std::unique_ptr<Client>> clients_;
+    std::uint64_t next_serial_ = 1;
+    // What a deferred reply holds to reach us: it may be called after the server is gone.
+    std::shared_ptr<ControlServer*> self_ = std::make_shared<ControlServer*>(this);
 };
 
 } // namespace forkd

@@ -7,11 +7,17 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace forkd {
+
+// The reply to a command whose outcome comes later (upgrade waits for the new binary's check):
+// the target calls it once, from the loop, or at once if it knows the answer already. The
+// client may have gone meanwhile; then it does nothing.
+using DeferredReply = std::function<void(Result<nlohmann::json>)>;
 
 class ControlTarget {
 public:
@@ -29,10 +35,12 @@ public:
     virtual Result<nlohmann::json> reload() = 0;
     virtual void stop() = 0;      // begins the graceful stop
     virtual Status kill(std::uint64_t id) = 0;
-    // Live upgrade: checks the new binary and, if it can take over, replies and re-executes it
-    // from the loop; the reply names the versions and the generation to come. Refused with the
-    // reason otherwise.
-    virtual Result<nlohmann::json> upgrade() { return failure("live upgrade is not supported"); }
+    // Live upgrade: checks the new binary without waiting for it and, if it can take over,
+    // replies and re-executes it from the loop; the reply names the versions and the generation
+    // to come. Refused with the reason otherwise. `reply` may be empty (SIGUSR2: the log says).
+    virtual void upgrade(DeferredReply reply) {
+        if (reply) reply(failure("live upgrade is not supported"));
+    }
     // Whether what the requests so far changed has taken effect everywhere: forkd-spawner
     // confirms a new configuration asynchronously. While it has not, the reply to a request
     // that changed something is held (ControlServer::release_held), so that a client that has

@@ -39,6 +39,18 @@ ChangedSignals changed_signals;
 
 } // namespace
 
+CleanSignalsSpawnAttr::CleanSignalsSpawnAttr() {
+    posix_spawnattr_init(&attr_);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr_, &none);
+    posix_spawnattr_setsigdefault(&attr_, &all);
+    posix_spawnattr_setflags(&attr_, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+}
+
+CleanSignalsSpawnAttr::~CleanSignalsSpawnAttr() { posix_spawnattr_destroy(&attr_); }
+
 void record_signal_dispositions() {
     ChangedSignals found;
     for (int sig = 1; sig <= max_signal; ++sig) {

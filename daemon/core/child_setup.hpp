@@ -2,6 +2,7 @@
 #pragma once
 // What every handler child does first, in the child between fork and the handler. All of it is
 // async-signal-safe (plain syscalls), so it may also run in a vfork-style child.
+#include <spawn.h>
 #include <sys/types.h>
 
 #include <cstddef>
@@ -20,6 +21,20 @@ void reset_signal_dispositions();
 void clear_signal_mask();
 // Both of the above.
 void reset_signal_state();
+// posix_spawn attributes for a helper the master starts (forkd-spawner, an upgrade check):
+// default signal dispositions and an empty mask, so that the master's blocked and ignored
+// signals stay its own. posix_spawn applies them in the child, before its exec.
+class CleanSignalsSpawnAttr {
+public:
+    CleanSignalsSpawnAttr();
+    ~CleanSignalsSpawnAttr();
+    CleanSignalsSpawnAttr(const CleanSignalsSpawnAttr&) = delete;
+    CleanSignalsSpawnAttr& operator=(const CleanSignalsSpawnAttr&) = delete;
+    const posix_spawnattr_t* get() const { return &attr_; }
+
+private:
+    posix_spawnattr_t attr_;
+};
 // The child dies with its parent (PR_SET_PDEATHSIG SIGKILL); false if the parent is already gone.
 bool die_with_parent(pid_t parent_pid);
 // Connection on fds 0 and 1; every fd above 2 closed. False on failure.

@@ -49,6 +49,11 @@ int on_time(sd_event_source* source, std::uint64_t, void* userdata) noexcept {
 }
 
 template <class F>
+int on_defer(sd_event_source* source, void* userdata) noexcept {
+    return run_guarded(source, [&] { (*static_cast<F*>(userdata))(); });
+}
+
+template <class F>
 struct Periodic {
     std::uint64_t period_usec;
     F callback;
@@ -105,6 +110,16 @@ Result<EventSourcePtr> add_timer(sd_event* event, std::uint64_t after_usec, cons
     const int rc = sd_event_add_time_relative(event, &source, CLOCK_MONOTONIC, after_usec, 0,
                                               detail::on_time<F>, callable.get());
     return detail::adopt(rc, source, std::move(callable), name, "sd_event_add_time");
+}
+
+// Calls run() once, on the loop's next iteration. Not a timer due now: sd-event lets a timer
+// of the default accuracy fire up to 250 ms late when nothing else wakes the loop.
+template <class F>
+Result<EventSourcePtr> add_next_iteration(sd_event* event, const char* name, F run) {
+    auto callable = std::make_unique<F>(std::move(run));
+    sd_event_source* source = nullptr;
+    const int rc = sd_event_add_defer(event, &source, detail::on_defer<F>, callable.get());
+    return detail::adopt(rc, source, std::move(callable), name, "sd_event_add_defer");
 }
 
 // A CLOCK_MONOTONIC timer calling on_tick() every period_usec, the first time one period from now.

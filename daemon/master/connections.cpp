@@ -237,6 +237,16 @@ std::size_t Connections::lose_worker_served(pid_t pid) {
     return lost.size();
 }
 
+std::size_t Connections::end_worker_served(pid_t pid, Ending reason) {
+    std::size_t ended = 0;
+    for (auto& [id, connection] : by_id_) {
+        if (connection.served_by != ServedBy::worker || connection.pid != pid || connection.term_sent) continue;
+        end(connection, reason, SIGTERM);
+        ++ended;
+    }
+    return ended;
+}
+
 std::size_t Connections::served_by_worker(pid_t pid) const {
     return std::size_t(std::count_if(by_id_.begin(), by_id_.end(), [pid](const auto& entry) {
         return entry.second.served_by == ServedBy::worker && entry.second.pid == pid;

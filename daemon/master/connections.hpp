@@ -93,6 +93,9 @@ public:
     std::size_t lose_worker_served(pid_t pid);
     // Connections forkd-worker `pid` serves.
     std::size_t served_by_worker(pid_t pid) const;
+    // Ends (SIGTERM, then SIGKILL after the grace) the connections worker `pid` serves that
+    // were not ended yet; returns how many it ended.
+    std::size_t end_worker_served(pid_t pid, Ending reason);
 
 private:
     void arm_deadline(Connection& connection, std::uint64_t after_usec);

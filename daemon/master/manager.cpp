@@ -167,7 +167,9 @@ void Manager::make_workers() {
                 return children_.lose_worker_served(pid);
             },
             [this](pid_t pid) { return children_.served_by_worker(pid); },
-            [this] { configure_workers(); }});
+            [this] { configure_workers(); },
+            [this] { return config_.shutdown_timeout_s; },
+            [this](pid_t pid) { return children_.end_worker_served(pid, Ending::shutdown); }});
 }
 
 void Manager::open() {
@@ -545,8 +547,8 @@ void Manager::on_signal(int signo) {
     case SIGUSR1:  // logrotate moved log-target's file away
         if (Status s = log::reopen_file(); !s) log::err("log-reopen-failed", {{"error", s.error().message()}});
         break;
-    case SIGUSR2:  // as forkctl upgrade; a refusal is logged by upgrade()
-        (void)upgrade();
+    case SIGUSR2:  // as forkctl upgrade; the outcome is logged
+        upgrade(nullptr);
         break;
     case SIGTERM:
     case SIGINT: begin_stop(); break;
@@ -555,7 +557,8 @@ void Manager::on_signal(int signo) {
 }
 
 // SIGCHLD coalesces: one signal may stand for hundreds of exits, so reap until none is left.
-// The master's children are the spawner and exec'd handlers; built-in handlers are the
+// The master's children are the spawner, event-mode workers, exec'd handlers and an upgrade's
+// check of the new binary; built-in handlers are the
 // spawner's, which reaps them and reports each exit (on_spawner_reports).
 void Manager::reap_children() {
     for (;;) {
@@ -568,6 +571,10 @@ void Manager::reap_children() {
         }
         if (workers_ && workers_->is(pid)) {
             workers_->exited(pid, status, state_ == State::stopping);
+            continue;
+        }
+        if (upgrade_check_ && upgrade_check_->is(pid)) {
+            upgrade_checked(status);
             continue;
         }
         children_.exec_reaped(pid, status);
@@ -731,6 +738,7 @@ void Manager::begin_stop() {
         return;
     }
     state_ = State::stopping;
+    cancel_upgrade_check();
     drain_grace_.reset();
     if (proxy_waits_) proxy_waits_->clear();  // not accepted yet: they go with the listeners
     notifier_->stopping();
@@ -749,7 +757,7 @@ void Manager::begin_stop() {
 }
 
 void Manager::maybe_finish_stop() {
-    if (state_ == State::stopping && children_.empty() && changes_applied())
+    if (state_ == State::stopping && children_.empty() && changes_applied() && !upgrade_check_)
         sd_event_exit(event_.get(), 0);
 }
 

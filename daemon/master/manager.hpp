@@ -22,6 +22,7 @@
 #include "daemon/master/limit_waits.hpp"
 #include "daemon/master/log_throttle.hpp"
 #include "daemon/master/status_render.hpp"
+#include "daemon/master/upgrade_check_run.hpp"
 #include "daemon/core/scoreboard.hpp"
 #include "daemon/spawner/spawner_protocol.hpp"
 #include "daemon/upgrade/upgrade_state.hpp"
@@ -85,7 +86,7 @@ public:
     Result<nlohmann::json> reload() override;
     void stop() override;
     Status kill(std::uint64_t id) override;
-    Result<nlohmann::json> upgrade() override;
+    void upgrade(DeferredReply reply) override;
     bool changes_applied() const override;
     uid_t daemon_uid() const override;
     std::optional<gid_t> control_gid() const override;
@@ -191,6 +192,9 @@ private:
     void make_spawner();
 
     // Live upgrade.
+    void upgrade_checked(int wait_status);  // the check child was reaped
+    void refuse_upgrade(const std::string& error, const DeferredReply& reply);
+    void cancel_upgrade_check();            // a stop
     void exec_upgrade();
     upgrade::UpgradeState capture_state() const;
     std::vector<std::pair<std::string, std::string>> runtime_settings() const;
@@ -202,6 +206,8 @@ private:
     std::string upgrade_to_version_;          // the checked binary's version, for the log
     std::optional<std::string> upgraded_from_;  // the new image: the version it took over from
     EventSourcePtr upgrade_exec_;             // the execve, from the loop once the reply is out
+    std::unique_ptr<UpgradeCheckRun> upgrade_check_;  // the new binary's check, until reaped
+    DeferredReply upgrade_reply_;             // the upgrade request's, held until the check ends
 
     CommandLine command_line_;
     Config config_;

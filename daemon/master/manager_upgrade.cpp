@@ -66,24 +66,56 @@ std::vector<char*> pointers(std::vector<std::string>& words) {
 
 } // namespace
 
-Result<nlohmann::json> Manager::upgrade() {
-    if (state_ == State::stopping) return failure("forkd is stopping");
-    if (upgrade_exec_) return failure("an upgrade is already under way");
-    if (origin_.binary.empty()) return failure("the binary forkd was started from is unknown");
-    // The check waits for the new binary (bounded): the spawner keeps serving meanwhile.
-    auto checked = upgrade::run_upgrade_check(origin_.binary, origin_.argv, upgrade::state_version);
-    if (!checked) {
-        const std::string error = checked.error().message();
-        log::err("upgrade", {{"result", "refused"}, {"binary", origin_.binary}, {"error", error}});
-        return failure("upgrade refused, forkd carries on unchanged: " + error);
+// The reply waits for the new binary's check, which runs beside the loop (UpgradeCheckRun); the
+// master reaps it with its other children and upgrade_checked() goes on from there.
+void Manager::upgrade(DeferredReply reply) {
+    auto refuse_now = [&](const char* why) {
+        if (reply) reply(failure(why));
+    };
+    if (state_ == State::stopping) return refuse_now("forkd is stopping");
+    if (upgrade_check_ || upgrade_exec_) return refuse_now("an upgrade is already under way");
+    if (origin_.binary.empty()) return refuse_now("the binary forkd was started from is unknown");
+    auto run = UpgradeCheckRun::start(event_.get(), origin_.binary, origin_.argv, upgrade::state_version,
+                                      upgrade::check_timeout);
+    if (!run) return refuse_upgrade(run.error().message(), reply);
+    upgrade_check_ = std::move(*run);
+    upgrade_reply_ = std::move(reply);
+    log::info("upgrade-check", {{"binary", origin_.binary}, {"pid", long(upgrade_check_->pid())}});
+}
+
+void Manager::refuse_upgrade(const std::string& error, const DeferredReply& reply) {
+    log::err("upgrade", {{"result", "refused"}, {"binary", origin_.binary}, {"error", error}});
+    if (reply) reply(failure("upgrade refused, forkd carries on unchanged: " + error));
+}
+
+void Manager::upgrade_checked(int wait_status) {
+    const std::unique_ptr<UpgradeCheckRun> run = std::move(upgrade_check_);
+    const DeferredReply reply = std::move(upgrade_reply_);
+    upgrade_reply_ = nullptr;
+    auto checked = run->reaped(wait_status);
+    if (run->cancelled()) return;  // a stop cancelled it, and answered already
+    if (!checked) return refuse_upgrade(checked.error().message(), reply);
+    auto timer = event_loop::add_next_iteration(event_.get(), "upgrade-exec", [this] { exec_upgrade(); });
+    if (!timer) {
+        if (reply) reply(failure("upgrade: cannot schedule it: " + timer.error().message()));
+        return;
     }
-    auto timer = event_loop::add_timer(event_.get(), 0, "upgrade-exec", [this] { exec_upgrade(); });
-    if (!timer) return failure("upgrade: cannot schedule it: " + timer.error().message());
     upgrade_exec_ = std::move(*timer);
     upgrade_to_version_ = *checked;
     upgrade_error_.reset();
-    return nlohmann::json{{"pid", master_pid_}, {"from_version", forkd_version()}, {"to_version", *checked},
-                          {"generation", generation_ + 1}, {"connections", children_.size()}};
+    if (reply)
+        reply(nlohmann::json{{"pid", master_pid_}, {"from_version", forkd_version()}, {"to_version", *checked},
+                             {"generation", generation_ + 1}, {"connections", children_.size()}});
+}
+
+// The check is killed (and still reaped, before the stop completes); its request is answered now.
+void Manager::cancel_upgrade_check() {
+    if (!upgrade_check_ || upgrade_check_->cancelled()) return;
+    upgrade_check_->cancel();
+    log::notice("upgrade", {{"result", "cancelled"}, {"binary", origin_.binary}, {"reason", "stopping"}});
+    const DeferredReply reply = std::move(upgrade_reply_);
+    upgrade_reply_ = nullptr;
+    if (reply) reply(failure("upgrade cancelled: forkd is stopping"));
 }
 
 std::vector<std::pair<std::string, std::string>> Manager::runtime_settings() const {

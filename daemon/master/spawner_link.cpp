@@ -4,6 +4,7 @@
 #include "common/base/error.hpp"
 #include "common/base/reap.hpp"
 #include "common/log.hpp"
+#include "daemon/core/child_setup.hpp"
 #include "daemon/core/scoreboard.hpp"
 #include "daemon/event_loop/event_sources.hpp"
 
@@ -86,24 +87,15 @@ std::string SpawnerLink::launch() {
     posix_spawn_file_actions_adddup2(&actions, theirs_high.get(), spawner::control_fd);
     posix_spawn_file_actions_adddup2(&actions, board_high.get(), spawner::scoreboard_fd);
     posix_spawn_file_actions_addclosefrom_np(&actions, spawner::scoreboard_fd + 1);
-    // Default dispositions and an empty mask: the master's blocked and ignored signals stay its own.
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    const CleanSignalsSpawnAttr attr;
 
     const std::string master = std::to_string(getpid());
     const std::string name = path_.substr(path_.find_last_of('/') + 1);
     char* argv[] = {const_cast<char*>(name.c_str()), const_cast<char*>(master.c_str()), nullptr};
     char* envp[] = {nullptr};
     pid_t pid = 0;
-    const int rc = posix_spawn(&pid, path_.c_str(), &actions, &attr, argv, envp);
+    const int rc = posix_spawn(&pid, path_.c_str(), &actions, attr.get(), argv, envp);
     posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
     if (rc != 0) return errno_text("cannot start " + path_, rc);
 
     if (fcntl(ours.get(), F_SETFL, O_NONBLOCK) < 0) {

@@ -2,6 +2,7 @@
 #include "daemon/master/worker_pool.hpp"
 
 #include "common/log.hpp"
+#include "common/base/monotonic_clock.hpp"
 #include "daemon/core/exit_status.hpp"
 #include "daemon/event_loop/event_sources.hpp"
 #include "daemon/master/spawner_supervisor.hpp"
@@ -16,6 +17,9 @@ namespace {
 
 // A worker that died before it said hello is broken (a missing or mismatched binary).
 constexpr std::uint64_t worker_retry_usec = 1000000;
+// After a retiring worker's connections were ended at its deadline: the time they have to close
+// (the connections' own SIGTERM -> SIGKILL grace, and a little) before the worker is killed.
+constexpr std::int64_t retire_kill_grace_ns = 3 * 1000000000LL;
 
 } // namespace
 
@@ -73,7 +77,7 @@ void WorkerPool::resize(std::size_t count) {
     for (auto& worker : workers_) {
         if (worker->retiring) continue;
         if (working < count) ++working;
-        else worker->retiring = true;
+        else retire(*worker, monotonic_ns());
     }
     while (working++ < count) launch(add());
 }
@@ -85,7 +89,7 @@ std::vector<upgrade::WorkerState> WorkerPool::save() const {
         const SpawnerLink& link = *worker->link;
         if (!link.running() || link.socket_fd() < 0) continue;
         out.push_back({std::int32_t(link.pid()), link.socket_fd(), index++, worker->accepted,
-                       link.sent_generation()});
+                       link.sent_generation(), worker->retiring ? worker->retiring_since_ns : 0});
     }
     return out;
 }
@@ -97,9 +101,39 @@ void WorkerPool::adopt(const std::vector<upgrade::WorkerState>& workers) {
         Worker& worker = add();
         worker.link->adopt(pid_t(state.pid), UniqueFd(state.fd), state.generation);
         worker.accepted = state.accepted;
-        worker.retiring = true;
+        // One that retired in the old image keeps its deadline; the others retire from now.
+        retire(worker, state.retiring_since_ns > 0 ? state.retiring_since_ns : monotonic_ns());
         log::info("worker-adopted", {{"pid", long(state.pid)}, {"accepted", state.accepted}});
     }
+}
+
+// Its deadline is a timer of its own: it may serve held connections for hours otherwise.
+void WorkerPool::retire(Worker& worker, std::int64_t since_ns) {
+    worker.retiring = true;
+    worker.retiring_since_ns = since_ns;
+    const std::int64_t deadline = since_ns + std::int64_t(hooks_.retire_timeout_s()) * 1000000000LL;
+    const std::int64_t left_ns = std::max<std::int64_t>(deadline - monotonic_ns(), 0);
+    if (auto timer = event_loop::add_timer(event_, std::uint64_t(left_ns / 1000), "worker-retire-deadline",
+                                           [this, &worker] { retire_deadline_passed(worker); }))
+        worker.retire_deadline = std::move(*timer);
+}
+
+void WorkerPool::retire_deadline_passed(Worker& worker) {
+    worker.retire_deadline.reset();
+    if (!worker.link->running()) return;
+    const pid_t pid = worker.link->pid();
+    if (worker.ended_at_deadline) {
+        log::warning("worker-killed", {{"pid", long(pid)}, {"reason", "retire-deadline"}});
+        ::kill(pid, SIGKILL);  // its connections are lost with it (exited())
+        return;
+    }
+    worker.ended_at_deadline = true;
+    const std::size_t ended = hooks_.end_connections(pid);
+    log::notice("worker-retire-timeout", {{"pid", long(pid)}, {"connections", ended},
+                                          {"shutdown_timeout_s", hooks_.retire_timeout_s()}});
+    if (auto timer = event_loop::add_timer(event_, std::uint64_t(retire_kill_grace_ns / 1000),
+                                           "worker-retire-kill", [this, &worker] { retire_deadline_passed(worker); }))
+        worker.retire_deadline = std::move(*timer);
 }
 
 void WorkerPool::launch(Worker& worker) {

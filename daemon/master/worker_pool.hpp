@@ -4,7 +4,8 @@
 // each what to accept on and how (the spawner's protocol), and supervises them as it does
 // forkd-spawner: a dead worker is logged, its connections end as failed, and a new one starts
 // (at once if it had worked, else after a pause). A worker no longer wanted (a reload to fork
-// mode or to fewer workers) is told to accept nothing and retired once its connections are over.
+// mode or to fewer workers) is told to accept nothing and retired once its connections are over,
+// at the latest at shutdown-timeout (its connections then ended as at a stop).
 #include "common/config/config.hpp"
 #include "daemon/event_loop/sd_event_ptr.hpp"
 #include "daemon/master/listeners.hpp"
@@ -44,6 +45,11 @@ public:
         std::function<std::size_t(pid_t)> active_of;
         // A new worker runs: tell the workers what to accept.
         std::function<void()> configure;
+        // How long a retiring worker may finish its connections (shutdown-timeout, in force
+        // when it begins to retire), and ending those of worker `pid` once that is over (as a
+        // stop past shutdown-timeout does); returns how many.
+        std::function<unsigned()> retire_timeout_s;
+        std::function<std::size_t(pid_t)> end_connections;
     };
 
     WorkerPool(sd_event* event, const Scoreboard& board, Hooks hooks);
@@ -76,6 +82,8 @@ public:
     // Ends connection `id` in worker `pid` (the worker closes it whatever the signal).
     void signal(pid_t pid, std::uint64_t id, std::uint32_t slot, int signo);
     // Retires workers no longer wanted whose connections are over (housekeeping, reports).
+    // One still serving at shutdown-timeout after it began to retire has its connections ended
+    // then; one still running a kill grace after that is killed.
     void retire_idle();
     // Every running worker applied the last configuration sent.
     bool settled() const;
@@ -93,9 +101,13 @@ private:
         std::unique_ptr<SpawnerLink> link;
         std::uint64_t accepted = 0;
         bool retiring = false;
-        EventSourcePtr retry;
+        std::int64_t retiring_since_ns = 0;  // monotonic
+        bool ended_at_deadline = false;
+        EventSourcePtr retry, retire_deadline;
     };
     Worker& add();
+    void retire(Worker& worker, std::int64_t since_ns);
+    void retire_deadline_passed(Worker& worker);
     void launch(Worker& worker);
     void retry_later(Worker& worker);
     void forward_reports(Worker& worker, std::span<const spawner::Report> reports);

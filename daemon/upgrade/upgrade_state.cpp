@@ -267,7 +267,8 @@ constexpr auto worker_fields = fields(
     field("fd", &WorkerState::fd, fd),
     field("index", &WorkerState::index, u32),
     field("accepted", &WorkerState::accepted, u64).since(2),
-    field("generation", &WorkerState::generation, u64).since(2));
+    field("generation", &WorkerState::generation, u64).since(2),
+    field("retiring_since_ns", &WorkerState::retiring_since_ns, i64).since(3));
 
 // The body of the record.
 constexpr auto state_fields = fields(

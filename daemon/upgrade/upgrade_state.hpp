@@ -25,7 +25,8 @@
 namespace forkd::upgrade {
 
 // 2: a worker carries its accepted count and the generation of its last configuration.
-constexpr std::uint32_t state_version = 2;
+// 3: and since when it retires (0: it works).
+constexpr std::uint32_t state_version = 3;
 // Versions this build can read (a newer build may read older records too).
 constexpr std::uint32_t oldest_readable_version = 1;
 inline bool can_read(std::uint32_t version) {
@@ -79,6 +80,7 @@ struct WorkerState {
     std::uint32_t index = 0;
     std::uint64_t accepted = 0;    // connections it accepted (status.workers)
     std::uint64_t generation = 0;  // of the last configuration sent to it
+    std::int64_t retiring_since_ns = 0;  // monotonic; 0: not retiring
     bool operator==(const WorkerState&) const = default;
 };
 

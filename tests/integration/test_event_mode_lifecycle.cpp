@@ -130,6 +130,31 @@ TEST(EventModeLifecycle, ReloadSwitchesModesAndRunningConnectionsFinish) {
     EXPECT_EQ((*status)["totals"]["failed"], 0) << status->dump();
 }
 
+// A worker retired by a reload serves its connections until shutdown-timeout, no longer: then
+// they are closed (ended_by=shutdown, as a stop would) and the worker goes, every count exact.
+TEST(EventModeLifecycle, ARetiredWorkerEndsItsConnectionsAtShutdownTimeout) {
+    Daemon d(event_config({"shutdown-timeout = 1", "handler = echo"}));
+    auto held = served_client(d, "held");
+    ASSERT_TRUE(held.valid()) << d.log();
+    const auto workers = worker_pids(d);
+    ASSERT_EQ(workers.size(), 1u);
+    d.rewrite_config({"listen = 127.0.0.1:0", "mode = fork", "handler = echo", "shutdown-timeout = 1"});
+    ASSERT_TRUE(d.wait_log("event=reload result=ok")) << d.log();
+    EXPECT_TRUE(echo_roundtrip(held.get(), "served while retiring"));
+    EXPECT_TRUE(wait_closed(held.get(), 4s)) << "not closed after shutdown-timeout\n" << d.log();
+    EXPECT_TRUE(eventually([&] { return !process_alive(workers[0]); }, 5s)) << d.log();
+    EXPECT_TRUE(d.wait_log("event=worker-retire-timeout pid=" + std::to_string(workers[0]) + " connections=1"))
+        << d.log();
+    EXPECT_TRUE(eventually([&] { return active_of(d) == 0; }));
+    auto status = status_json(d);
+    ASSERT_TRUE(status);
+    EXPECT_EQ((*status)["totals"]["accepted"], 1);
+    EXPECT_EQ((*status)["totals"]["killed"], 1) << status->dump();
+    EXPECT_EQ((*status)["totals"]["failed"], 0) << status->dump();
+    EXPECT_NE(d.log().find("ended_by=shutdown"), std::string::npos) << d.log();
+    EXPECT_TRUE(served_client(d, "fork mode serves").valid());
+}
+
 TEST(EventModeLifecycle, StopLetsConnectionsFinishThenClosesThem) {
     Daemon d(event_config({"shutdown-timeout = 1", "workers = 2"}));
     auto a = served_client(d, "a");

@@ -12,6 +12,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <future>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -46,6 +48,20 @@ public:
         ::chmod(next.c_str(), 0755);
         fs::rename(next, forkd());
     }
+    // A "new binary" whose check waits for the test: it writes its pid to check-started, then
+    // waits (at most 10 s) for the file go before it runs the real check; started normally, it is
+    // the real forkd at once.
+    void swap_in_slow_check() const {
+        replace_with_text("#!/bin/sh\nif [ \"$1\" = --upgrade-check ]; then\n  echo $$ > " + dir_.file("check-started") +
+                          "\n  i=0\n  while [ ! -e " + dir_.file("go") + " ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done\n"
+                          "fi\nexec " + std::string(FORKD_BINARY) + " \"$@\"\n");
+    }
+    std::optional<pid_t> check_started() const {
+        const std::string text = read_file(dir_.file("check-started"));
+        if (text.empty() || text.back() != '\n') return std::nullopt;
+        return pid_t(std::stol(text));
+    }
+    void let_check_go() const { write_file(dir_.file("go"), ""); }
     // Runs the copy instead of FORKD_BINARY (argv[0] is the copy's absolute path).
     std::vector<std::string> launch_prefix() const {
         return {"/bin/sh", "-c", "shift; exec " + forkd() + " \"$@\"", "sh"};
@@ -278,6 +294,58 @@ TEST(LiveUpgrade, CarriesEventModeWorkersOver) {
     EXPECT_EQ(total(after, "completed"), 26u);
     EXPECT_EQ(total(after, "failed"), 0u);
     EXPECT_EQ(d.count_log("event=worker-exited"), 0u) << d.log();
+}
+
+// forkctl upgrade to a binary whose check waits for let_check_go(), once that check runs.
+std::future<CommandResult> upgrade_with_slow_check(const BinaryCopy& copy, const Daemon& d) {
+    copy.swap_in_slow_check();
+    auto upgrading = std::async(std::launch::async, [&d] { return forkctl(d, {"upgrade"}); });
+    (void)eventually([&] { return bool(copy.check_started()); });
+    return upgrading;
+}
+
+// The new binary's check runs beside the master's loop: while it is slow, status answers, clients
+// are served and a second upgrade is refused; the upgrade's reply waits for the check's end.
+TEST(LiveUpgrade, ASlowCheckDoesNotStopTheLoop) {
+    BinaryCopy copy;
+    Daemon d(options_for(copy, {"listen = 127.0.0.1:0"}));
+    auto upgrading = upgrade_with_slow_check(copy, d);
+    ASSERT_TRUE(copy.check_started()) << d.log();
+
+    const auto started = std::chrono::steady_clock::now();
+    const auto status = forkctl(d, {"status"});
+    EXPECT_EQ(status.exit_code, 0) << status.err;
+    EXPECT_TRUE(served_client(d, "during the check\n"));
+    const auto second = forkctl(d, {"upgrade"});
+    EXPECT_EQ(second.exit_code, 1);
+    EXPECT_NE(second.err.find("an upgrade is already under way"), std::string::npos) << second.err;
+    EXPECT_EQ(upgrading.wait_for(std::chrono::seconds(0)), std::future_status::timeout)
+        << "the reply waits for the check";
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));  // not the check's 10 s
+
+    copy.let_check_go();
+    const auto result = upgrading.get();
+    ASSERT_EQ(result.exit_code, 0) << result.err << d.log();
+    EXPECT_EQ(status_of(d)["generation"], 1);
+    EXPECT_EQ(status_of(d)["pid"], d.pid());
+    EXPECT_TRUE(served_client(d, "after\n"));
+}
+
+// A stop while the check runs cancels it: the check is killed and reaped, the upgrade's request
+// is answered with the reason, and the daemon stops as usual.
+TEST(LiveUpgrade, AStopCancelsTheCheck) {
+    BinaryCopy copy;
+    Daemon d(options_for(copy, {"listen = 127.0.0.1:0"}));
+    auto upgrading = upgrade_with_slow_check(copy, d);
+    ASSERT_TRUE(copy.check_started()) << d.log();
+    const pid_t check = *copy.check_started();
+    d.signal(SIGTERM);
+    const auto result = upgrading.get();
+    EXPECT_EQ(result.exit_code, 1);
+    EXPECT_NE(result.err.find("upgrade cancelled: forkd is stopping"), std::string::npos) << result.err;
+    ASSERT_TRUE(d.wait_exit());
+    EXPECT_NE(::kill(check, 0), 0) << "the check outlived the stop";
+    EXPECT_NE(d.log().find("event=upgrade result=cancelled"), std::string::npos) << d.log();
 }
 
 // Each refusal names its reason, exits 1, and leaves pid, generation and connections as they were.

@@ -49,9 +49,11 @@ public:
         return json{{"changes", json::array()}, {"reverted_set", json::array()}};
     }
     void stop() override { calls.push_back("stop"); }
-    Result<json> upgrade() override {
+    // Answers at once, or keeps the reply for the test to give (answer_upgrade_later).
+    void upgrade(DeferredReply reply) override {
         calls.push_back("upgrade");
-        return json{{"generation", 1}};
+        if (answer_upgrade_later) pending_upgrade = std::move(reply);
+        else reply(json{{"generation", 1}});
     }
     Status kill(std::uint64_t id) override {
         calls.push_back("kill " + std::to_string(id));
@@ -64,6 +66,8 @@ public:
     std::optional<gid_t> group = 500;
     std::optional<std::string> reload_error;
     bool throw_on_reload = false;
+    bool answer_upgrade_later = false;
+    DeferredReply pending_upgrade;
     std::vector<std::string> calls;
 };
 
@@ -176,6 +180,23 @@ TEST(ControlDispatch, EveryCommandOfTheTableReachesTheTarget) {
         EXPECT_TRUE(reply_of(outcome).ok) << control::command_name(command) << ": " << outcome.reply;
     }
     EXPECT_EQ(target.calls, (std::vector<std::string>{"set overload reject", "drain", "resume", "reload", "kill 0", "upgrade"}));
+}
+
+TEST(ControlDispatch, ADeferredReplyGoesToSendLaterOnce) {
+    FakeTarget target;
+    target.answer_upgrade_later = true;
+    std::vector<std::string> sent;
+    auto outcome = dispatch_control_request(target, peer(0), R"({"version":1,"command":"upgrade"})",
+                                            ControlDoor::full, [&](std::string line) { sent.push_back(line); });
+    EXPECT_TRUE(outcome.deferred);
+    EXPECT_TRUE(outcome.reply.empty());
+    ASSERT_TRUE(target.pending_upgrade);
+    target.pending_upgrade(failure("upgrade refused: no"));
+    target.pending_upgrade(json{{"generation", 1}});  // a second answer is ignored
+    ASSERT_EQ(sent.size(), 1u);
+    auto reply = control::parse_reply(sent[0].substr(0, sent[0].find('\n')));
+    EXPECT_FALSE(reply.ok);
+    EXPECT_EQ(reply.error, "upgrade refused: no");
 }
 
 TEST(ControlDispatch, BadRequestsGetTheirCode) {
@@ -408,6 +429,51 @@ TEST_F(ControlServerTest, StopClientThatHangsUpIsForgotten) {
     read_reply(fd.get(), /*until_eof=*/false);
     fd.reset();
     EXPECT_TRUE(spin_until([&] { return server_->client_count() == 0; }));
+}
+
+// A reply the target gives later: the client waits, other clients are served meanwhile, the
+// reply and its audit come when the target answers, and one for a client gone is dropped.
+TEST_F(ControlServerTest, DeferredReplyComesWhenTheTargetAnswers) {
+    start();
+    target_.answer_upgrade_later = true;
+    UniqueFd waiting = connect_client();
+    const std::string request = "{\"version\":1,\"command\":\"upgrade\"}\n";
+    ASSERT_GT(::send(waiting.get(), request.data(), request.size(), 0), 0);
+    ASSERT_TRUE(spin_until([&] { return bool(target_.pending_upgrade); }));
+    EXPECT_TRUE(control::parse_reply(ask("{\"version\":1,\"command\":\"status\"}\n")).ok);
+    pollfd pfd{waiting.get(), POLLIN, 0};
+    EXPECT_EQ(::poll(&pfd, 1, 0), 0) << "no reply before the target's";
+    target_.pending_upgrade(json{{"generation", 1}});
+    std::string data = read_reply(waiting.get());
+    auto reply = control::parse_reply(data.substr(0, data.find('\n')));
+    EXPECT_TRUE(reply.ok) << data;
+    EXPECT_EQ(reply.result["generation"], 1);
+    EXPECT_TRUE(spin_until([&] { return server_->client_count() == 0; }));
+
+    // Its client hung up first: the late reply reaches nobody, and harms nothing.
+    target_.pending_upgrade = nullptr;
+    UniqueFd gone = connect_client();
+    ASSERT_GT(::send(gone.get(), request.data(), request.size(), 0), 0);
+    ASSERT_TRUE(spin_until([&] { return bool(target_.pending_upgrade); }));
+    gone.reset();
+    ASSERT_TRUE(spin_until([&] { return server_->client_count() == 0; }));
+    target_.pending_upgrade(failure("too late"));
+    server_.reset();
+    target_.pending_upgrade(failure("after the server"));  // nothing left to reach
+}
+
+TEST_F(ControlServerTest, DeferredReplyTimesOut) {
+    ControlServerLimits limits;
+    limits.deferred_timeout = 50ms;
+    start(limits);
+    target_.answer_upgrade_later = true;
+    UniqueFd fd = connect_client();
+    const std::string request = "{\"version\":1,\"command\":\"upgrade\"}\n";
+    ASSERT_GT(::send(fd.get(), request.data(), request.size(), 0), 0);
+    std::string data = read_reply(fd.get());
+    auto reply = control::parse_reply(data.substr(0, data.find('\n')));
+    EXPECT_FALSE(reply.ok);
+    EXPECT_EQ(reply.error, "no answer in time");
 }
 
 } // namespace

@@ -2,6 +2,7 @@
 // The live upgrade's state record: round trip, and every way a record can be wrong is refused
 // with its reason (wrong magic, version, truncation anywhere, checksum, trailing bytes). And the
 // check mode's command line, the memfd carrier and FD_CLOEXEC switching.
+#include "common/base/reap.hpp"
 #include "daemon/upgrade/state_memfd.hpp"
 #include "daemon/upgrade/upgrade_check.hpp"
 #include "daemon/upgrade/upgrade_state.hpp"
@@ -9,6 +10,8 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <string>
@@ -16,6 +19,8 @@
 
 namespace forkd::upgrade {
 namespace {
+
+using namespace std::chrono_literals;
 
 UpgradeState sample() {
     UpgradeState s;
@@ -51,7 +56,7 @@ UpgradeState sample() {
     s.connections = {c, ConnectionState{}};
     s.totals = {{"accepted", 10}, {"completed", 7}, {"a_future_counter", ~0ull}};
     s.settings = {{"max-connections", "12"}, {"busy-message", "go \"away\"\n"}};
-    s.workers = {{321, 13, 0, 40, 6}, {322, 14, 1, ~0ull, 1}};
+    s.workers = {{321, 13, 0, 40, 6, 0}, {322, 14, 1, ~0ull, 1, 987654321}};
     return s;
 }
 
@@ -86,6 +91,8 @@ TEST(UpgradeState, RoundTripsEveryField) {
     EXPECT_EQ(out->workers[0].generation, 6u);
     EXPECT_EQ(out->workers[1].index, 1u);
     EXPECT_EQ(out->workers[1].accepted, ~0ull);
+    EXPECT_EQ(out->workers[0].retiring_since_ns, 0);
+    EXPECT_EQ(out->workers[1].retiring_since_ns, 987654321);
 }
 
 // Every field, compared whole: a field the record forgot to carry, or carries into another
@@ -143,10 +150,10 @@ UpgradeState small_state() {
             .connections = {{15, 16, 17, 2, "p", "s", 18, -2, true, -3, 19, 20}},
             .totals = {{"t", 21}},
             .settings = {{"k", "v"}},
-            .workers = {{22, 23, 24, 25, 26}}};
+            .workers = {{22, 23, 24, 25, 26, 27}}};
 }
 
-// The body of small_state() in version 2, field by field, little-endian; strings and lists
+// The body of small_state() in version 3, field by field, little-endian; strings and lists
 // carry a u32 length first.
 constexpr std::string_view small_body_hex =
     "02000000"                                    // generation
@@ -183,27 +190,38 @@ constexpr std::string_view small_body_hex =
     "01000000" "01000000" "6b" "01000000" "76"    // settings {"k", "v"}
     "01000000"                                    // workers: 1
     "16000000" "17000000" "18000000"              //   pid, fd, index
-    "1900000000000000" "1a00000000000000";        //   accepted, generation (since version 2)
+    "1900000000000000" "1a00000000000000"         //   accepted, generation (since version 2)
+    "1b00000000000000";                           //   retiring_since_ns (since version 3)
 
 // The record's form on the wire, pinned: a change of it must bump state_version (and say how
 // an older record is read), never slip in.
 TEST(UpgradeState, WritesThePinnedForm) {
-    ASSERT_EQ(state_version, 2u) << "a new version: pin its form here, and keep reading the old one";
-    const std::string expected = framed(2, from_hex(small_body_hex));
+    ASSERT_EQ(state_version, 3u) << "a new version: pin its form here, and keep reading the old one";
+    const std::string expected = framed(3, from_hex(small_body_hex));
     EXPECT_EQ(encode_state(small_state()), expected);
     auto out = decode_state(expected);
     ASSERT_TRUE(out) << out.error().message();
     EXPECT_TRUE(*out == small_state());
 }
 
-// A version-1 worker entry is pid, fd and index only.
+// A version-2 worker entry has no retiring time; a version-1 one is pid, fd and index only.
+TEST(UpgradeState, ReadsThePinnedVersionTwoForm) {
+    const std::string body = from_hex(small_body_hex.substr(0, small_body_hex.size() - 16));
+    auto out = decode_state(framed(2, body));
+    ASSERT_TRUE(out) << out.error().message();
+    UpgradeState expected = small_state();
+    expected.workers[0].retiring_since_ns = 0;
+    EXPECT_TRUE(*out == expected);
+}
+
 TEST(UpgradeState, ReadsThePinnedVersionOneForm) {
-    const std::string body = from_hex(small_body_hex.substr(0, small_body_hex.size() - 32));
+    const std::string body = from_hex(small_body_hex.substr(0, small_body_hex.size() - 48));
     auto out = decode_state(framed(1, body));
     ASSERT_TRUE(out) << out.error().message();
     UpgradeState expected = small_state();
     expected.workers[0].accepted = 0;
     expected.workers[0].generation = 0;
+    expected.workers[0].retiring_since_ns = 0;
     EXPECT_TRUE(*out == expected);
 }
 
@@ -215,21 +233,23 @@ TEST(UpgradeState, NamesTheFieldARecordRanOutIn) {
     ASSERT_NE(at, std::string::npos);
     ASSERT_EQ(hex.find(peer_and_source, at + 1), std::string::npos);
     hex.replace(at, 8, "ff000000");  // the peer's length: past the end of the body
-    auto out = decode_state(framed(2, from_hex(hex)));
+    auto out = decode_state(framed(3, from_hex(hex)));
     ASSERT_FALSE(out);
     EXPECT_EQ(out.error().message(), "state record body truncated at connections.peer");
 }
 
-// Version 1 (the workers section always empty, refused in event mode) is still read.
+// Versions 1 (the workers section always empty, refused in event mode) and 2 are still read.
 TEST(UpgradeState, ReadsAVersionOneRecord) {
     UpgradeState in = sample();
     in.workers.clear();
     std::string bytes = encode_state(in);
-    bytes[8] = 1;
-    auto out = decode_state(bytes);
-    ASSERT_TRUE(out) << out.error().message();
-    EXPECT_TRUE(out->workers.empty());
-    EXPECT_EQ(out->connections.size(), 2u);
+    for (char older : {1, 2}) {
+        bytes[8] = older;
+        auto out = decode_state(bytes);
+        ASSERT_TRUE(out) << out.error().message();
+        EXPECT_TRUE(out->workers.empty());
+        EXPECT_EQ(out->connections.size(), 2u);
+    }
 }
 
 TEST(UpgradeState, NamesEveryDescriptorOnce) {
@@ -333,19 +353,51 @@ TEST(UpgradeCheck, ParsesItsCommandLine) {
     EXPECT_FALSE(parse_check_mode(2, normal));
 }
 
+// The master's steps, without its loop: start, read until both pipes close, reap, judge.
+Result<std::string> check_blocking(const std::string& binary, std::chrono::milliseconds timeout = 5s) {
+    auto child = start_upgrade_check(binary, {"forkd"}, state_version);
+    if (!child) return child.error();
+    std::string out, err;
+    pollfd fds[2] = {{child->out.get(), POLLIN, 0}, {child->err.get(), POLLIN, 0}};
+    bool timed_out = false;
+    while (fds[0].fd >= 0 || fds[1].fd >= 0) {
+        if (::poll(fds, 2, int(timeout.count())) == 0) {
+            timed_out = true;
+            ::kill(child->pid, SIGKILL);
+            break;
+        }
+        for (int i = 0; i < 2; ++i)
+            if (fds[i].fd >= 0 && fds[i].revents && !read_check_output(fds[i].fd, i == 0 ? out : err))
+                fds[i].fd = -1;
+    }
+    const int status = reap(child->pid);
+    if (timed_out) return check_timed_out(binary, timeout);
+    return judge_upgrade_check(binary, status, out, err);
+}
+
 TEST(UpgradeCheck, RefusesAMissingOrBrokenBinary) {
-    auto missing = run_upgrade_check("/nonexistent/forkd", {"forkd"}, state_version);
+    auto missing = check_blocking("/nonexistent/forkd");
     ASSERT_FALSE(missing);
     EXPECT_NE(missing.error().message().find("/nonexistent/forkd"), std::string::npos);
     // /bin/false runs, and fails: its refusal has no words, so the exit status is the reason.
-    auto refused = run_upgrade_check("/bin/false", {"forkd"}, state_version);
+    auto refused = check_blocking("/bin/false");
     ASSERT_FALSE(refused);
     EXPECT_NE(refused.error().message().find("exit status 1"), std::string::npos) << refused.error().message();
     // /bin/echo succeeds but is no forkd: it prints its arguments, not "forkd VERSION".
-    auto impostor = run_upgrade_check("/bin/echo", {"forkd"}, state_version);
+    auto impostor = check_blocking("/bin/echo");
     ASSERT_FALSE(impostor);
-    auto slow = run_upgrade_check("/bin/sleep", {"forkd"}, state_version, std::chrono::milliseconds(100));
-    ASSERT_FALSE(slow);  // "sleep --upgrade-check" fails at once; either way it is refused
+    EXPECT_NE(impostor.error().message().find("no version"), std::string::npos) << impostor.error().message();
+}
+
+TEST(UpgradeCheck, JudgesWhatTheCheckPrintedAndHowItEnded) {
+    EXPECT_EQ(*judge_upgrade_check("/x/forkd", 0, "forkd 0.2.0\n", ""), "0.2.0");
+    auto refused = judge_upgrade_check("/x/forkd", 1 << 8, "", "forkd: /etc/forkd.conf:3: bad\nmore\n");
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().message(), "new binary /x/forkd refused: /etc/forkd.conf:3: bad");
+    auto killed = judge_upgrade_check("/x/forkd", SIGSEGV, "", "");
+    ASSERT_FALSE(killed);
+    EXPECT_NE(killed.error().message().find("died of signal"), std::string::npos);
+    EXPECT_NE(check_timed_out("/x/forkd", 10s).message().find("did not answer within 10 s"), std::string::npos);
 }
 
 } // namespace
