@@ -97,6 +97,16 @@ TEST(UpgradeState, ReadsAVersionOneRecord) {
     EXPECT_EQ(out->connections.size(), 2u);
 }
 
+// A version 1 or 2 daemon's scoreboard has no per-source tables: its record is read, but the
+// new binary's check refuses to take it over.
+TEST(UpgradeState, TakesOverOnlyADaemonOfTheCurrentScoreboardLayout) {
+    EXPECT_TRUE(can_read(2));
+    EXPECT_FALSE(can_take_over(1));
+    EXPECT_FALSE(can_take_over(2));
+    EXPECT_TRUE(can_take_over(state_version));
+    EXPECT_FALSE(can_take_over(state_version + 1));
+}
+
 TEST(UpgradeState, NamesEveryDescriptorOnce) {
     auto fds = sample().descriptors();
     std::sort(fds.begin(), fds.end());
