@@ -72,20 +72,34 @@ long connect_through(const Daemon& d, pid_t stopped_pid, int clients, std::vecto
     return served;
 }
 
+// Clients of 127.0.0.1 split over the two workers: two through the second (the first stopped),
+// then `more` through the first (the second stopped). The served ones are in `held`; returns how
+// many of the `more` were served, -1 if the workers could not be told apart.
+struct Split {
+    std::vector<pid_t> workers;
+    std::vector<UniqueFd> held;
+    long served_later = -1;
+};
+
+Split split_over_workers(const Daemon& d, int more) {
+    Split split;
+    split.workers = two_workers(d);
+    if (split.workers.size() != 2 || connect_through(d, split.workers[0], 2, split.held) != 2) return split;
+    split.served_later = connect_through(d, split.workers[1], more, split.held);
+    return split;
+}
+
 } // namespace
 
 // Ten clients of one source, split over two workers: exactly three served, seven refused.
 TEST(EventModePerSource, MaxPerSourceIsOneCountForEveryWorker) {
     Daemon d(event_config({"workers = 2", "max-per-source = 3"}));
-    const std::vector<pid_t> pids = two_workers(d);
-    ASSERT_EQ(pids.size(), 2u) << d.log();
-    std::vector<UniqueFd> held;
-    ASSERT_EQ(connect_through(d, pids[0], 2, held), 2) << d.log();
-    ASSERT_EQ(connect_through(d, pids[1], 8, held), 1) << "the other worker went beyond max-per-source\n"
-                                                         << d.log();
+    Split split = split_over_workers(d, 8);
+    std::vector<UniqueFd>& held = split.held;
+    ASSERT_EQ(split.served_later, 1) << "the other worker went beyond max-per-source\n" << d.log();
     ASSERT_TRUE(eventually([&] { return refused(d, "per_source") == 7; }, 3s)) << d.log();
     EXPECT_EQ(active_of(d), 3);
-    EXPECT_EQ(serving_pids(d), (std::set<pid_t>{pids[0], pids[1]})) << "both workers serve the source";
+    EXPECT_EQ(serving_pids(d), (std::set<pid_t>{split.workers[0], split.workers[1]})) << "both workers serve it";
     EXPECT_NE(d.refusal_line("127.0.0.1").find("limit=3"), std::string::npos) << d.log();
 
     // A connection that ends gives its count back, whichever worker accepts the next one.
@@ -100,14 +114,10 @@ TEST(EventModePerSource, MaxPerSourceIsOneCountForEveryWorker) {
 // token comes back during the test).
 TEST(EventModePerSource, MaxPerSourceRateIsOneBucketForEveryWorker) {
     Daemon d(event_config({"workers = 2", "max-per-source-rate = 3/60"}));
-    const std::vector<pid_t> pids = two_workers(d);
-    ASSERT_EQ(pids.size(), 2u) << d.log();
-    std::vector<UniqueFd> held;
-    ASSERT_EQ(connect_through(d, pids[0], 2, held), 2) << d.log();
-    ASSERT_EQ(connect_through(d, pids[1], 6, held), 1) << "the other worker had a bucket of its own\n"
-                                                         << d.log();
+    const Split split = split_over_workers(d, 6);
+    ASSERT_EQ(split.served_later, 1) << "the other worker had a bucket of its own\n" << d.log();
     ASSERT_TRUE(eventually([&] { return refused(d, "per_source_rate") == 5; }, 3s)) << d.log();
-    EXPECT_EQ(serving_pids(d), (std::set<pid_t>{pids[0], pids[1]}));
+    EXPECT_EQ(serving_pids(d), (std::set<pid_t>{split.workers[0], split.workers[1]}));
     auto other = from(d, "127.0.0.2");
     EXPECT_TRUE(echo_roundtrip(other.get(), "another source")) << d.log();
 }
