@@ -115,7 +115,7 @@ Manager::Manager(CommandLine command_line, Config config, UniqueFd inherited_sco
       started_ns_(monotonic_ns()),
       started_unix_s_(wall_clock_s()),
       listeners_(event_.get(), [this](Listener& ready) { accept_batch(ready); }),
-      children_(event_.get(), scoreboard_, admission_, totals_,
+      children_(event_.get(), scoreboard_, totals_,
                 [this](const Connection& c, int signo) {
                     if (c.served_by == ServedBy::worker) {
                         if (workers_) workers_->signal(c.pid, c.id, c.slot, signo);

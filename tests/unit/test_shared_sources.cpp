@@ -68,6 +68,12 @@ TEST(SharedSources, ASlotCountsForItsSourceWhileItCountsForActive) {
         (void)board.claim(lock, 4, "b", b);
     }
     (void)board.claim(5, "no source");
+    {
+        const Scoreboard::Lock lock(board);
+        (void)board.claim(lock, 6, "unix", SourceKey::of_uid(1000));
+    }
+    EXPECT_EQ(board.from_source(SourceKey::of_uid(1000)), 1u);
+    EXPECT_EQ(board.from_source(SourceKey::of_uid(1001)), 0u) << "each uid is a source of its own";
     EXPECT_EQ(board.from_source(a), 3u);
     EXPECT_EQ(board.from_source(b), 1u);
     EXPECT_EQ(board.from_source(SourceKey{}), 0u);
@@ -79,7 +85,7 @@ TEST(SharedSources, ASlotCountsForItsSourceWhileItCountsForActive) {
     EXPECT_EQ(board.from_source(a), 2u) << "given back once";
     board.reap(slots[1]);
     EXPECT_EQ(board.from_source(a), 1u);
-    EXPECT_EQ(board.recount(), 3u);
+    EXPECT_EQ(board.recount(), 4u);
     EXPECT_EQ(board.from_source(a), 1u) << "a recount rebuilds the same count";
     board.reap(slots[2]);
     EXPECT_EQ(board.from_source(a), 0u);
