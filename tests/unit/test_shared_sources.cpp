@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include <optional>
+#include <random>
+#include <utility>
 #include <vector>
 
 namespace forkd {
@@ -149,6 +151,46 @@ TEST(SharedSources, AHolderKilledInsideTheSectionLeavesTheCountExact) {
     }
     board.reap(*bystander);
     EXPECT_EQ(board.from_source(a), 0u);
+}
+
+// Children flip their slots between released and counted (one section, a thousand times each)
+// and are SIGKILLed at random instants, many inside it: the source's count must equal the slots
+// that still count, and reaping them all must bring it to zero.
+TEST(SharedSources, ChildrenKilledAtRandomLeaveTheSourceCountExact) {
+    constexpr int kChildren = 4;
+    Scoreboard board(kChildren + 1);
+    const SourceKey a = source("192.0.2.77");
+    std::mt19937 random(std::random_device{}());
+    std::uniform_int_distribution<int> delay_us(0, 2000);
+    for (int round = 0; round < 10; ++round) {
+        std::vector<std::pair<pid_t, std::uint32_t>> children;
+        for (int i = 0; i < kChildren; ++i) {
+            std::optional<std::uint32_t> slot;
+            {
+                const Scoreboard::Lock lock(board);
+                slot = board.claim(lock, std::uint64_t(round * kChildren + i), "child", a);
+            }
+            ASSERT_TRUE(slot);
+            const pid_t pid = fork();
+            if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                for (;;) board.test_cycle_release(*slot, 1000);
+            }
+            ASSERT_GT(pid, 0);
+            children.emplace_back(pid, *slot);
+        }
+        for (const auto& [pid, slot] : children) {
+            usleep(useconds_t(delay_us(random)));
+            kill(pid, SIGKILL);
+            waitpid(pid, nullptr, 0);
+        }
+        const std::uint32_t counted = board.recount();
+        EXPECT_EQ(board.from_source(a), counted) << "round " << round;
+        for (const auto& [pid, slot] : children) board.reap(slot);
+        EXPECT_EQ(board.from_source(a), 0u) << "round " << round;
+        EXPECT_EQ(board.active(), 0u);
+    }
+    EXPECT_GT(board.repairs(), 0u) << "no kill landed inside the section: this proved nothing";
 }
 
 TEST(SharedSources, PerSourceRateBucketsAreSharedAndARepairRefillsThem) {
