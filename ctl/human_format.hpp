@@ -14,7 +14,7 @@ std::string format_list(const nlohmann::json& connections);
 // "configuration reloaded:" and what changed, one option a line, and the values set with
 // forkctl set that the reload replaced.
 std::string format_reload(const nlohmann::json& result);
-// upgrade: "upgraded in place: forkd 0.1.0 -> 0.2.0 (pid 1234, generation 1), 3 connections carried over"
+// upgrade: "upgraded in place: forkd 0.2.0 -> 0.2.1 (pid 1234, generation 1), 3 connections carried over"
 std::string format_upgrade(const nlohmann::json& result);
 
 // "42s", "3min 5s", "2h 10min", "4d 3h".

@@ -12,6 +12,7 @@
 #include "daemon/proxy/proxy_session.hpp"
 
 #include "common/base/monotonic_clock.hpp"
+#include "daemon/proxy/read_more.hpp"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -107,6 +108,26 @@ struct ProxySession::State {
     }
 
     // ------------------------------------------------------------ the copy
+    // The source's bufferevent has read (4 KiB at most, see read_more.hpp): top its input up
+    // with one larger read, as far as the sink has room below buffer_size, then forward it all.
+    // A peer's EOF found here is left for the bufferevent's next read (the socket stays
+    // readable); an error ends the session as the bufferevent's own would.
+    void readable(Side& source) {
+        Side& sink = peer(source);
+        evbuffer* input = bufferevent_get_input(source.bev);
+        const std::size_t queued = evbuffer_get_length(input) + evbuffer_get_length(bufferevent_get_output(sink.bev));
+        if (!sink.shut && queued < options.buffer_size) {
+            const std::size_t room = std::min(options.buffer_size - queued, kMaxSingleIo);
+            const ReadMore more = read_more(input, bufferevent_getfd(source.bev), room);
+            if (more.error) {
+                errno = more.error;
+                on_event(source, BEV_EVENT_READING | BEV_EVENT_ERROR);
+                return;
+            }
+        }
+        forward(source);
+    }
+
     // What `source` has read goes to its peer; a full peer pauses the source.
     void forward(Side& source) {
         Side& sink = peer(source);
@@ -247,7 +268,7 @@ struct ProxySession::State {
     Side& side_of(bufferevent* bev) { return bev == client.bev ? client : target; }
 
     static void read_cb(bufferevent* bev, void* arg) {
-        guarded(arg, [bev](State& s) { s.forward(s.side_of(bev)); });
+        guarded(arg, [bev](State& s) { s.readable(s.side_of(bev)); });
     }
     static void write_cb(bufferevent* bev, void* arg) {
         guarded(arg, [bev](State& s) { s.drained(s.side_of(bev)); });

@@ -20,7 +20,6 @@
 #include "daemon/core/admitted_claim.hpp"
 #include "daemon/spawner/spawner_protocol.hpp"
 
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -35,7 +34,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <exception>
 #include <optional>
 #include <memory>
 #include <span>
@@ -528,13 +526,7 @@ private:
     bool configure(const Request& request) {
         settings_.accepting = request.accepting != 0;
         settings_.handler = request.handler;
-        settings_.limits.max_connections = request.max_connections;
-        settings_.limits.max_per_source = request.max_per_source;
-        settings_.limits.overload = request.reject_at_limit ? OverloadPolicy::reject : OverloadPolicy::wait;
-        settings_.limits.idle_timeout_s = request.idle_timeout_s;
-        settings_.limits.max_connection_rate = {request.rate_count, request.rate_seconds};
-        settings_.limits.max_per_source_rate = {request.source_rate_count, request.source_rate_seconds};
-        settings_.limits.source_prefix = {request.source_prefix_v4, request.source_prefix_v6};
+        settings_.limits = spawner::limits_of(request);
         set_shared_limits(board_, gate_, settings_.limits);
         settings_.identity = identity_of(request);
         configure_proxy(request);
@@ -674,19 +666,6 @@ private:
 
 } // namespace
 
-int run_spawner(UniqueFd control, UniqueFd scoreboard_memfd) {
-    const int flags = fcntl(control.get(), F_GETFL);
-    if (flags < 0 || fcntl(control.get(), F_SETFL, flags | O_NONBLOCK) < 0) {
-        std::fprintf(stderr, "forkd-spawner: control socket: %s\n", std::strerror(errno));
-        return 1;
-    }
-    try {
-        Scoreboard board(std::move(scoreboard_memfd));
-        return SpawnerLoop(std::move(control), board).run();
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "forkd-spawner: %s\n", e.what());
-        return 1;
-    }
-}
+int run_spawner(UniqueFd control, Scoreboard& board) { return SpawnerLoop(std::move(control), board).run(); }
 
 } // namespace forkd

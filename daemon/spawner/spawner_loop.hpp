@@ -15,8 +15,10 @@
 
 namespace forkd {
 
+class Scoreboard;
+
 // Serves the master on `control` until the master closes it (or dies), then kills and reaps what
 // is left and returns the process's exit code.
-int run_spawner(UniqueFd control, UniqueFd scoreboard_memfd);
+int run_spawner(UniqueFd control, Scoreboard& board);
 
 } // namespace forkd

@@ -23,6 +23,19 @@ RefusalKind refusal_kind(Refusal reason) {
     default: return RefusalKind::limit;
     }
 }
+
+RuntimeLimits limits_of(const Request& configure) {
+    RuntimeLimits limits;
+    limits.max_connections = configure.max_connections;
+    limits.max_per_source = configure.max_per_source;
+    limits.overload = configure.reject_at_limit ? OverloadPolicy::reject : OverloadPolicy::wait;
+    limits.idle_timeout_s = configure.idle_timeout_s;
+    limits.max_connection_rate = {configure.rate_count, configure.rate_seconds};
+    limits.max_per_source_rate = {configure.source_rate_count, configure.source_rate_seconds};
+    limits.source_prefix = {configure.source_prefix_v4, configure.source_prefix_v6};
+    return limits;
+}
+
 namespace {
 
 constexpr std::uint32_t magic = 0x666b7370;  // "fksp"

@@ -10,6 +10,7 @@
 //                     limit_wait (it stopped or resumed accepting for want of room).
 // Both ends are the same build, but every datagram is still checked: a bad one is refused whole.
 #include "common/base/handler_kind.hpp"
+#include "common/base/runtime_limits.hpp"
 #include "common/base/unique_fd.hpp"
 #include "daemon/admission/admission.hpp"
 #include "daemon/admission/proxy_sources.hpp"
@@ -88,6 +89,10 @@ struct Request {
     char proxy_to[proxy_to_capacity] = {};    // configure, handler proxy: proxy-to as written
     Cidr proxy_from[ProxySources::max_entries] = {};  // configure: proxy-from
 };
+
+// The limits a configure carries, as forkd-spawner and forkd-worker admit and time out by:
+// admission's and idle-timeout (connection-timeout stays 0: the master keeps it).
+RuntimeLimits limits_of(const Request& configure);
 
 enum class ReportKind : std::uint8_t {
     hello = 1, configured = 2, started = 3, exited = 4, refused = 5, refusals_unlogged = 6,

@@ -8,7 +8,10 @@
 // bounds-checked, so a truncated or corrupt record is refused with a reason, never half-read.
 // A change of the body (or of the spawner protocol a running forkd-spawner speaks) bumps
 // state_version; a new binary that cannot read the running one's version refuses the upgrade in
-// its check mode, before anything is replaced.
+// its check mode, before anything is replaced. upgrade_state.cpp lists each record's fields in
+// one table (name, member, codec; since(N) for a field version N added) that encoding and
+// decoding both walk: a new field is one row there, and its bytes are pinned in
+// tests/unit/test_upgrade_state.cpp.
 #include "common/base/error.hpp"
 
 #include <sys/types.h>
@@ -43,6 +46,7 @@ struct SocketFile {
     bool owned = false;
     std::string path;
     std::uint64_t dev = 0, ino = 0;
+    bool operator==(const SocketFile&) const = default;
 };
 
 struct ListenerState {
@@ -51,11 +55,13 @@ struct ListenerState {
     std::string configured, bound;
     bool is_unix = false;
     SocketFile file;
+    bool operator==(const ListenerState&) const = default;
 };
 
 struct ControlSocketState {
     int fd = -1;
     SocketFile file;
+    bool operator==(const ControlSocketState&) const = default;
 };
 
 struct ConnectionState {
@@ -70,6 +76,7 @@ struct ConnectionState {
     std::int8_t ended_by = -1;    // Ending, -1: not ended by the master
     int stderr_fd = -1;           // exec'd handler: its stderr pipe
     int tcp_view_fd = -1;         // exec'd handler on TCP: the master's dup
+    bool operator==(const ConnectionState&) const = default;
 };
 
 // Event mode: one per running forkd-worker, its pid and the master's end of its socket; the new
@@ -81,6 +88,7 @@ struct WorkerState {
     std::uint32_t index = 0;
     std::uint64_t accepted = 0;    // connections it accepted (status.workers)
     std::uint64_t generation = 0;  // of the last configuration sent to it
+    bool operator==(const WorkerState&) const = default;
 };
 
 struct UpgradeState {
@@ -103,6 +111,8 @@ struct UpgradeState {
     std::vector<std::pair<std::string, std::uint64_t>> totals;     // by name; unknown names ignored
     std::vector<std::pair<std::string, std::string>> settings;     // forkctl set values in force
     std::vector<WorkerState> workers;
+
+    bool operator==(const UpgradeState&) const = default;
 
     // Every descriptor the record names (to clear or set FD_CLOEXEC on).
     std::vector<int> descriptors() const;

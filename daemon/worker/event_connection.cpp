@@ -3,6 +3,7 @@
 
 #include "common/base/monotonic_clock.hpp"
 #include "daemon/handlers/builtin_handlers.hpp"
+#include "daemon/proxy/read_more.hpp"
 #include "daemon/worker/libevent_guard.hpp"
 
 #include <event2/buffer.h>
@@ -75,6 +76,16 @@ void EventConnection::account() {
 
 void EventConnection::readable() {
     evbuffer* input = bufferevent_get_input(bev_);
+    // The bufferevent read 4 KiB at most (libevent 2.1): one larger read takes what else waits,
+    // as far as buffer-size allows (read_more.hpp). An EOF found here waits for the next read.
+    const std::size_t queued = evbuffer_get_length(input) + output_length();
+    if (queued < params_.buffer_size) {
+        const ReadMore more = read_more(input, bufferevent_getfd(bev_), params_.buffer_size - queued);
+        if (more.error) {
+            errno = more.error;
+            return event(BEV_EVENT_READING | BEV_EVENT_ERROR);
+        }
+    }
     const std::size_t n = evbuffer_get_length(input);
     if (n == 0) return;
     touch();

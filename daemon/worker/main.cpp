@@ -3,15 +3,11 @@
 //   forkd-worker MASTER_PID
 // forkd starts it as it starts forkd-spawner: its end of the control socket on fd 3, the
 // scoreboard's memfd on fd 4. It is not meant to be run by hand.
-#include "daemon/core/child_setup.hpp"
-#include "daemon/spawner/spawner_protocol.hpp"
 #include "daemon/spawner/started_by_master.hpp"
 #include "daemon/worker/worker_loop.hpp"
 
 #include <signal.h>
 #include <sys/resource.h>
-
-#include <optional>
 
 namespace {
 
@@ -27,13 +23,8 @@ void raise_descriptor_limit() {
 } // namespace
 
 int main(int argc, char** argv) {
-    using namespace forkd;
-    const std::optional<pid_t> master = master_of(argc, argv, "forkd-worker");
-    if (!master) return 2;
     // Lives and dies with the master: a terminal's SIGINT or a stray SIGTERM is the master's.
     for (int signo : {SIGPIPE, SIGINT, SIGHUP, SIGTERM}) signal(signo, SIG_IGN);
-    if (!die_with_parent(*master)) return 1;
-    keep_protocol_fds_from_children();
     raise_descriptor_limit();
-    return run_worker(UniqueFd(spawner::control_fd), UniqueFd(spawner::scoreboard_fd));
+    return forkd::serve_master(argc, argv, "forkd-worker", forkd::run_worker);
 }

@@ -34,7 +34,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <exception>
+#include <stdexcept>
 #include <memory>
 #include <optional>
 #include <unordered_map>
@@ -195,13 +195,7 @@ private:
     void configure(const Request& request) {
         settings_.accepting = request.accepting != 0;
         settings_.handler = request.handler;
-        settings_.limits.max_connections = request.max_connections;
-        settings_.limits.max_per_source = request.max_per_source;
-        settings_.limits.overload = request.reject_at_limit ? OverloadPolicy::reject : OverloadPolicy::wait;
-        settings_.limits.idle_timeout_s = request.idle_timeout_s;
-        settings_.limits.max_connection_rate = {request.rate_count, request.rate_seconds};
-        settings_.limits.max_per_source_rate = {request.source_rate_count, request.source_rate_seconds};
-        settings_.limits.source_prefix = {request.source_prefix_v4, request.source_prefix_v6};
+        settings_.limits = spawner::limits_of(request);
         set_shared_limits(board_, gate_, settings_.limits);
         settings_.buffer_size = request.buffer_size ? request.buffer_size : default_buffer_size;
         settings_.proxy_connect_timeout_s = request.proxy_connect_timeout_s;
@@ -543,19 +537,6 @@ private:
 
 } // namespace
 
-int run_worker(UniqueFd control, UniqueFd scoreboard_memfd) {
-    const int flags = fcntl(control.get(), F_GETFL);
-    if (flags < 0 || fcntl(control.get(), F_SETFL, flags | O_NONBLOCK) < 0) {
-        std::fprintf(stderr, "forkd-worker: control socket: %s\n", std::strerror(errno));
-        return 1;
-    }
-    try {
-        Scoreboard board(std::move(scoreboard_memfd));
-        return WorkerLoop(std::move(control), board).run();
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "forkd-worker: %s\n", e.what());
-        return 1;
-    }
-}
+int run_worker(UniqueFd control, Scoreboard& board) { return WorkerLoop(std::move(control), board).run(); }
 
 } // namespace forkd

@@ -9,7 +9,9 @@
 
 namespace forkd {
 
+class Scoreboard;
+
 // Runs until the master closes the socket; returns the exit code.
-int run_worker(UniqueFd control, UniqueFd scoreboard_memfd);
+int run_worker(UniqueFd control, Scoreboard& board);
 
 } // namespace forkd

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// A bounded soak: FORKD_SOAK_SECONDS (CI: 120; unset: 20) of short connections, held ones that
+// A bounded soak: FORKD_SOAK_SECONDS (CI: 60; unset: 20) of short connections, held ones that
 // come and go, control requests and reloads, with the master's and forkd-spawner's RSS and
 // descriptor counts and the counters sampled every few seconds. Nothing may drift: the
 // accounting adds up at every sample, descriptors come back, RSS stays flat after warm-up.

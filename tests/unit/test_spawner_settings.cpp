@@ -49,5 +49,29 @@ TEST(SpawnerSettings, AProxyCarriesItsTargetWatermarkAndConnectTimeout) {
     EXPECT_STRNE(spawner_settings(config, true).proxy_to, settings.proxy_to);
 }
 
+// forkd-spawner and forkd-worker admit by the limits the master sent, each of them.
+TEST(SpawnerSettings, TheLimitsArriveAsConfigured) {
+    Config config;
+    config.limits.max_connections = 5;
+    config.limits.max_per_source = 2;
+    config.limits.overload = OverloadPolicy::reject;
+    config.limits.connection_timeout_s = 8;  // the master's own: not sent
+    config.limits.idle_timeout_s = 9;
+    config.limits.max_connection_rate = {100, 2};
+    config.limits.max_per_source_rate = {7, 3};
+    config.limits.source_prefix = {24, 64};
+    const RuntimeLimits limits = spawner::limits_of(spawner_settings(config, true));
+    EXPECT_EQ(limits.max_connections, 5u);
+    EXPECT_EQ(limits.max_per_source, 2u);
+    EXPECT_EQ(limits.overload, OverloadPolicy::reject);
+    EXPECT_EQ(limits.connection_timeout_s, 0u);
+    EXPECT_EQ(limits.idle_timeout_s, 9u);
+    EXPECT_EQ(limits.max_connection_rate, (Rate{100, 2}));
+    EXPECT_EQ(limits.max_per_source_rate, (Rate{7, 3}));
+    EXPECT_EQ(limits.source_prefix, (SourcePrefix{24, 64}));
+    config.limits.overload = OverloadPolicy::wait;
+    EXPECT_EQ(spawner::limits_of(spawner_settings(config, true)).overload, OverloadPolicy::wait);
+}
+
 } // namespace
 } // namespace forkd

@@ -11,6 +11,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <string>
+#include <string_view>
+
 namespace forkd::upgrade {
 namespace {
 
@@ -83,6 +86,145 @@ TEST(UpgradeState, RoundTripsEveryField) {
     EXPECT_EQ(out->workers[0].generation, 6u);
     EXPECT_EQ(out->workers[1].index, 1u);
     EXPECT_EQ(out->workers[1].accepted, ~0ull);
+}
+
+// Every field, compared whole: a field the record forgot to carry, or carries into another
+// field, fails here. sample() sets every field of every kind of entry.
+TEST(UpgradeState, RoundTripsAFullyPopulatedStateExactly) {
+    const UpgradeState in = sample();
+    const std::string bytes = encode_state(in);
+    auto out = decode_state(bytes);
+    ASSERT_TRUE(out) << out.error().message();
+    EXPECT_TRUE(*out == in);
+    EXPECT_EQ(encode_state(*out), bytes);
+}
+
+std::string from_hex(std::string_view hex) {
+    std::string bytes;
+    for (std::size_t i = 0; i + 1 < hex.size(); i += 2) bytes.push_back(char(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+    return bytes;
+}
+
+std::string little_endian_u32(std::uint32_t v) {
+    std::string out;
+    for (int i = 0; i < 4; ++i) out.push_back(char((v >> (8 * i)) & 0xff));
+    return out;
+}
+
+std::uint32_t fnv1a(std::string_view bytes) {
+    std::uint32_t hash = 2166136261u;
+    for (unsigned char c : bytes) hash = (hash ^ c) * 16777619u;
+    return hash;
+}
+
+// "FORKDUPG" | u32 version | u32 body length | body | u32 FNV-1a of the body
+std::string framed(std::uint32_t version, std::string_view body) {
+    return "FORKDUPG" + little_endian_u32(version) + little_endian_u32(std::uint32_t(body.size())) +
+           std::string(body) + little_endian_u32(fnv1a(body));
+}
+
+// One entry of each kind, every field set: small enough to pin byte by byte.
+UpgradeState small_state() {
+    return {.generation = 2,
+            .from_version = "0.1",
+            .binary = "/f",
+            .argv = {"f", "-f"},
+            .started_ns = 0x0102030405060708,
+            .state = 1,
+            .pidfile_fd = 3,
+            .pidfile_path = "/p",
+            .scoreboard_fd = 4,
+            .spawner_pid = 0x1234,
+            .spawner_fd = 5,
+            .spawner_generation = 6,
+            .next_listener_tag = 7,
+            .listeners = {{8, 9, "a", "b", true, {true, "/s", 10, 11}}},
+            .control_sockets = {{12, {true, "/c", 13, 14}}},
+            .connections = {{15, 16, 17, 2, "p", "s", 18, -2, true, -3, 19, 20}},
+            .totals = {{"t", 21}},
+            .settings = {{"k", "v"}},
+            .workers = {{22, 23, 24, 25, 26}}};
+}
+
+// The body of small_state() in version 2 (and 3: only the scoreboard it names changed), field by field, little-endian; strings and lists
+// carry a u32 length first.
+constexpr std::string_view small_body_hex =
+    "02000000"                                    // generation
+    "03000000" "302e31"                           // from_version "0.1"
+    "02000000" "2f66"                             // binary "/f"
+    "02000000" "01000000" "66" "02000000" "2d66"  // argv {"f", "-f"}
+    "0807060504030201"                            // started_ns
+    "01"                                          // state
+    "03000000"                                    // pidfile_fd
+    "02000000" "2f70"                             // pidfile_path "/p"
+    "04000000"                                    // scoreboard_fd
+    "34120000"                                    // spawner_pid
+    "05000000"                                    // spawner_fd
+    "0600000000000000"                            // spawner_generation
+    "07000000"                                    // next_listener_tag
+    "01000000"                                    // listeners: 1
+    "08000000" "09000000"                         //   fd, tag
+    "01000000" "61" "01000000" "62"               //   configured "a", bound "b"
+    "01"                                          //   is_unix
+    "01" "02000000" "2f73"                        //   file: owned, path "/s"
+    "0a00000000000000" "0b00000000000000"         //         dev, ino
+    "01000000"                                    // control_sockets: 1
+    "0c000000"                                    //   fd
+    "01" "02000000" "2f63"                        //   file: owned, path "/c"
+    "0d00000000000000" "0e00000000000000"         //         dev, ino
+    "01000000"                                    // connections: 1
+    "0f00000000000000" "10000000" "11000000"      //   id, slot, pid
+    "02"                                          //   served_by
+    "01000000" "70" "01000000" "73"               //   peer "p", source "s"
+    "1200000000000000" "feffffffffffffff"         //   started_ns, deadline_ns -2
+    "01" "fd"                                     //   term_sent, ended_by -3
+    "13000000" "14000000"                         //   stderr_fd, tcp_view_fd
+    "01000000" "01000000" "74" "1500000000000000" // totals {"t", 21}
+    "01000000" "01000000" "6b" "01000000" "76"    // settings {"k", "v"}
+    "01000000"                                    // workers: 1
+    "16000000" "17000000" "18000000"              //   pid, fd, index
+    "1900000000000000" "1a00000000000000";        //   accepted, generation (since version 2)
+
+// The record's form on the wire, pinned: a change of it must bump state_version (and say how
+// an older record is read), never slip in.
+TEST(UpgradeState, WritesThePinnedForm) {
+    ASSERT_EQ(state_version, 3u) << "a new version: pin its form here, and keep reading the old one";
+    const std::string expected = framed(3, from_hex(small_body_hex));
+    EXPECT_EQ(encode_state(small_state()), expected);
+    auto out = decode_state(expected);
+    ASSERT_TRUE(out) << out.error().message();
+    EXPECT_TRUE(*out == small_state());
+}
+
+// Version 2's body is version 3's: still read (the check, not the record, refuses its daemon).
+TEST(UpgradeState, ReadsThePinnedVersionTwoForm) {
+    auto out = decode_state(framed(2, from_hex(small_body_hex)));
+    ASSERT_TRUE(out) << out.error().message();
+    EXPECT_TRUE(*out == small_state());
+}
+
+// A version-1 worker entry is pid, fd and index only.
+TEST(UpgradeState, ReadsThePinnedVersionOneForm) {
+    const std::string body = from_hex(small_body_hex.substr(0, small_body_hex.size() - 32));
+    auto out = decode_state(framed(1, body));
+    ASSERT_TRUE(out) << out.error().message();
+    UpgradeState expected = small_state();
+    expected.workers[0].accepted = 0;
+    expected.workers[0].generation = 0;
+    EXPECT_TRUE(*out == expected);
+}
+
+// A body that runs out inside an entry (its checksum right) is refused naming the field.
+TEST(UpgradeState, NamesTheFieldARecordRanOutIn) {
+    std::string hex(small_body_hex);
+    const std::string peer_and_source = "01000000" "70" "01000000" "73";
+    const std::size_t at = hex.find(peer_and_source);
+    ASSERT_NE(at, std::string::npos);
+    ASSERT_EQ(hex.find(peer_and_source, at + 1), std::string::npos);
+    hex.replace(at, 8, "ff000000");  // the peer's length: past the end of the body
+    auto out = decode_state(framed(2, from_hex(hex)));
+    ASSERT_FALSE(out);
+    EXPECT_EQ(out.error().message(), "state record body truncated at connections.peer");
 }
 
 // Version 1 (the workers section always empty, refused in event mode) is still read.
@@ -161,6 +303,7 @@ TEST(UpgradeState, RefusesAnInflatedCountWithoutAllocating) {
     auto out = decode_state(bytes);
     ASSERT_FALSE(out);
     EXPECT_NE(out.error().message().find("truncated"), std::string::npos) << out.error().message();
+    EXPECT_NE(out.error().message().find("at argv"), std::string::npos) << out.error().message();
 }
 
 TEST(StateMemfd, CarriesTheRecord) {
