@@ -13,7 +13,7 @@
 // rate_wait_ns(). Pure: no syscalls, the caller passes the time (CLOCK_MONOTONIC ns).
 // Steps 3 and 4 are exact across processes when the count and the buckets are the scoreboard's
 // shared ones: the acceptor checks the rules first, then decides the limits and claims the slot
-// in one critical section of the scoreboard (claim_admitted, daemon/spawner/peer_admission.hpp).
+// in one critical section of the scoreboard (claim_admitted, daemon/core/admitted_claim.hpp).
 #include "common/base/runtime_limits.hpp"
 #include "daemon/admission/access_rules.hpp"
 #include "daemon/admission/admission.hpp"

@@ -59,7 +59,7 @@ class Scoreboard {
 public:
     // Holds the robust mutex for one critical section (repairing first if its last holder
     // died). Public for admission, whose per-source decision and the claim it allows are one
-    // section (claim_admitted, daemon/spawner/peer_admission.hpp): keep what runs under it short
+    // section (claim_admitted, daemon/core/admitted_claim.hpp): keep what runs under it short
     // and allocation-free.
     class Lock {
     public:
