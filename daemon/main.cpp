@@ -48,6 +48,13 @@ int upgrade_check(const forkd::upgrade::CheckMode& mode) {
                      upgrade::oldest_readable_version, upgrade::state_version, mode.version);
         return exit_config;
     }
+    if (!upgrade::can_take_over(mode.version)) {
+        std::fprintf(stderr,
+                     "forkd: forkd %s cannot take over a daemon of upgrade state version %u (from %u on): its "
+                     "scoreboard has an older layout; restart forkd instead\n",
+                     std::string(forkd_version()).c_str(), mode.version, upgrade::oldest_adoptable_version);
+        return exit_config;
+    }
     try {
         std::vector<const char*> args;
         for (const auto& a : mode.argv) args.push_back(a.c_str());

@@ -47,22 +47,8 @@ Refusal admission_refusal(const RuntimeLimits& limits, std::uint32_t active,
 
 bool Admission::should_accept(std::uint32_t active) const { return admits_more(limits_, active); }
 
-Refusal Admission::decide(std::uint32_t active, const std::string& source) const {
-    return admission_refusal(limits_, active, active_from(source));
-}
-
-void Admission::started(const std::string& source) { ++per_source_[source]; }
-
-void Admission::ended(const std::string& source) {
-    const auto it = per_source_.find(source);
-    if (it == per_source_.end()) return;
-    // Erase at zero so that the map holds only sources with live connections.
-    if (--it->second == 0) per_source_.erase(it);
-}
-
-std::uint32_t Admission::active_from(const std::string& source) const {
-    const auto it = per_source_.find(source);
-    return it == per_source_.end() ? 0 : it->second;
+Refusal Admission::decide(std::uint32_t active, std::uint32_t active_from_source) const {
+    return admission_refusal(limits_, active, active_from_source);
 }
 
 } // namespace forkd

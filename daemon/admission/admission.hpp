@@ -5,9 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <string>
 #include <string_view>
-#include <unordered_map>
 
 namespace forkd {
 
@@ -22,14 +20,15 @@ inline constexpr Refusal refusal_reasons[] = {Refusal::limit,  Refusal::per_sour
 // Whether a client refused so is sent busy-message: a limit or a rate, not a deny rule.
 bool busy_message_applies(Refusal reason);
 
-// The rules themselves, for whoever admits: the master (exec'd handlers, through Admission) and
-// forkd-spawner (built-in handlers, which counts its own connections per source).
+// The rules themselves, for whoever admits (AdmissionGate; the per-source count is the
+// scoreboard's, one for every acceptor).
 // Whether the listeners should be polled at all (overload=wait holds accepts at the limit).
 bool admits_more(const RuntimeLimits& limits, std::uint32_t active);
 // For an accepted connection: none, limit (overload=reject at the limit) or per_source.
 Refusal admission_refusal(const RuntimeLimits& limits, std::uint32_t active,
                           std::uint32_t active_from_source);
 
+// The master's limits, for whether its listeners are polled (exec'd handlers).
 class Admission {
 public:
     explicit Admission(RuntimeLimits limits) : limits_(limits) {}
@@ -39,19 +38,12 @@ public:
 
     // Whether the listeners should be polled at all (overload=wait holds accepts at the limit).
     bool should_accept(std::uint32_t active) const;
-    // For an accepted connection: none, limit (overload=reject at the limit) or per_source.
-    Refusal decide(std::uint32_t active, const std::string& source) const;
-
-    // Per-source bookkeeping: call on start and on end of every admitted connection.
-    void started(const std::string& source);
-    void ended(const std::string& source);
-    std::uint32_t active_from(const std::string& source) const;
-    // Sources with at least one live connection (entries at zero are dropped).
-    std::size_t tracked_sources() const { return per_source_.size(); }
+    // For an accepted connection, with `active_from_source` of its source live now: none, limit
+    // (overload=reject at the limit) or per_source.
+    Refusal decide(std::uint32_t active, std::uint32_t active_from_source) const;
 
 private:
     RuntimeLimits limits_;
-    std::unordered_map<std::string, std::uint32_t> per_source_;
 };
 
 } // namespace forkd

@@ -11,6 +11,9 @@
 // rate of the others. With overload=wait the global rate never refuses: the acceptor asks
 // may_accept() before each accept and, while it says no, leaves clients in the backlog for
 // rate_wait_ns(). Pure: no syscalls, the caller passes the time (CLOCK_MONOTONIC ns).
+// Steps 3 and 4 are exact across processes when the count and the buckets are the scoreboard's
+// shared ones: the acceptor checks the rules first, then decides the limits and claims the slot
+// in one critical section of the scoreboard (claim_admitted, daemon/core/admitted_claim.hpp).
 #include "common/base/runtime_limits.hpp"
 #include "daemon/admission/access_rules.hpp"
 #include "daemon/admission/admission.hpp"
@@ -42,6 +45,9 @@ class AdmissionGate {
 public:
     // Storage for the per-source rate buckets (SourceRates::entries_for), caller-owned.
     explicit AdmissionGate(std::span<SourceRates::Entry> source_rate_storage);
+    // Buckets shared with other processes (the scoreboard's), filled under `table_rate`: every
+    // use of them, set_limits and decide_limits included, is under the scoreboard's lock.
+    AdmissionGate(std::span<SourceRates::Entry> source_rate_storage, Rate& table_rate);
 
     // A rate that changes starts with a full bucket; one that stays keeps its state.
     void set_limits(const RuntimeLimits& limits);
@@ -61,6 +67,10 @@ public:
 
     // The decision for an accepted connection; an admitted one takes its rate tokens.
     AdmissionDecision decide(const AdmissionCandidate& candidate, std::int64_t now_ns);
+    // decide() in two parts: the allow/deny rules (step 1), touching nothing shared, and the
+    // limits and rates (steps 2 to 5) for a candidate the rules let through.
+    AdmissionDecision check_rules(const AdmissionCandidate& candidate) const;
+    AdmissionDecision decide_limits(const AdmissionCandidate& candidate, std::int64_t now_ns);
 
 private:
     RuntimeLimits limits_;

@@ -59,6 +59,15 @@ SourceCounts::SourceCounts(std::span<Entry> storage) : entries_(storage), mask_(
         throw std::invalid_argument("SourceCounts: storage size must be a power of two");
 }
 
+SourceCounts::SourceCounts(std::span<Entry> storage, std::uint32_t& sources) : SourceCounts(storage) {
+    size_ = &sources;
+}
+
+void SourceCounts::clear() {
+    for (Entry& e : entries_) e = {};
+    *size_ = 0;
+}
+
 // FNV-1a over the key: addresses of one subnet differ in their last bytes only.
 std::size_t SourceCounts::home(const SourceKey& key) const {
     std::uint64_t hash = 0xcbf29ce484222325ull;
@@ -86,9 +95,9 @@ bool SourceCounts::add(const SourceKey& key) {
         return true;
     }
     // One entry always stays free, so that every probe ends.
-    if (size_ + 1 >= entries_.size()) return false;
+    if (std::size_t{*size_} + 1 >= entries_.size()) return false;
     e = {key, 1};
-    ++size_;
+    ++*size_;
     return true;
 }
 
@@ -106,7 +115,7 @@ void SourceCounts::remove(const SourceKey& key) {
         }
     }
     entries_[hole] = {};
-    --size_;
+    --*size_;
 }
 
 } // namespace forkd

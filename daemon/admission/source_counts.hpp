@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-// The spawner's live connections per source (client IP, or peer uid on UNIX sockets), for
-// max-per-source, in storage the caller provides (memory its children do not inherit, see
-// not_inherited.hpp), so that it never allocates. Open addressing with linear probing and
-// backward-shift removal, like PidTable; a source whose count drops to zero leaves the table.
+// Live connections per source (client IP, or peer uid on UNIX sockets), for max-per-source, in
+// storage the caller provides, so that it never allocates: the scoreboard's shared mapping keeps
+// the one table every accepting process counts in (scoreboard.hpp). Open addressing with linear
+// probing and backward-shift removal, like PidTable; a source whose count drops to zero leaves
+// the table.
 #include "common/base/runtime_limits.hpp"
 #include "daemon/admission/cidr.hpp"
 
@@ -43,13 +44,20 @@ public:
 
     // `storage.size()` must be a power of two, as entries_for() gives; its entries empty.
     explicit SourceCounts(std::span<Entry> storage);
+    // The same over a table whose number of sources is kept beside it, by the caller (in shared
+    // memory, so that every process that maps it agrees); `sources` must match the storage.
+    SourceCounts(std::span<Entry> storage, std::uint32_t& sources);
+    SourceCounts(const SourceCounts&) = delete;
+    SourceCounts& operator=(const SourceCounts&) = delete;
 
     std::uint32_t count(const SourceKey& key) const;
     // False if the key is empty or the table is full.
     bool add(const SourceKey& key);
     // Nothing happens for a key not in the table.
     void remove(const SourceKey& key);
-    std::size_t sources() const { return size_; }
+    // Empties the table (the scoreboard's repair rebuilds it from the slots).
+    void clear();
+    std::size_t sources() const { return *size_; }
 
 private:
     std::size_t home(const SourceKey& key) const;
@@ -58,7 +66,8 @@ private:
 
     std::span<Entry> entries_;
     std::size_t mask_;
-    std::size_t size_ = 0;
+    std::uint32_t own_size_ = 0;
+    std::uint32_t* size_ = &own_size_;
 };
 
 } // namespace forkd

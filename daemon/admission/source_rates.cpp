@@ -15,9 +15,15 @@ SourceRates::SourceRates(std::span<Entry> storage) : entries_(storage), sets_(st
         throw std::invalid_argument("SourceRates: storage size must be a power of two of at least 8");
 }
 
+SourceRates::SourceRates(std::span<Entry> storage, Rate& table_rate) : SourceRates(storage) {
+    table_rate_ = &table_rate;
+}
+
 void SourceRates::set_rate(Rate rate) {
     model_.set_rate(rate);
+    if (*table_rate_ == rate) return;
     for (Entry& e : entries_) e = {};
+    *table_rate_ = rate;
 }
 
 std::size_t SourceRates::set_of(const SourceKey& key) const {

@@ -48,6 +48,11 @@ constexpr std::size_t round_up(std::size_t n, std::size_t align) {
     return (n + align - 1) / align * align;
 }
 
+// The mapping's layout, first in it: a memfd of another layout (an older forkd's, handed on by a
+// live upgrade or mapped by an older forkd-spawner) is refused, never misread. Bump it with every
+// change of Shared, Slot or the tables after them.
+constexpr std::uint64_t kLayout = 0x464b53420002ull;  // "FKSB", 2: per-source tables
+
 } // namespace
 
 struct Scoreboard::Slot {
@@ -56,6 +61,7 @@ struct Scoreboard::Slot {
     std::atomic<std::uint8_t> released{0};  // the child already gave its count back
     std::uint64_t id = 0;
     std::int64_t start_ns = 0;
+    SourceKey source;  // counted for it while counted() (empty: for none)
     char peer[kPeerSize] = {};
     // Written without the lock, each by its one writer (the master, or the slot's own child).
     std::atomic<pid_t> pid{0};
@@ -70,13 +76,22 @@ struct Scoreboard::Slot {
 };
 
 struct Scoreboard::Shared {
-    std::uint64_t capacity = 0;             // written once, before any other process maps it
+    std::uint64_t layout = kLayout;         // written once, before any other process maps it
+    std::uint64_t capacity = 0;             // likewise
     pthread_mutex_t mutex;
     std::atomic<std::uint32_t> active{0};  // written under the lock; read lock-free
     std::atomic<std::uint32_t> occupied{0};  // slots not free; likewise
     std::atomic<std::uint64_t> repairs{0};
     std::uint32_t next_free_hint = 0;       // under the lock
     std::atomic<std::uint64_t> next_id{1};
+    std::uint32_t sources = 0;              // under the lock: the per-source table's size
+    Rate source_rate;                       // under the lock: the rate its buckets were filled under
+};
+
+// Where each part of the mapping begins: the header, `capacity` slots, the per-source counts
+// (twice the slots, so that a probe always ends), the per-source rate buckets.
+struct Scoreboard::Layout {
+    std::size_t count_entries, counts_offset, rate_entries, rates_offset, size;
 };
 
 namespace {
@@ -120,37 +135,47 @@ SlotView to_view(const SlotCopy& copy) {
 // default dispositions). A signal that arrives inside a section either does nothing or kills the
 // holder, which the robust mutex turns into a repair. Only a deliberate SIGSTOP or a debugger
 // can hold the lock longer than a few instructions.
-class Scoreboard::Lock {
-public:
-    explicit Lock(const Scoreboard& board) : board_(board) {
-        int rc = pthread_mutex_lock(&board_.shared_->mutex);
-        if (rc == EOWNERDEAD) {
-            board_.rebuild_active();
-            board_.shared_->repairs.fetch_add(1, std::memory_order_relaxed);
-            rc = pthread_mutex_consistent(&board_.shared_->mutex);
-            if (rc != 0) die("pthread_mutex_consistent", std::strerror(rc));
-        } else if (rc != 0) {
-            die("pthread_mutex_lock", std::strerror(rc));
-        }
+Scoreboard::Lock::Lock(const Scoreboard& board) : board_(board) {
+    int rc = pthread_mutex_lock(&board_.shared_->mutex);
+    if (rc == EOWNERDEAD) {
+        board_.repair();
+        board_.shared_->repairs.fetch_add(1, std::memory_order_relaxed);
+        rc = pthread_mutex_consistent(&board_.shared_->mutex);
+        if (rc != 0) die("pthread_mutex_consistent", std::strerror(rc));
+    } else if (rc != 0) {
+        die("pthread_mutex_lock", std::strerror(rc));
     }
-    ~Lock() { pthread_mutex_unlock(&board_.shared_->mutex); }
-    Lock(const Lock&) = delete;
-    Lock& operator=(const Lock&) = delete;
-
-private:
-    const Scoreboard& board_;
-};
-
-// The mapping's layout: the shared header, then `capacity` slots.
-std::size_t Scoreboard::mapping_size_for(std::size_t capacity) {
-    return slots_offset() + capacity * sizeof(Slot);
 }
+
+Scoreboard::Lock::~Lock() { pthread_mutex_unlock(&board_.shared_->mutex); }
 
 std::size_t Scoreboard::slots_offset() { return round_up(sizeof(Shared), alignof(Slot)); }
 
+Scoreboard::Layout Scoreboard::layout_for(std::size_t capacity) {
+    Layout layout{};
+    layout.count_entries = SourceCounts::entries_for(capacity);
+    layout.counts_offset = round_up(slots_offset() + capacity * sizeof(Slot), alignof(SourceCounts::Entry));
+    layout.rate_entries = SourceRates::entries_for(SourceRates::acceptor_sources);
+    layout.rates_offset = round_up(layout.counts_offset + layout.count_entries * sizeof(SourceCounts::Entry),
+                                   alignof(SourceRates::Entry));
+    layout.size = layout.rates_offset + layout.rate_entries * sizeof(SourceRates::Entry);
+    return layout;
+}
+
+// This process's views of the tables after the slots.
+void Scoreboard::attach_tables() {
+    const Layout layout = layout_for(capacity_);
+    char* base = reinterpret_cast<char*>(shared_);
+    auto* counts = std::launder(reinterpret_cast<SourceCounts::Entry*>(base + layout.counts_offset));
+    sources_.emplace(std::span(counts, layout.count_entries), shared_->sources);
+    rate_entries_ = {std::launder(reinterpret_cast<SourceRates::Entry*>(base + layout.rates_offset)),
+                     layout.rate_entries};
+}
+
 Scoreboard::Scoreboard(std::size_t capacity) : capacity_(capacity) {
     if (capacity > UINT32_MAX) throw std::invalid_argument("scoreboard: capacity too large");
-    mapping_size_ = mapping_size_for(capacity);
+    const Layout layout = layout_for(capacity);
+    mapping_size_ = layout.size;
     // A memfd rather than a named object: it is handed to the spawner (which runs another
     // binary, so it cannot inherit an anonymous mapping), it is invisible to ipcs and /dev/shm,
     // and the kernel frees it with the last process that maps it or holds the fd.
@@ -166,6 +191,11 @@ Scoreboard::Scoreboard(std::size_t capacity) : capacity_(capacity) {
     for (std::size_t i = 0; i < capacity; ++i) {
         new (static_cast<char*>(memory) + slots_offset() + i * sizeof(Slot)) Slot{};
     }
+    for (std::size_t i = 0; i < layout.count_entries; ++i)
+        new (static_cast<char*>(memory) + layout.counts_offset + i * sizeof(SourceCounts::Entry)) SourceCounts::Entry{};
+    for (std::size_t i = 0; i < layout.rate_entries; ++i)
+        new (static_cast<char*>(memory) + layout.rates_offset + i * sizeof(SourceRates::Entry)) SourceRates::Entry{};
+    attach_tables();
 
     pthread_mutexattr_t attr;
     pthread_mutexattr_init(&attr);
@@ -187,12 +217,16 @@ Scoreboard::Scoreboard(UniqueFd memfd) : memfd_(std::move(memfd)) {
         throw std::invalid_argument("scoreboard: mapping too small for its header");
     mapping_size_ = std::size_t(st.st_size);
     shared_ = std::launder(static_cast<Shared*>(map(memfd_.get(), mapping_size_)));
-    capacity_ = shared_->capacity;
-    if (capacity_ > UINT32_MAX || mapping_size_for(capacity_) != mapping_size_) {
+    const auto refuse = [this](const char* why) {
         munmap(shared_, mapping_size_);
         shared_ = nullptr;
-        throw std::invalid_argument("scoreboard: size does not match its capacity");
-    }
+        throw std::invalid_argument(why);
+    };
+    if (shared_->layout != kLayout) refuse("scoreboard: made by another forkd build (its layout differs)");
+    capacity_ = shared_->capacity;
+    if (capacity_ > UINT32_MAX || layout_for(capacity_).size != mapping_size_)
+        refuse("scoreboard: size does not match its capacity");
+    attach_tables();
 }
 
 void* Scoreboard::map(int fd, std::size_t size) {
@@ -218,15 +252,28 @@ Scoreboard::Slot& Scoreboard::slot_at(std::uint32_t index) const {
     return *std::launder(reinterpret_cast<Slot*>(base + std::size_t{index} * sizeof(Slot)));
 }
 
+// Every count from the slots, the per-source table too. A slot whose source no longer fits (it
+// cannot happen: the table has twice the slots' entries) stays counted for active alone.
 void Scoreboard::rebuild_active() const {
     std::uint32_t count = 0, occupied = 0;
+    sources_->clear();
     for (std::uint32_t i = 0; i < capacity_; ++i) {
-        const Slot& slot = slot_at(i);
-        count += slot.counted() ? 1 : 0;
+        Slot& slot = slot_at(i);
+        if (slot.counted()) {
+            ++count;
+            if (!sources_->add(slot.source)) slot.source = {};
+        }
         occupied += slot.state.load(std::memory_order_relaxed) != as_byte(SlotState::free) ? 1 : 0;
     }
     shared_->active.store(count, std::memory_order_relaxed);
     shared_->occupied.store(occupied, std::memory_order_relaxed);
+}
+
+// The counts are rebuilt from the slots; the rate buckets have no truth elsewhere, and one the dead
+// holder was writing may be torn, so every bucket starts full again.
+void Scoreboard::repair() const {
+    rebuild_active();
+    for (SourceRates::Entry& e : rate_entries_) e = {};
 }
 
 // The child's critical section, in numbered steps so that a test can stop it after any of them
@@ -240,6 +287,8 @@ void Scoreboard::release_locked(Slot& slot, unsigned steps) const {
     slot.state.store(as_byte(SlotState::closing), std::memory_order_relaxed);
     if (steps < 3) return;
     shared_->active.fetch_sub(1, std::memory_order_relaxed);
+    if (steps < 4) return;
+    sources_->remove(slot.source);
 }
 
 void Scoreboard::claim_back_locked(Slot& slot) const {
@@ -247,6 +296,7 @@ void Scoreboard::claim_back_locked(Slot& slot) const {
     slot.state.store(as_byte(SlotState::running), std::memory_order_relaxed);
     slot.released.store(0, std::memory_order_relaxed);
     shared_->active.fetch_add(1, std::memory_order_relaxed);
+    if (!sources_->add(slot.source)) slot.source = {};
 }
 
 std::uint64_t Scoreboard::next_id() {
@@ -265,8 +315,13 @@ void copy_peer(char (&to)[kPeerSize], std::string_view peer) {
 } // namespace
 
 std::optional<std::uint32_t> Scoreboard::claim(std::uint64_t id, std::string_view peer) {
+    const Lock lock(*this);
+    return claim(lock, id, peer, SourceKey{});
+}
+
+std::optional<std::uint32_t> Scoreboard::claim(const Lock&, std::uint64_t id, std::string_view peer,
+                                               const SourceKey& source) {
     const std::int64_t now = monotonic_ns();
-    Lock lock(*this);
     for (std::uint32_t n = 0; n < capacity_; ++n) {
         const std::uint32_t index = static_cast<std::uint32_t>((shared_->next_free_hint + n) % capacity_);
         Slot& slot = slot_at(index);
@@ -279,6 +334,9 @@ std::optional<std::uint32_t> Scoreboard::claim(std::uint64_t id, std::string_vie
         slot.bytes_out.store(0, std::memory_order_relaxed);
         slot.bytes_known.store(0, std::memory_order_relaxed);
         slot.released.store(0, std::memory_order_relaxed);
+        // Counted for its source before the slot counts at all: a holder killed in between
+        // leaves a count the repair recomputes from the slots.
+        slot.source = sources_->add(source) ? source : SourceKey{};
         // Occupied first: a holder killed between the two stores leaves occupied one too high,
         // which the repair recounts, never a slot in use that nobody counts as occupied.
         shared_->occupied.fetch_add(1, std::memory_order_relaxed);
@@ -300,7 +358,10 @@ pid_t Scoreboard::pid(std::uint32_t index) const {
 
 void Scoreboard::reap_locked(Slot& slot) const {
     if (slot.state.load(std::memory_order_relaxed) == as_byte(SlotState::free)) return;
-    if (slot.counted()) shared_->active.fetch_sub(1, std::memory_order_relaxed);
+    if (slot.counted()) {
+        shared_->active.fetch_sub(1, std::memory_order_relaxed);
+        sources_->remove(slot.source);
+    }
     slot.state.store(as_byte(SlotState::free), std::memory_order_relaxed);
     shared_->occupied.fetch_sub(1, std::memory_order_relaxed);
     slot.released.store(0, std::memory_order_relaxed);
@@ -382,6 +443,19 @@ std::uint32_t Scoreboard::recount() {
     rebuild_active();
     return shared_->active.load(std::memory_order_relaxed);
 }
+
+std::uint32_t Scoreboard::from_source(const Lock&, const SourceKey& source) const {
+    return sources_->count(source);
+}
+
+std::uint32_t Scoreboard::from_source(const SourceKey& source) const {
+    const Lock lock(*this);
+    return from_source(lock, source);
+}
+
+std::span<SourceRates::Entry> Scoreboard::source_rate_storage() const { return rate_entries_; }
+
+Rate& Scoreboard::source_rate_table_rate() const { return shared_->source_rate; }
 
 std::uint64_t Scoreboard::repairs() const {
     return shared_->repairs.load(std::memory_order_relaxed);

@@ -14,12 +14,24 @@
 // not released it. Every critical section keeps `active` equal to that count at its end, and the
 // repair recomputes it from the slots, so a holder killed at any instruction leaves a state the
 // next locker makes exact.
+//
+// Per source (max-per-source): a slot claimed for a source records its key, and counts for that
+// source exactly while it counts towards `active`; the per-source table after the slots is the
+// one count every accepting process (forkd-spawner, event-mode workers, the master for exec'd
+// handlers) checks and changes under the same lock, and the repair rebuilds it from the slots too.
+// After it, the per-source rate buckets (max-per-source-rate) every acceptor takes tokens from,
+// under the same lock; a repair cannot tell a half-written bucket from a whole one, so it resets
+// them all to full (a source may then get one more bucketful, once per holder killed).
+#include "common/base/runtime_limits.hpp"
 #include "common/base/unique_fd.hpp"
+#include "daemon/admission/source_counts.hpp"
+#include "daemon/admission/source_rates.hpp"
 
 #include <sys/types.h>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,6 +57,21 @@ struct SlotView {
 
 class Scoreboard {
 public:
+    // Holds the robust mutex for one critical section (repairing first if its last holder
+    // died). Public for admission, whose per-source decision and the claim it allows are one
+    // section (claim_admitted, daemon/core/admitted_claim.hpp): keep what runs under it short
+    // and allocation-free.
+    class Lock {
+    public:
+        explicit Lock(const Scoreboard& board);
+        ~Lock();
+        Lock(const Lock&) = delete;
+        Lock& operator=(const Lock&) = delete;
+
+    private:
+        const Scoreboard& board_;
+    };
+
     // capacity: slots available; sized from the largest max-connections the daemon may take
     // (set at runtime can raise it only up to capacity).
     explicit Scoreboard(std::size_t capacity);
@@ -64,6 +91,17 @@ public:
     // Whoever accepted the connection, before fork: reserves a slot (state running, active+1).
     // nullopt when full. Nothing here allocates (the spawner calls it between forks).
     std::optional<std::uint32_t> claim(std::uint64_t id, std::string_view peer = {});
+    // The same inside `lock`'s section, the slot counted for `source` (an empty key: for none)
+    // while it counts towards active.
+    std::optional<std::uint32_t> claim(const Lock& lock, std::uint64_t id, std::string_view peer,
+                                       const SourceKey& source);
+    // Connections counted for `source` now, inside a section or in one of its own.
+    std::uint32_t from_source(const Lock& lock, const SourceKey& source) const;
+    std::uint32_t from_source(const SourceKey& source) const;
+    // The shared per-source rate buckets and the rate they were filled under, for an
+    // AdmissionGate over them; touched only inside a Lock's section.
+    std::span<SourceRates::Entry> source_rate_storage() const;
+    Rate& source_rate_table_rate() const;
     // Whoever forked the handler (the master for exec, the spawner for built-ins), after the
     // fork: records its pid. pid() reads it back lock-free (0 before).
     void set_pid(std::uint32_t slot, pid_t pid);
@@ -111,16 +149,18 @@ public:
     // Test hook: takes the lock, runs the first `steps` steps of release_from_child's critical
     // section (0 to release_steps), then SIGKILLs the calling process while holding the lock.
     [[noreturn]] void test_die_inside_release(std::uint32_t slot, unsigned steps);
-    static constexpr unsigned release_steps = 3;
+    static constexpr unsigned release_steps = 4;
 
 private:
     struct Shared;
     struct Slot;
-    class Lock;
+    struct Layout;
     static std::size_t slots_offset();
-    static std::size_t mapping_size_for(std::size_t capacity);
+    static Layout layout_for(std::size_t capacity);
     static void* map(int fd, std::size_t size);
+    void attach_tables();
     Slot& slot_at(std::uint32_t index) const;
+    void repair() const;                     // under the lock, its last holder dead
     void rebuild_active() const;             // under the lock
     void release_locked(Slot& slot, unsigned steps = release_steps) const;  // under the lock
     void claim_back_locked(Slot& slot) const;
@@ -129,6 +169,9 @@ private:
     Shared* shared_ = nullptr;
     std::size_t capacity_ = 0;
     std::size_t mapping_size_ = 0;
+    // This process's views of the shared tables (their state is all in the mapping).
+    mutable std::optional<SourceCounts> sources_;
+    std::span<SourceRates::Entry> rate_entries_;
 };
 
 } // namespace forkd

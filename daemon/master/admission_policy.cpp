@@ -2,6 +2,7 @@
 #include "daemon/master/admission_policy.hpp"
 
 #include "daemon/admission/policy_blob.hpp"
+#include "daemon/core/admitted_claim.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -9,11 +10,10 @@
 
 #include <cerrno>
 #include <system_error>
+#include <vector>
 
 namespace forkd {
 namespace {
-
-constexpr std::size_t rate_sources = 16384;
 
 // A sealed memfd holding `bytes`: the spawner can map it but nobody can change it.
 UniqueFd sealed_memfd(const std::vector<std::byte>& bytes) {
@@ -33,11 +33,11 @@ UniqueFd sealed_memfd(const std::vector<std::byte>& bytes) {
 
 } // namespace
 
-AdmissionPolicy::AdmissionPolicy()
-    : rate_storage_(SourceRates::entries_for(rate_sources)), gate_(rate_storage_) {}
+AdmissionPolicy::AdmissionPolicy(Scoreboard& board)
+    : board_(board), gate_(board.source_rate_storage(), board.source_rate_table_rate()) {}
 
 void AdmissionPolicy::update(const Config& config) {
-    gate_.set_limits(config.limits);
+    set_shared_limits(board_, gate_, config.limits);
     if (block_ && config.access_rules == rules_.rules() && config.busy_message == busy_message_) return;
     AccessRules rules(config.access_rules);
     UniqueFd block = sealed_memfd(encode_policy(rules.table(), config.busy_message));

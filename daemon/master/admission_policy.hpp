@@ -3,21 +3,22 @@
 // The master's side of admission: the gate for the connections it accepts itself (exec'd
 // handlers) and the policy block it hands forkd-spawner (allow/deny tables and busy-message in
 // a sealed memfd, see daemon/admission/policy_blob.hpp), rebuilt when the configuration's rules
-// or message change (start, reload, forkctl set busy-message) and only then.
+// or message change (start, reload, forkctl set busy-message) and only then. The gate's
+// per-source rate buckets are the scoreboard's, shared with forkd-spawner and the workers.
 #include "common/base/unique_fd.hpp"
 #include "common/config/config.hpp"
 #include "daemon/admission/access_rules.hpp"
 #include "daemon/admission/admission_gate.hpp"
+#include "daemon/core/scoreboard.hpp"
 
 #include <cstdint>
 #include <string>
-#include <vector>
 
 namespace forkd {
 
 class AdmissionPolicy {
 public:
-    AdmissionPolicy();
+    explicit AdmissionPolicy(Scoreboard& board);
     AdmissionPolicy(const AdmissionPolicy&) = delete;
     AdmissionPolicy& operator=(const AdmissionPolicy&) = delete;
 
@@ -37,7 +38,7 @@ public:
     std::string describe_rule(std::size_t rule) const;
 
 private:
-    std::vector<SourceRates::Entry> rate_storage_;
+    Scoreboard& board_;
     AdmissionGate gate_;
     AccessRules rules_;
     std::string busy_message_;

@@ -24,9 +24,9 @@ constexpr std::uint64_t kill_grace_usec = 2 * usec_per_sec;  // SIGTERM → SIGK
 
 } // namespace
 
-Connections::Connections(sd_event* event, Scoreboard& board, Admission& admission,
-                         ConnectionTotals& totals, SpawnerSignal signal_spawner_served)
-    : event_(event), board_(board), admission_(admission), totals_(totals),
+Connections::Connections(sd_event* event, Scoreboard& board, ConnectionTotals& totals,
+                         SpawnerSignal signal_spawner_served)
+    : event_(event), board_(board), totals_(totals),
       signal_spawner_served_(std::move(signal_spawner_served)) {}
 
 Connections::~Connections() = default;
@@ -42,7 +42,6 @@ Connection& Connections::add(const ConnectionInfo& info, std::int64_t started_ns
     connection.peer = info.peer_text;
     connection.source = info.source;
     connection.started_ns = started_ns;
-    admission_.started(connection.source);
     if (log::enabled(log::Level::debug))
         log::debug("connection-start", {{"id", connection.id}, {"peer", connection.peer}});
     auto [it, inserted] = by_id_.emplace(connection.id, std::move(connection));
@@ -73,7 +72,6 @@ void Connections::finish(Connection& connection, pid_t pid, int wait_status) {
     // A built-in handler's slot is the spawner's to free (it may serve another connection by now).
     const auto held = board_.reap(connection.slot, connection.id);
     const auto traffic = connection.reported_traffic.value_or(held.value_or(Scoreboard::Traffic{}));
-    admission_.ended(connection.source);
     const Ending ending = connection.ended_by.value_or(ending_of_exit(connection.served_by, wait_status));
     totals_.ended(ending);
     const auto duration_ns = monotonic_ns() - connection.started_ns;
@@ -191,7 +189,6 @@ void Connections::restore(const upgrade::ConnectionState& s) {
     connection.term_sent = s.term_sent;
     if (s.ended_by >= 0) connection.ended_by = Ending(s.ended_by);
     if (s.tcp_view_fd >= 0) connection.tcp_view = UniqueFd(s.tcp_view_fd);
-    admission_.started(connection.source);
     auto [it, inserted] = by_id_.emplace(connection.id, std::move(connection));
     Connection& restored = it->second;
     if (restored.served_by == ServedBy::exec) exec_pids_.emplace(restored.pid, restored.id);

@@ -2,10 +2,9 @@
 #pragma once
 // The connections being served, whoever forked their handler, and their timers: the
 // connection-timeout deadline, the idle check and the SIGTERM → SIGKILL escalation. Each one
-// holds a scoreboard slot and a per-source count; ending it frees both, moves the totals and
-// logs its connection-end line.
+// holds a scoreboard slot (which counts it for its source too); ending it frees the slot, moves
+// the totals and logs its connection-end line.
 #include "common/base/unique_fd.hpp"
-#include "daemon/admission/admission.hpp"
 #include "daemon/core/connection_info.hpp"
 #include "daemon/core/scoreboard.hpp"
 #include "daemon/event_loop/sd_event_ptr.hpp"
@@ -53,14 +52,13 @@ public:
     // the spawner's child, and may be reused once the spawner reaped it).
     using SpawnerSignal = std::function<void(const Connection&, int signo)>;
 
-    Connections(sd_event* event, Scoreboard& board, Admission& admission, ConnectionTotals& totals,
-                SpawnerSignal signal_spawner_served);
+    Connections(sd_event* event, Scoreboard& board, ConnectionTotals& totals, SpawnerSignal signal_spawner_served);
     ~Connections();
     Connections(const Connections&) = delete;
     Connections& operator=(const Connections&) = delete;
 
-    // A started connection (its slot claimed): counted accepted and against its source, and,
-    // with connection_timeout_s, ended when that passes.
+    // A started connection (its slot claimed, which counts it against its source): counted
+    // accepted, and, with connection_timeout_s, ended when that passes.
     Connection& add(const ConnectionInfo& info, std::int64_t started_ns, ServedBy served_by,
                     pid_t pid, unsigned connection_timeout_s);
     Connection* find(std::uint64_t id);
@@ -69,7 +67,7 @@ public:
     // The master reaped `pid`: finishes its connection if it is an exec'd handler's. False if it
     // is no handler of the master's.
     bool exec_reaped(pid_t pid, int wait_status);
-    // Frees its slot and source, counts and logs how it ended, and forgets it.
+    // Frees its slot (and so its source's count), counts and logs how it ended, and forgets it.
     void finish(Connection& connection, pid_t pid, int wait_status);
     // The master ends it (`reason`): SIGTERM, then SIGKILL after a grace; or SIGKILL at once.
     void end(Connection& connection, Ending reason, int signo);
@@ -80,7 +78,8 @@ public:
 
     // A live upgrade: every connection as the state record holds it (descriptors stay open and
     // owned here until the execve), and, in the new image, each one back with its remaining
-    // deadline, its stderr pipe and its per-source count, without counting it accepted again.
+    // deadline and its stderr pipe (its slot and per-source count live on in the scoreboard),
+    // without counting it accepted again.
     std::vector<upgrade::ConnectionState> save() const;
     void restore(const upgrade::ConnectionState& state);
     std::size_t size() const { return by_id_.size(); }
@@ -106,7 +105,6 @@ private:
 
     sd_event* event_;
     Scoreboard& board_;
-    Admission& admission_;
     ConnectionTotals& totals_;
     SpawnerSignal signal_spawner_served_;
     std::unordered_map<std::uint64_t, Connection> by_id_;

@@ -16,6 +16,7 @@
 #include "daemon/control/control_server.hpp"
 #include "daemon/exec/exec_launcher.hpp"
 #include "daemon/core/accept.hpp"
+#include "daemon/core/admitted_claim.hpp"
 #include "daemon/core/child_setup.hpp"
 #include "daemon/core/exit_status.hpp"
 #include "daemon/event_loop/event_sources.hpp"
@@ -108,12 +109,13 @@ Manager::Manager(CommandLine command_line, Config config, UniqueFd inherited_sco
       config_(std::move(config)),
       admission_(config_.limits),
       scoreboard_(make_scoreboard(std::move(inherited_scoreboard), config_.limits.max_connections)),
+      policy_(scoreboard_),
       event_(new_event()),
       master_pid_(getpid()),
       started_ns_(monotonic_ns()),
       started_unix_s_(wall_clock_s()),
       listeners_(event_.get(), [this](Listener& ready) { accept_batch(ready); }),
-      children_(event_.get(), scoreboard_, admission_, totals_,
+      children_(event_.get(), scoreboard_, totals_,
                 [this](const Connection& c, int signo) {
                     if (c.served_by == ServedBy::worker) {
                         if (workers_) workers_->signal(c.pid, c.id, c.slot, signo);
@@ -415,21 +417,18 @@ void Manager::handle_connection(const Listener& listener, UniqueFd fd,
     ConnectionInfo info = describe_connection(listener, fd.get(), peer, peer_len, header);
     const auto ip = IpAddress::of_sockaddr(reinterpret_cast<const sockaddr*>(&info.peer), info.peer_len);
     AdmissionGate& gate = policy_.gate();
-    // The per-source key the gate's rate uses; the count is the master's own (by info.source).
+    // The per-source key, as forkd-spawner and the workers count it: the scoreboard's per-source
+    // count is the one every acceptor shares.
     const SourceKey key = ip ? gate.source_of(*ip)
                              : (info.peer_cred ? SourceKey::of_uid(info.peer_cred->uid) : SourceKey{});
-    const AdmissionDecision decision = gate.decide(
-        {ip ? &*ip : nullptr, key, scoreboard_.active(), admission_.active_from(info.source)}, monotonic_ns());
-    if (!decision.admitted()) {
-        send_busy_message(fd.get(), decision.refusal);
-        return refuse(info.id, info.peer_text, decision.refusal, decision.rule);
+    AdmittedClaim claim{gate.check_rules({ip ? &*ip : nullptr, key}), std::nullopt};
+    if (claim.decision.admitted())
+        claim = claim_admitted(scoreboard_, gate, {nullptr, key}, info.id, info.peer_text, monotonic_ns());
+    if (!claim.decision.admitted()) {
+        send_busy_message(fd.get(), claim.decision.refusal);
+        return refuse(info.id, info.peer_text, claim.decision.refusal, claim.decision.rule);
     }
-    auto slot = scoreboard_.claim(info.id, info.peer_text);
-    if (!slot) {
-        send_busy_message(fd.get(), Refusal::limit);
-        return refuse(info.id, info.peer_text, Refusal::limit);
-    }
-    info.slot = *slot;
+    info.slot = *claim.slot;
 
     if (!start_handler(info, fd)) scoreboard_.reap(info.slot);
 }

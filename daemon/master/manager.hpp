@@ -213,8 +213,8 @@ private:
     Config config_;
     std::optional<ExecPlan> exec_plan_;  // every handler's identity; argv, env and the rest for exec
     Admission admission_;
-    AdmissionPolicy policy_;  // rules, rates and busy-message: the gate, and the spawner's block
     Scoreboard scoreboard_;
+    AdmissionPolicy policy_;  // rules, rates and busy-message: the gate, and the spawner's block
     EventPtr event_;
     State state_ = State::running;
     pid_t master_pid_;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "daemon/spawner/peer_admission.hpp"
 
+#include "daemon/core/admitted_claim.hpp"
+
 #include <algorithm>
 #include <cstring>
 #include <optional>
@@ -29,24 +31,27 @@ spawner::Peer describe_peer(int fd, const sockaddr_storage& address, socklen_t l
     return peer;
 }
 
-PeerAdmission admit_peer(AdmissionGate& gate, const PolicyMapping& policy, const SourceCounts& sources,
-                         std::uint32_t active, int fd, const sockaddr_storage& address, socklen_t length,
-                         std::int64_t now_ns) {
+PeerAdmission check_peer(const AdmissionGate& gate, int fd, const sockaddr_storage& address, socklen_t length) {
     PeerAdmission admission;
     admission.peer = describe_peer(fd, address, length);
     const spawner::Peer& peer = admission.peer;
-    std::optional<IpAddress> ip;
     if (peer.has_cred) {
         admission.source = SourceKey::of_uid(peer.cred_uid);
-    } else {
-        ip = IpAddress::of_sockaddr(reinterpret_cast<const sockaddr*>(peer.address), peer.address_len);
-        if (ip) admission.source = gate.source_of(*ip);
+        return admission;
     }
-    admission.decision =
-        gate.decide({ip ? &*ip : nullptr, admission.source, active, sources.count(admission.source)}, now_ns);
-    // A denied client is closed here and now; one refused by a limit hears why first.
-    if (!admission.decision.admitted()) policy.send_busy_message(fd, admission.decision.refusal);
+    const auto ip = IpAddress::of_sockaddr(reinterpret_cast<const sockaddr*>(peer.address), peer.address_len);
+    if (!ip) return admission;
+    admission.source = gate.source_of(*ip);
+    admission.decision = gate.check_rules({&*ip, admission.source});
     return admission;
+}
+
+void claim_for_peer(PeerAdmission& admission, Scoreboard& board, AdmissionGate& gate, const PolicyMapping& policy,
+                    int fd, std::uint64_t id, std::string_view peer_text, std::int64_t now_ns) {
+    const AdmittedClaim claim = claim_admitted(board, gate, {nullptr, admission.source}, id, peer_text, now_ns);
+    admission.decision = claim.decision;
+    admission.slot = claim.slot;
+    if (!admission.decision.admitted()) policy.send_busy_message(fd, admission.decision.refusal);
 }
 
 } // namespace forkd

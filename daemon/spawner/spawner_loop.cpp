@@ -17,6 +17,7 @@
 #include "daemon/spawner/proxy_intake.hpp"
 #include "daemon/core/scoreboard.hpp"
 #include "daemon/admission/source_counts.hpp"
+#include "daemon/core/admitted_claim.hpp"
 #include "daemon/spawner/spawner_protocol.hpp"
 
 #include <poll.h>
@@ -188,11 +189,8 @@ public:
     SpawnerLoop(UniqueFd control, Scoreboard& board)
         : control_(std::move(control)), board_(board), self_(getpid()),
           pid_entries_(PidTable::entries_for(board.capacity())), running_(pid_entries_.items()),
-          source_entries_(SourceCounts::entries_for(board.capacity())),
-          sources_(source_entries_.items()), slot_sources_(board.capacity()),
           report_storage_(ReportQueue::storage_for(board.capacity())),
-          pending_(report_storage_.items()), rate_entries_(SourceRates::entries_for(SourceRates::acceptor_sources)),
-          gate_(rate_entries_.items()) {}
+          pending_(report_storage_.items()), gate_(board.source_rate_storage(), board.source_rate_table_rate()) {}
 
     int run() {
         if (!set_up_signals()) return 1;
@@ -403,21 +401,20 @@ private:
                socklen_t length) {
         const std::uint32_t tag = listener.tag;
         const std::uint64_t id = board_.next_id();
-        const PeerAdmission admission = admit_peer(gate_, policy_, sources_, board_.active(), connection.get(),
-                                                   address, length, monotonic_ns());
+        PeerAdmission admission = check_peer(gate_, connection.get(), address, length);
         const spawner::Peer& peer = admission.peer;
-        const SourceKey& source = admission.source;
+        if (admission.decision.admitted()) {
+            // The claim fails (limit) only if another acceptor took the last free slot since
+            // room_for_more().
+            char name[peer_text_size];
+            const std::size_t name_length = name_peer(listener, peer, name);
+            claim_for_peer(admission, board_, gate_, policy_, connection.get(), id,
+                           std::string_view(name, name_length), monotonic_ns());
+        }
         if (!admission.decision.admitted())
             return refuse(id, tag, peer, spawner::refusal_kind(admission.decision.refusal),
                           admission.refusal_value());
-        // Fails only if the master took the last free slot (an exec'd handler) since room_for_more().
-        char name[peer_text_size];
-        const std::size_t name_length = name_peer(listener, peer, name);
-        const auto slot = board_.claim(id, std::string_view(name, name_length));
-        if (!slot) {
-            policy_.send_busy_message(connection.get(), Refusal::limit);
-            return refuse(id, tag, peer, RefusalKind::limit, 0);
-        }
+        const auto slot = admission.slot;
         const pid_t pid = fork_handler(*slot, connection.get());
         connection.reset();
         if (pid < 0) {
@@ -425,9 +422,6 @@ private:
             return refuse(id, tag, peer, RefusalKind::fork_failed, -pid);
         }
         if (!running_.insert({pid, id, *slot})) return overflowed();
-        // A full table (more sources than twice the slots) cannot happen; the connection is
-        // served regardless, uncounted.
-        if (sources_.add(source)) slot_sources_.items()[*slot] = source;
         Report started = make_report(ReportKind::started, id, pid);
         started.slot = *slot;
         started.start_ns = board_.start_ns(*slot);
@@ -533,7 +527,7 @@ private:
         settings_.accepting = request.accepting != 0;
         settings_.handler = request.handler;
         settings_.limits = spawner::limits_of(request);
-        gate_.set_limits(settings_.limits);
+        set_shared_limits(board_, gate_, settings_.limits);
         settings_.identity = identity_of(request);
         configure_proxy(request);
         // Waiting connections stay: their listeners keep their tags across configures.
@@ -586,9 +580,6 @@ private:
             if (pid <= 0) break;
             const auto handler = running_.take(pid);
             if (!handler) continue;
-            SourceKey& source = slot_sources_.items()[handler->slot];
-            sources_.remove(source);
-            source = {};
             Report exited = make_report(ReportKind::exited, handler->id, pid, status);
             exited.slot = handler->slot;
             // Freed here, not when the master reads the report: a stalled master must not hold
@@ -662,16 +653,14 @@ private:
     NotInherited<Buffers> buffers_;
     NotInherited<PidTable::Entry> pid_entries_;
     PidTable running_;  // running handlers → connection id and slot
-    NotInherited<SourceCounts::Entry> source_entries_;
-    SourceCounts sources_;               // live connections per source
-    NotInherited<SourceKey> slot_sources_;  // each running handler's source, by slot
     NotInherited<Report> report_storage_;
     ReportQueue pending_;
     // Refusals not reported one by one, by RefusalKind. Written only under a flood of them.
     std::array<std::uint64_t, 8> unlogged_{};  // by RefusalKind
     PolicyMapping policy_;               // allow/deny and busy-message (the master's block)
-    NotInherited<SourceRates::Entry> rate_entries_;
-    AdmissionGate gate_;                 // rules, limits and rates, in one order
+    // Rules, limits and rates, in one order; per-source counts and rate buckets in the scoreboard,
+    // shared with every other acceptor.
+    AdmissionGate gate_;
     ProxyIntake proxy_;  // proxy-protocol: the settings and the connections waiting for a header
 };
 

@@ -26,7 +26,8 @@
 
 namespace forkd::spawner {
 
-constexpr std::uint16_t protocol_version = 7;
+// 8: the scoreboard the master hands over holds the per-source tables every acceptor shares.
+constexpr std::uint16_t protocol_version = 8;
 // Records per datagram, and so fds per datagram (the kernel allows 253).
 constexpr std::size_t max_records = 64;
 // A configure datagram holds the configure record, one record per listening socket and the

@@ -25,12 +25,21 @@
 namespace forkd::upgrade {
 
 // 2: a worker carries its accepted count and the generation of its last configuration.
-// 3: and since when it retires (0: it works).
+// 3: and since when it retires (0: it works); the scoreboard the record hands on holds the
+//    per-source tables (daemon/core/scoreboard.hpp).
 constexpr std::uint32_t state_version = 3;
 // Versions this build can read (a newer build may read older records too).
 constexpr std::uint32_t oldest_readable_version = 1;
 inline bool can_read(std::uint32_t version) {
     return version >= oldest_readable_version && version <= state_version;
+}
+// Versions whose daemon this build can take over. Not 1 or 2, though it reads their records:
+// their scoreboard has the older layout, and their forkd-spawner and workers, which the new image
+// would adopt, keep using it. The new binary's check refuses such an upgrade and the old image
+// carries on (a restart moves to the new layout).
+constexpr std::uint32_t oldest_adoptable_version = 3;
+inline bool can_take_over(std::uint32_t version) {
+    return version >= oldest_adoptable_version && version <= state_version;
 }
 
 // A unix socket file forkd created (unlinked on close if it is still that file).

@@ -8,9 +8,9 @@
 #include "daemon/admission/admission.hpp"
 #include "daemon/admission/admission_gate.hpp"
 #include "daemon/admission/policy_mapping.hpp"
-#include "daemon/admission/source_rates.hpp"
 #include "daemon/admission/source_counts.hpp"
 #include "daemon/core/accept.hpp"
+#include "daemon/core/admitted_claim.hpp"
 #include "daemon/core/scoreboard.hpp"
 #include "daemon/handlers/builtin_handlers.hpp"
 #include "daemon/proxy/proxy_address.hpp"
@@ -67,8 +67,7 @@ class WorkerLoop final : public worker::ConnectionOwner {
 public:
     WorkerLoop(UniqueFd control, Scoreboard& board)
         : base_(event_base_new()), control_(std::move(control)), board_(board), self_(getpid()),
-          source_entries_(SourceCounts::entries_for(board.capacity())), sources_(source_entries_),
-          rate_entries_(SourceRates::entries_for(SourceRates::acceptor_sources)), gate_(rate_entries_) {
+          gate_(board.source_rate_storage(), board.source_rate_table_rate()) {
         if (!base_) throw std::runtime_error("event_base_new failed");
         control_in_.reset(event_new(base_.get(), control_.get(), EV_READ | EV_PERSIST, on_control, this));
         control_out_.reset(event_new(base_.get(), control_.get(), EV_WRITE, on_control_writable, this));
@@ -115,7 +114,6 @@ private:
         exited.bytes_out = out;
         exited.bytes_known = 1;
         board_.reap(it->second.slot, id);
-        sources_.remove(it->second.source);
         push(exited);
         connections_.erase(it);  // closes its sockets
         update_listening();
@@ -198,7 +196,7 @@ private:
         settings_.accepting = request.accepting != 0;
         settings_.handler = request.handler;
         settings_.limits = spawner::limits_of(request);
-        gate_.set_limits(settings_.limits);
+        set_shared_limits(board_, gate_, settings_.limits);
         settings_.buffer_size = request.buffer_size ? request.buffer_size : default_buffer_size;
         settings_.proxy_connect_timeout_s = request.proxy_connect_timeout_s;
         settings_.proxy_target.reset();
@@ -374,8 +372,7 @@ private:
     // Admission, a slot, the connection and its report.
     void serve(const Listener& listener, UniqueFd fd, const sockaddr_storage& address, socklen_t length) {
         const std::uint64_t id = board_.next_id();
-        const PeerAdmission admission =
-            admit_peer(gate_, policy_, sources_, board_.active(), fd.get(), address, length, monotonic_ns());
+        PeerAdmission admission = check_peer(gate_, fd.get(), address, length);
         const spawner::Peer& peer = admission.peer;
         const SourceKey& source = admission.source;
         if (!admission.decision.admitted())
@@ -389,13 +386,13 @@ private:
         const std::size_t text_length =
             format_peer_to(text, sizeof text, reinterpret_cast<const sockaddr*>(named), socklen_t(peer.address_len),
                            std::string_view(listener.name, listener.name_length), peer.has_cred ? &cred : nullptr);
-        const auto slot = board_.claim(id, std::string_view(text, text_length));
-        if (!slot) {
-            policy_.send_busy_message(fd.get(), Refusal::limit);
-            return refuse(listener, id, peer, RefusalKind::limit);
-        }
+        // Exact across workers: the count and the buckets are the scoreboard's.
+        claim_for_peer(admission, board_, gate_, policy_, fd.get(), id, std::string_view(text, text_length),
+                       monotonic_ns());
+        if (!admission.decision.admitted())
+            return refuse(listener, id, peer, spawner::refusal_kind(admission.decision.refusal));
+        const auto slot = admission.slot;
         board_.set_pid(*slot, self_);
-        sources_.add(source);
         Report started = make_report(ReportKind::started, id, self_);
         started.slot = *slot;
         started.tag = listener.tag;
@@ -528,10 +525,9 @@ private:
     std::int64_t pause_until_ms_ = 0;
     std::vector<std::unique_ptr<Listener>> listeners_;
     std::unordered_map<std::uint64_t, Served> connections_;
-    std::vector<SourceCounts::Entry> source_entries_;
-    SourceCounts sources_;
-    std::vector<SourceRates::Entry> rate_entries_;
-    AdmissionGate gate_;    // rules, limits and rates, as forkd-spawner admits
+    // Rules, limits and rates, as forkd-spawner admits; per-source counts and rate buckets in the
+    // scoreboard, shared with the other workers.
+    AdmissionGate gate_;
     PolicyMapping policy_;  // allow/deny and busy-message (the master's block)
     std::vector<Report> pending_;
     std::unique_ptr<spawner::Datagram> inbox_ = std::make_unique<spawner::Datagram>();

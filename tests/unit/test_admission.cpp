@@ -31,117 +31,70 @@ TEST(Admission, WaitStopsAcceptingAtTheLimit) {
 
 TEST(Admission, WaitNeverRefusesAnAcceptedConnectionForTheLimit) {
     const Admission admission(limits(3, 0, OverloadPolicy::wait));
-    EXPECT_EQ(admission.decide(2, "10.0.0.1"), Refusal::none);
-    EXPECT_EQ(admission.decide(3, "10.0.0.1"), Refusal::none);
-    EXPECT_EQ(admission.decide(9, "10.0.0.1"), Refusal::none);
+    EXPECT_EQ(admission.decide(2, 0), Refusal::none);
+    EXPECT_EQ(admission.decide(3, 0), Refusal::none);
+    EXPECT_EQ(admission.decide(9, 0), Refusal::none);
 }
 
 TEST(Admission, RejectKeepsAcceptingAndRefusesAtOrOverTheLimit) {
     const Admission admission(limits(3, 0, OverloadPolicy::reject));
     for (std::uint32_t active : {0u, 2u, 3u, 100u}) EXPECT_TRUE(admission.should_accept(active)) << active;
-    EXPECT_EQ(admission.decide(0, "10.0.0.1"), Refusal::none);
-    EXPECT_EQ(admission.decide(2, "10.0.0.1"), Refusal::none);
-    EXPECT_EQ(admission.decide(3, "10.0.0.1"), Refusal::limit);
-    EXPECT_EQ(admission.decide(4, "10.0.0.1"), Refusal::limit);
+    EXPECT_EQ(admission.decide(0, 0), Refusal::none);
+    EXPECT_EQ(admission.decide(2, 0), Refusal::none);
+    EXPECT_EQ(admission.decide(3, 0), Refusal::limit);
+    EXPECT_EQ(admission.decide(4, 0), Refusal::limit);
 }
 
 TEST(Admission, ZeroMeansUnlimited) {
     for (OverloadPolicy overload : {OverloadPolicy::wait, OverloadPolicy::reject}) {
         Admission admission(limits(0, 0, overload));
-        for (int i = 0; i < 1000; ++i) admission.started("10.0.0.1");
         EXPECT_TRUE(admission.should_accept(1'000'000));
-        EXPECT_EQ(admission.decide(1'000'000, "10.0.0.1"), Refusal::none);
+        EXPECT_EQ(admission.decide(1'000'000, 1000), Refusal::none);
     }
 }
 
-TEST(Admission, PerSourceCountsEachAddressSeparately) {
+// The counts themselves are the scoreboard's (test_shared_sources.cpp, test_source_counts.cpp).
+TEST(Admission, PerSourceRefusesAtTheSourcesLimit) {
     for (OverloadPolicy overload : {OverloadPolicy::wait, OverloadPolicy::reject}) {
         Admission admission(limits(0, 2, overload));
-        EXPECT_EQ(admission.decide(0, "10.0.0.1"), Refusal::none);
-        admission.started("10.0.0.1");
-        EXPECT_EQ(admission.decide(1, "10.0.0.1"), Refusal::none);
-        admission.started("10.0.0.1");
-        EXPECT_EQ(admission.decide(2, "10.0.0.1"), Refusal::per_source);
-        EXPECT_EQ(admission.decide(2, "10.0.0.2"), Refusal::none);
-        EXPECT_EQ(admission.decide(2, "::1"), Refusal::none);
-        admission.ended("10.0.0.1");
-        EXPECT_EQ(admission.decide(1, "10.0.0.1"), Refusal::none);
+        EXPECT_EQ(admission.decide(0, 0), Refusal::none);
+        EXPECT_EQ(admission.decide(1, 1), Refusal::none);
+        EXPECT_EQ(admission.decide(2, 2), Refusal::per_source);
+        EXPECT_EQ(admission.decide(2, 3), Refusal::per_source);
         EXPECT_TRUE(admission.should_accept(2));  // per-source never stops the listeners
     }
 }
 
 TEST(Admission, GlobalLimitWinsOverPerSourceWithReject) {
     Admission admission(limits(2, 1, OverloadPolicy::reject));
-    admission.started("10.0.0.1");
-    admission.started("10.0.0.2");
-    EXPECT_EQ(admission.decide(2, "10.0.0.1"), Refusal::limit);
-    EXPECT_EQ(admission.decide(2, "10.0.0.3"), Refusal::limit);
-    EXPECT_EQ(admission.decide(1, "10.0.0.1"), Refusal::per_source);
-    EXPECT_EQ(admission.decide(1, "10.0.0.3"), Refusal::none);
+    EXPECT_EQ(admission.decide(2, 1), Refusal::limit);
+    EXPECT_EQ(admission.decide(2, 0), Refusal::limit);
+    EXPECT_EQ(admission.decide(1, 1), Refusal::per_source);
+    EXPECT_EQ(admission.decide(1, 0), Refusal::none);
 }
 
 TEST(Admission, PerSourceStillAppliesUnderWaitAtTheLimit) {
     Admission admission(limits(2, 1, OverloadPolicy::wait));
-    admission.started("10.0.0.1");
     EXPECT_FALSE(admission.should_accept(2));
-    EXPECT_EQ(admission.decide(2, "10.0.0.1"), Refusal::per_source);
-    EXPECT_EQ(admission.decide(2, "10.0.0.2"), Refusal::none);
+    EXPECT_EQ(admission.decide(2, 1), Refusal::per_source);
+    EXPECT_EQ(admission.decide(2, 0), Refusal::none);
 }
 
-TEST(Admission, BookkeepingDropsSourcesAtZero) {
-    Admission admission(limits(0, 0, OverloadPolicy::wait));
-    EXPECT_EQ(admission.tracked_sources(), 0u);
-    for (int round = 0; round < 3; ++round) {
-        for (int i = 0; i < 100; ++i) admission.started("10.0.0." + std::to_string(i));
-        admission.started("10.0.0.7");
-        EXPECT_EQ(admission.tracked_sources(), 100u);
-        EXPECT_EQ(admission.active_from("10.0.0.7"), 2u);
-        EXPECT_EQ(admission.active_from("10.0.0.8"), 1u);
-        for (int i = 0; i < 100; ++i) admission.ended("10.0.0." + std::to_string(i));
-        EXPECT_EQ(admission.active_from("10.0.0.7"), 1u);
-        EXPECT_EQ(admission.tracked_sources(), 1u);
-        admission.ended("10.0.0.7");
-        EXPECT_EQ(admission.tracked_sources(), 0u);
-    }
-}
-
-TEST(Admission, EndingAnUnknownSourceDoesNotUnderflow) {
-    Admission admission(limits(0, 1, OverloadPolicy::reject));
-    admission.ended("10.0.0.1");
-    EXPECT_EQ(admission.active_from("10.0.0.1"), 0u);
-    EXPECT_EQ(admission.tracked_sources(), 0u);
-    admission.started("10.0.0.1");
-    admission.ended("10.0.0.1");
-    admission.ended("10.0.0.1");
-    EXPECT_EQ(admission.active_from("10.0.0.1"), 0u);
-    EXPECT_EQ(admission.decide(0, "10.0.0.1"), Refusal::none);
-}
-
-TEST(Admission, SetLimitsAppliesToTheNextDecisionAndKeepsCounts) {
+TEST(Admission, SetLimitsAppliesToTheNextDecision) {
     Admission admission(limits(10, 0, OverloadPolicy::wait));
-    admission.started("10.0.0.1");
-    admission.started("10.0.0.1");
-    EXPECT_EQ(admission.decide(5, "10.0.0.1"), Refusal::none);
+    EXPECT_EQ(admission.decide(5, 2), Refusal::none);
     EXPECT_TRUE(admission.should_accept(5));
 
     admission.set_limits(limits(5, 2, OverloadPolicy::reject));
     EXPECT_EQ(admission.limits().max_connections, 5u);
     EXPECT_EQ(admission.limits().overload, OverloadPolicy::reject);
     EXPECT_TRUE(admission.should_accept(5));
-    EXPECT_EQ(admission.decide(5, "10.0.0.2"), Refusal::limit);
-    EXPECT_EQ(admission.decide(4, "10.0.0.1"), Refusal::per_source);
+    EXPECT_EQ(admission.decide(5, 0), Refusal::limit);
+    EXPECT_EQ(admission.decide(4, 2), Refusal::per_source);
 
     admission.set_limits(limits(5, 0, OverloadPolicy::wait));
     EXPECT_FALSE(admission.should_accept(5));
-    EXPECT_EQ(admission.decide(4, "10.0.0.1"), Refusal::none);
-}
-
-TEST(Admission, SourcesAreExactStrings) {
-    Admission admission(limits(0, 1, OverloadPolicy::reject));
-    admission.started("unix:uid=1000");
-    EXPECT_EQ(admission.decide(0, "unix:uid=1000"), Refusal::per_source);
-    EXPECT_EQ(admission.decide(0, "unix:uid=1001"), Refusal::none);
-    EXPECT_EQ(admission.decide(0, ""), Refusal::none);
+    EXPECT_EQ(admission.decide(4, 2), Refusal::none);
 }
 
 } // namespace

@@ -29,7 +29,7 @@ class ConnectionsTest : public ::testing::Test {
 protected:
     ConnectionsTest() {
         connections_ = std::make_unique<Connections>(
-            event_.get(), board_, admission_, totals_,
+            event_.get(), board_, totals_,
             [this](const Connection& c, int signo) { sent_.push_back({c.id, signo}); });
     }
     ~ConnectionsTest() override { connections_.reset(); }
@@ -38,7 +38,8 @@ protected:
     Connection& start(std::uint64_t id, unsigned timeout_s = 0) {
         ConnectionInfo info;
         info.id = id;
-        info.slot = *board_.claim(id, "127.0.0.1:1");
+        const Scoreboard::Lock lock(board_);
+        info.slot = *board_.claim(lock, id, "127.0.0.1:1", source_);
         info.peer_text = "127.0.0.1:1";
         info.source = "127.0.0.1";
         return connections_->add(info, monotonic_ns(), ServedBy::spawner, pid_t(1000 + id), timeout_s);
@@ -47,7 +48,7 @@ protected:
     test::CapturedLog log_;
     EventPtr event_ = test::new_loop();
     Scoreboard board_{8};
-    Admission admission_{RuntimeLimits{}};
+    const SourceKey source_ = SourceKey::of_ip(*IpAddress::parse("127.0.0.1"));
     ConnectionTotals totals_;
     std::vector<Sent> sent_;
     std::unique_ptr<Connections> connections_;
@@ -56,7 +57,7 @@ protected:
 TEST_F(ConnectionsTest, AKilledConnectionIsSignalledOnceAndCountedKilled) {
     Connection& c = start(7);
     EXPECT_EQ(totals_.accepted(), 1u);
-    EXPECT_EQ(admission_.active_from("127.0.0.1"), 1u);
+    EXPECT_EQ(board_.from_source(source_), 1u);
     connections_->end(c, Ending::killed, SIGTERM);
     EXPECT_TRUE(c.term_sent);
     connections_->end_all(SIGTERM, Ending::shutdown);  // spares the one already sent SIGTERM
@@ -65,7 +66,7 @@ TEST_F(ConnectionsTest, AKilledConnectionIsSignalledOnceAndCountedKilled) {
     connections_->finish(c, 1007, W_EXITCODE(0, SIGTERM));
     EXPECT_TRUE(connections_->empty());
     EXPECT_EQ(totals_.killed(), 1u);
-    EXPECT_EQ(admission_.active_from("127.0.0.1"), 0u);
+    EXPECT_EQ(board_.from_source(source_), 0u);
     EXPECT_EQ(board_.active(), 0u);
     ASSERT_EQ(log_.lines("event=connection-end").size(), 1u);
     EXPECT_NE(log_.lines("event=connection-end")[0].find("ended_by=killed"), std::string::npos);
@@ -98,7 +99,7 @@ TEST_F(ConnectionsTest, LosingTheSpawnerEndsItsConnectionsAndFreesSlotsItNeverRe
     EXPECT_EQ(totals_.accepted(), 3u);  // the one never reported had passed admission too
     EXPECT_EQ(totals_.failed(), 3u);    // two lost, one that never started
     EXPECT_EQ(log_.lines("event=connection-lost id=3").size(), 1u);
-    EXPECT_EQ(admission_.tracked_sources(), 0u);
+    EXPECT_EQ(board_.from_source(source_), 0u);
 }
 
 TEST_F(ConnectionsTest, OnlyTheMastersOwnChildrenAreReapedAsExec) {

@@ -153,8 +153,8 @@ UpgradeState small_state() {
             .workers = {{22, 23, 24, 25, 26, 27}}};
 }
 
-// The body of small_state() in version 3, field by field, little-endian; strings and lists
-// carry a u32 length first.
+// The body of small_state() in version 3 (which also changed the scoreboard it names), field by
+// field, little-endian; strings and lists carry a u32 length first.
 constexpr std::string_view small_body_hex =
     "02000000"                                    // generation
     "03000000" "302e31"                           // from_version "0.1"
@@ -250,6 +250,16 @@ TEST(UpgradeState, ReadsAVersionOneRecord) {
         EXPECT_TRUE(out->workers.empty());
         EXPECT_EQ(out->connections.size(), 2u);
     }
+}
+
+// A version 1 or 2 daemon's scoreboard has no per-source tables: its record is read, but the
+// new binary's check refuses to take it over.
+TEST(UpgradeState, TakesOverOnlyADaemonOfTheCurrentScoreboardLayout) {
+    EXPECT_TRUE(can_read(2));
+    EXPECT_FALSE(can_take_over(1));
+    EXPECT_FALSE(can_take_over(2));
+    EXPECT_TRUE(can_take_over(state_version));
+    EXPECT_FALSE(can_take_over(state_version + 1));
 }
 
 TEST(UpgradeState, NamesEveryDescriptorOnce) {
