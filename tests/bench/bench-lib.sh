@@ -259,10 +259,10 @@ forkd_conf() {  # forkd_conf NAME PORT KEY=VALUE...: writes $WORK/NAME.conf, ech
     echo "$conf"
 }
 
-start_forkd() {  # start_forkd NAME PORT CONFIG-LINES...  (NAME forkd-ref: the -B build's forkd)
+start_forkd() {  # start_forkd NAME PORT CONFIG-LINES...  (NAME forkd-ref or *-ref: the -B build's forkd)
     local name=$1 port=$2 conf binary=$FORKD
     shift 2
-    [[ $name == forkd-ref ]] && binary=$FORKD_REF
+    [[ $name == *-ref ]] && binary=${FORKD_REF:-}
     [[ -x $binary ]] || { note "skipping $name: $binary not built"; return 0; }
     conf=$(forkd_conf "$name" "$port" "$@")
     start_server "$name" "$port" env -u NOTIFY_SOCKET -u JOURNAL_STREAM -u WATCHDOG_USEC "$binary" -f -c "$conf"
