@@ -108,15 +108,17 @@ struct ProxySession::State {
     }
 
     // ------------------------------------------------------------ the copy
-    // The source's bufferevent has read (4 KiB at most, see read_more.hpp): top its input up
-    // with one larger read, as far as the sink has room below buffer_size, then forward it all.
+    // The source's bufferevent has read (4 KiB at most, see read_more.hpp): if it took all of
+    // that, top its input up with one larger read, as far as the sink has room below buffer_size;
+    // then forward it all.
     // A peer's EOF found here is left for the bufferevent's next read (the socket stays
     // readable); an error ends the session as the bufferevent's own would.
     void readable(Side& source) {
         Side& sink = peer(source);
         evbuffer* input = bufferevent_get_input(source.bev);
-        const std::size_t queued = evbuffer_get_length(input) + evbuffer_get_length(bufferevent_get_output(sink.bev));
-        if (!sink.shut && queued < options.buffer_size) {
+        const std::size_t waiting = evbuffer_get_length(input);
+        const std::size_t queued = waiting + evbuffer_get_length(bufferevent_get_output(sink.bev));
+        if (!sink.shut && waiting >= bufferevent_single_read && queued < options.buffer_size) {
             const std::size_t room = std::min(options.buffer_size - queued, kMaxSingleIo);
             const ReadMore more = read_more(input, bufferevent_getfd(source.bev), room);
             if (more.error) {

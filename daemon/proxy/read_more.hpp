@@ -14,6 +14,11 @@
 
 namespace forkd {
 
+// What one read of libevent 2.1's socket bufferevent takes at most. It reads no more than
+// FIONREAD says waits, so an input shorter than this after its read means the socket had no more:
+// a top-up then would only cost a readv that fails with EAGAIN.
+constexpr std::size_t bufferevent_single_read = 4096;
+
 struct ReadMore {
     std::size_t bytes = 0;  // committed to the buffer (its callbacks have run)
     int error = 0;          // errno of a failed read, EAGAIN excepted; 0 otherwise

@@ -76,10 +76,12 @@ void EventConnection::account() {
 
 void EventConnection::readable() {
     evbuffer* input = bufferevent_get_input(bev_);
-    // The bufferevent read 4 KiB at most (libevent 2.1): one larger read takes what else waits,
-    // as far as buffer-size allows (read_more.hpp). An EOF found here waits for the next read.
-    const std::size_t queued = evbuffer_get_length(input) + output_length();
-    if (queued < params_.buffer_size) {
+    // The bufferevent read 4 KiB at most (libevent 2.1): if it took that much, one larger read
+    // takes what else waits, as far as buffer-size allows (read_more.hpp). An EOF found here
+    // waits for the next read.
+    const std::size_t waiting = evbuffer_get_length(input);
+    const std::size_t queued = waiting + output_length();
+    if (waiting >= bufferevent_single_read && queued < params_.buffer_size) {
         const ReadMore more = read_more(input, bufferevent_getfd(bev_), params_.buffer_size - queued);
         if (more.error) {
             errno = more.error;
