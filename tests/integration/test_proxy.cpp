@@ -206,18 +206,28 @@ TEST(ProxyFork, AClientThatStopsReadingKeepsTheProxySmall) {
     EXPECT_GE(read_n(fd.get(), 1 << 20, 10s).size(), std::size_t(1 << 20));
 }
 
+// A backend the test plays by hand (a bare listening socket), a proxy to it, a client connected
+// through the proxy, and the backend's end of that connection (invalid if none came in 5 s).
+struct HandPlayedBackend {
+    UniqueFd listener = listen_tcp(0);
+    Daemon proxy{proxy_to("127.0.0.1:" + std::to_string(local_port(listener.get())))};
+    UniqueFd client = connect_tcp(proxy.port());
+    UniqueFd backend = accept_backend();
+
+    UniqueFd accept_backend() {
+        pollfd ready{listener.get(), POLLIN, 0};
+        if (!client.valid() || ::poll(&ready, 1, 5000) != 1) return UniqueFd();
+        return UniqueFd(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    }
+};
+
 // A client that sends as fast as it can to a backend that reads nothing.
 TEST(ProxyFork, ABackendThatReadsNothingKeepsTheProxySmall) {
     if (kSanitized) GTEST_SKIP() << "RSS bounds mean nothing under ASan (shadow memory, quarantine)";
-    UniqueFd listener = listen_tcp(0);
-    ASSERT_TRUE(listener.valid());
-    Daemon proxy(proxy_to("127.0.0.1:" + std::to_string(local_port(listener.get()))));
-    auto fd = connect_tcp(proxy.port());
-    ASSERT_TRUE(fd.valid());
-    pollfd lp{listener.get(), POLLIN, 0};
-    ASSERT_EQ(::poll(&lp, 1, 5000), 1);
-    UniqueFd accepted(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));  // and never read
-    ASSERT_TRUE(accepted.valid());
+    HandPlayedBackend pair;
+    ASSERT_TRUE(pair.client.valid() && pair.backend.valid());  // the backend never reads
+    Daemon& proxy = pair.proxy;
+    UniqueFd& fd = pair.client;
     pid_t child = -1;
     ASSERT_TRUE(eventually([&] { return (child = proxy_child(proxy)) > 0; }));
     const std::size_t baseline_kb = proc_rss_kb(child);
@@ -242,15 +252,11 @@ TEST(ProxyFork, ABackendThatReadsNothingKeepsTheProxySmall) {
 
 // The client's EOF reaches the backend as EOF, and the backend's answer still reaches the client.
 TEST(ProxyFork, HalfCloseIsPassedOnAndTheOtherDirectionKeepsFlowing) {
-    UniqueFd listener = listen_tcp(0);
-    ASSERT_TRUE(listener.valid());
-    Daemon proxy(proxy_to("127.0.0.1:" + std::to_string(local_port(listener.get()))));
-    auto fd = connect_tcp(proxy.port());
-    ASSERT_TRUE(fd.valid());
-    pollfd lp{listener.get(), POLLIN, 0};
-    ASSERT_EQ(::poll(&lp, 1, 5000), 1);
-    UniqueFd server(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
-    ASSERT_TRUE(server.valid());
+    HandPlayedBackend pair;
+    ASSERT_TRUE(pair.client.valid() && pair.backend.valid());
+    Daemon& proxy = pair.proxy;
+    UniqueFd& fd = pair.client;
+    UniqueFd& server = pair.backend;
     ASSERT_TRUE(send_all(fd.get(), "question"));
     ::shutdown(fd.get(), SHUT_WR);
     EXPECT_EQ(read_until_eof(server.get()), "question") << "the backend did not see the client's EOF";
