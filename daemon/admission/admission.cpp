@@ -45,10 +45,4 @@ Refusal admission_refusal(const RuntimeLimits& limits, std::uint32_t active,
     return Refusal::none;
 }
 
-bool Admission::should_accept(std::uint32_t active) const { return admits_more(limits_, active); }
-
-Refusal Admission::decide(std::uint32_t active, std::uint32_t active_from_source) const {
-    return admission_refusal(limits_, active, active_from_source);
-}
-
 } // namespace forkd

@@ -20,30 +20,12 @@ inline constexpr Refusal refusal_reasons[] = {Refusal::limit,  Refusal::per_sour
 // Whether a client refused so is sent busy-message: a limit or a rate, not a deny rule.
 bool busy_message_applies(Refusal reason);
 
-// The rules themselves, for whoever admits (AdmissionGate; the per-source count is the
-// scoreboard's, one for every acceptor).
+// The rules themselves, for whoever admits (AdmissionGate, and the master for whether its
+// listeners are polled; the per-source count is the scoreboard's, one for every acceptor).
 // Whether the listeners should be polled at all (overload=wait holds accepts at the limit).
 bool admits_more(const RuntimeLimits& limits, std::uint32_t active);
 // For an accepted connection: none, limit (overload=reject at the limit) or per_source.
 Refusal admission_refusal(const RuntimeLimits& limits, std::uint32_t active,
                           std::uint32_t active_from_source);
-
-// The master's limits, for whether its listeners are polled (exec'd handlers).
-class Admission {
-public:
-    explicit Admission(RuntimeLimits limits) : limits_(limits) {}
-
-    void set_limits(const RuntimeLimits& limits) { limits_ = limits; }
-    const RuntimeLimits& limits() const { return limits_; }
-
-    // Whether the listeners should be polled at all (overload=wait holds accepts at the limit).
-    bool should_accept(std::uint32_t active) const;
-    // For an accepted connection, with `active_from_source` of its source live now: none, limit
-    // (overload=reject at the limit) or per_source.
-    Refusal decide(std::uint32_t active, std::uint32_t active_from_source) const;
-
-private:
-    RuntimeLimits limits_;
-};
 
 } // namespace forkd

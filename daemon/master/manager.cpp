@@ -107,7 +107,6 @@ Scoreboard make_scoreboard(UniqueFd inherited, unsigned max_connections) {
 Manager::Manager(CommandLine command_line, Config config, UniqueFd inherited_scoreboard)
     : command_line_(std::move(command_line)),
       config_(std::move(config)),
-      admission_(config_.limits),
       scoreboard_(make_scoreboard(std::move(inherited_scoreboard), config_.limits.max_connections)),
       policy_(scoreboard_),
       event_(new_event()),
@@ -255,7 +254,7 @@ void Manager::open_agent() {
 // overload=wait at max-connections, and always at the scoreboard's capacity (max-connections 0).
 bool Manager::room_for_more() const {
     const auto active = scoreboard_.active();
-    return admission_.should_accept(active) && scoreboard_.has_free_slot();
+    return admits_more(config_.limits, active) && scoreboard_.has_free_slot();
 }
 
 // max-connection-rate with overload=wait: no token, no accept; a timer resumes accepting once

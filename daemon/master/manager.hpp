@@ -212,7 +212,6 @@ private:
     CommandLine command_line_;
     Config config_;
     std::optional<ExecPlan> exec_plan_;  // every handler's identity; argv, env and the rest for exec
-    Admission admission_;
     Scoreboard scoreboard_;
     AdmissionPolicy policy_;  // rules, rates and busy-message: the gate, and the spawner's block
     EventPtr event_;

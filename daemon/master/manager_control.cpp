@@ -113,7 +113,6 @@ Status Manager::set(std::string_view key, std::string_view value) {
     config_.busy_message = next.busy_message;
     set_at_runtime_.insert(std::string(key));
     log::set_level(config_.log_level);
-    admission_.set_limits(config_.limits);
     try {
         policy_.update(config_);
     } catch (const std::exception& e) {
@@ -248,7 +247,6 @@ std::optional<std::string> Manager::apply_reload() {
     exec_plan_ = std::move(plan);
     log_plan_warnings();
     apply_proxy_settings();
-    admission_.set_limits(config_.limits);
     try {
         policy_.update(config_);
     } catch (const std::exception& e) {  // the old rules stay, with the new limits

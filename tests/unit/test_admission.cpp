@@ -22,79 +22,79 @@ TEST(Admission, RefusalNames) {
 }
 
 TEST(Admission, WaitStopsAcceptingAtTheLimit) {
-    const Admission admission(limits(3, 0, OverloadPolicy::wait));
-    EXPECT_TRUE(admission.should_accept(0));
-    EXPECT_TRUE(admission.should_accept(2));
-    EXPECT_FALSE(admission.should_accept(3));
-    EXPECT_FALSE(admission.should_accept(4));  // over it, e.g. after the limit was lowered
+    RuntimeLimits admission = limits(3, 0, OverloadPolicy::wait);
+    EXPECT_TRUE(admits_more(admission, 0));
+    EXPECT_TRUE(admits_more(admission, 2));
+    EXPECT_FALSE(admits_more(admission, 3));
+    EXPECT_FALSE(admits_more(admission, 4));  // over it, e.g. after the limit was lowered
 }
 
 TEST(Admission, WaitNeverRefusesAnAcceptedConnectionForTheLimit) {
-    const Admission admission(limits(3, 0, OverloadPolicy::wait));
-    EXPECT_EQ(admission.decide(2, 0), Refusal::none);
-    EXPECT_EQ(admission.decide(3, 0), Refusal::none);
-    EXPECT_EQ(admission.decide(9, 0), Refusal::none);
+    RuntimeLimits admission = limits(3, 0, OverloadPolicy::wait);
+    EXPECT_EQ(admission_refusal(admission, 2, 0), Refusal::none);
+    EXPECT_EQ(admission_refusal(admission, 3, 0), Refusal::none);
+    EXPECT_EQ(admission_refusal(admission, 9, 0), Refusal::none);
 }
 
 TEST(Admission, RejectKeepsAcceptingAndRefusesAtOrOverTheLimit) {
-    const Admission admission(limits(3, 0, OverloadPolicy::reject));
-    for (std::uint32_t active : {0u, 2u, 3u, 100u}) EXPECT_TRUE(admission.should_accept(active)) << active;
-    EXPECT_EQ(admission.decide(0, 0), Refusal::none);
-    EXPECT_EQ(admission.decide(2, 0), Refusal::none);
-    EXPECT_EQ(admission.decide(3, 0), Refusal::limit);
-    EXPECT_EQ(admission.decide(4, 0), Refusal::limit);
+    RuntimeLimits admission = limits(3, 0, OverloadPolicy::reject);
+    for (std::uint32_t active : {0u, 2u, 3u, 100u}) EXPECT_TRUE(admits_more(admission, active)) << active;
+    EXPECT_EQ(admission_refusal(admission, 0, 0), Refusal::none);
+    EXPECT_EQ(admission_refusal(admission, 2, 0), Refusal::none);
+    EXPECT_EQ(admission_refusal(admission, 3, 0), Refusal::limit);
+    EXPECT_EQ(admission_refusal(admission, 4, 0), Refusal::limit);
 }
 
 TEST(Admission, ZeroMeansUnlimited) {
     for (OverloadPolicy overload : {OverloadPolicy::wait, OverloadPolicy::reject}) {
-        Admission admission(limits(0, 0, overload));
-        EXPECT_TRUE(admission.should_accept(1'000'000));
-        EXPECT_EQ(admission.decide(1'000'000, 1000), Refusal::none);
+        RuntimeLimits admission = limits(0, 0, overload);
+        EXPECT_TRUE(admits_more(admission, 1'000'000));
+        EXPECT_EQ(admission_refusal(admission, 1'000'000, 1000), Refusal::none);
     }
 }
 
 // The counts themselves are the scoreboard's (test_shared_sources.cpp, test_source_counts.cpp).
 TEST(Admission, PerSourceRefusesAtTheSourcesLimit) {
     for (OverloadPolicy overload : {OverloadPolicy::wait, OverloadPolicy::reject}) {
-        Admission admission(limits(0, 2, overload));
-        EXPECT_EQ(admission.decide(0, 0), Refusal::none);
-        EXPECT_EQ(admission.decide(1, 1), Refusal::none);
-        EXPECT_EQ(admission.decide(2, 2), Refusal::per_source);
-        EXPECT_EQ(admission.decide(2, 3), Refusal::per_source);
-        EXPECT_TRUE(admission.should_accept(2));  // per-source never stops the listeners
+        RuntimeLimits admission = limits(0, 2, overload);
+        EXPECT_EQ(admission_refusal(admission, 0, 0), Refusal::none);
+        EXPECT_EQ(admission_refusal(admission, 1, 1), Refusal::none);
+        EXPECT_EQ(admission_refusal(admission, 2, 2), Refusal::per_source);
+        EXPECT_EQ(admission_refusal(admission, 2, 3), Refusal::per_source);
+        EXPECT_TRUE(admits_more(admission, 2));  // per-source never stops the listeners
     }
 }
 
 TEST(Admission, GlobalLimitWinsOverPerSourceWithReject) {
-    Admission admission(limits(2, 1, OverloadPolicy::reject));
-    EXPECT_EQ(admission.decide(2, 1), Refusal::limit);
-    EXPECT_EQ(admission.decide(2, 0), Refusal::limit);
-    EXPECT_EQ(admission.decide(1, 1), Refusal::per_source);
-    EXPECT_EQ(admission.decide(1, 0), Refusal::none);
+    RuntimeLimits admission = limits(2, 1, OverloadPolicy::reject);
+    EXPECT_EQ(admission_refusal(admission, 2, 1), Refusal::limit);
+    EXPECT_EQ(admission_refusal(admission, 2, 0), Refusal::limit);
+    EXPECT_EQ(admission_refusal(admission, 1, 1), Refusal::per_source);
+    EXPECT_EQ(admission_refusal(admission, 1, 0), Refusal::none);
 }
 
 TEST(Admission, PerSourceStillAppliesUnderWaitAtTheLimit) {
-    Admission admission(limits(2, 1, OverloadPolicy::wait));
-    EXPECT_FALSE(admission.should_accept(2));
-    EXPECT_EQ(admission.decide(2, 1), Refusal::per_source);
-    EXPECT_EQ(admission.decide(2, 0), Refusal::none);
+    RuntimeLimits admission = limits(2, 1, OverloadPolicy::wait);
+    EXPECT_FALSE(admits_more(admission, 2));
+    EXPECT_EQ(admission_refusal(admission, 2, 1), Refusal::per_source);
+    EXPECT_EQ(admission_refusal(admission, 2, 0), Refusal::none);
 }
 
-TEST(Admission, SetLimitsAppliesToTheNextDecision) {
-    Admission admission(limits(10, 0, OverloadPolicy::wait));
-    EXPECT_EQ(admission.decide(5, 2), Refusal::none);
-    EXPECT_TRUE(admission.should_accept(5));
+TEST(Admission, NewLimitsApplyToTheNextDecision) {
+    RuntimeLimits admission = limits(10, 0, OverloadPolicy::wait);
+    EXPECT_EQ(admission_refusal(admission, 5, 2), Refusal::none);
+    EXPECT_TRUE(admits_more(admission, 5));
 
-    admission.set_limits(limits(5, 2, OverloadPolicy::reject));
-    EXPECT_EQ(admission.limits().max_connections, 5u);
-    EXPECT_EQ(admission.limits().overload, OverloadPolicy::reject);
-    EXPECT_TRUE(admission.should_accept(5));
-    EXPECT_EQ(admission.decide(5, 0), Refusal::limit);
-    EXPECT_EQ(admission.decide(4, 2), Refusal::per_source);
+    admission = limits(5, 2, OverloadPolicy::reject);
+    EXPECT_EQ(admission.max_connections, 5u);
+    EXPECT_EQ(admission.overload, OverloadPolicy::reject);
+    EXPECT_TRUE(admits_more(admission, 5));
+    EXPECT_EQ(admission_refusal(admission, 5, 0), Refusal::limit);
+    EXPECT_EQ(admission_refusal(admission, 4, 2), Refusal::per_source);
 
-    admission.set_limits(limits(5, 0, OverloadPolicy::wait));
-    EXPECT_FALSE(admission.should_accept(5));
-    EXPECT_EQ(admission.decide(4, 2), Refusal::none);
+    admission = limits(5, 0, OverloadPolicy::wait);
+    EXPECT_FALSE(admits_more(admission, 5));
+    EXPECT_EQ(admission_refusal(admission, 4, 2), Refusal::none);
 }
 
 } // namespace
